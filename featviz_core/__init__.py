@@ -1,0 +1,20 @@
+"""featviz core: feature visualization by activation maximization, as a library.
+
+    from featviz_core import load_model, render_channels, collect, RenderSettings, Store
+    model = load_model("lite0")
+    results = collect(render_channels(model, [("blocks.3", c) for c in range(8)], RenderSettings(), Store("cache")))
+"""
+from .errors import FeatvizError
+from .models import DEFAULT_MODEL, LayerInfo, LoadedModel, ModelParts, list_models, load_model, pick_device, register_model
+from .objectives import Objective, Target, parse_target
+from .render import RECIPES, StepRecord, render
+from .runner import Progress, collect, render_channels, resolve_targets, spec_for
+from .spec import DEFAULT_METHOD, METHODS, RenderSettings, RenderSpec
+from .store import ChannelResult, Store
+
+__all__ = [
+    "FeatvizError", "DEFAULT_MODEL", "LayerInfo", "LoadedModel", "ModelParts", "list_models", "load_model",
+    "pick_device", "register_model", "Objective", "Target", "parse_target", "RECIPES", "StepRecord", "render",
+    "Progress", "collect", "render_channels", "resolve_targets", "spec_for", "DEFAULT_METHOD", "METHODS",
+    "RenderSettings", "RenderSpec", "ChannelResult", "Store",
+]

@@ -1,0 +1,59 @@
+"""Capture activations at named layers, stopping the forward pass once the deepest one is reached."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+LOGITS = "logits"  # pseudo-layer: the model's output
+
+
+class _StopForward(Exception):
+    """Raised from a hook to skip the rest of the network once every tapped layer has fired."""
+
+
+class LayerTap:
+    """Context manager that records the outputs of `names` (module names, or LOGITS).
+
+    With only conv layers tapped, the forward pass stops right after the last of them fires, so
+    early layers cost a fraction of a full pass. Hooks are always removed on exit.
+    """
+
+    def __init__(self, model: nn.Module, names: Iterable[str]):
+        self.model = model
+        self.names = list(dict.fromkeys(names))
+        self.outputs: dict[str, torch.Tensor] = {}
+        self._handles: list = []
+        self._wanted = {n for n in self.names if n != LOGITS}
+        self._stop_early = LOGITS not in self.names
+
+    def __enter__(self) -> "LayerTap":
+        modules = dict(self.model.named_modules())
+        for name in self._wanted:
+            self._handles.append(modules[name].register_forward_hook(self._hook_for(name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _hook_for(self, name: str):
+        def hook(_module, _inputs, output):
+            self.outputs[name] = output
+            if self._stop_early and self._wanted.issubset(self.outputs):
+                raise _StopForward
+
+        return hook
+
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One forward pass; returns {layer name: output}."""
+        self.outputs = {}
+        try:
+            out = self.model(x)
+        except _StopForward:
+            return self.outputs
+        if LOGITS in self.names:
+            self.outputs[LOGITS] = out
+        return self.outputs

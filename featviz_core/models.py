@@ -1,0 +1,246 @@
+"""Model zoo: the one place that knows about timm, torchvision and weight files.
+
+`load_model(name)` returns a `LoadedModel`: the frozen module on its device, its input normalization,
+its natural input size, the layers worth visualizing (with channel counts and output sizes) and a
+digest of its weights that identifies it in cache keys.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import FeatvizError, unknown_choice
+from .hooks import LOGITS, LayerTap
+
+DEFAULT_MODEL = "lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    channels: int
+    height: int  # output size at the model's natural input size (1 for logits)
+    width: int
+    alias: str = ""
+
+
+@dataclass
+class ModelParts:
+    """What a registered builder returns: the module and how to feed it."""
+
+    module: nn.Module
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int = 224
+    layer_names: list[str] | None = None  # None: every module with a 4-D output
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> module name
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    module: nn.Module
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+    layers: dict[str, LayerInfo]  # ordered from shallow to deep, logits last
+    aliases: dict[str, str]
+    digest: str
+    device: torch.device
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.mean)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> the model's input space."""
+        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+        return (images - mean) / std
+
+    def resolve_layer(self, name: str) -> str:
+        """A listed layer name or alias -> the module name; unknown names list the valid ones."""
+        name = self.aliases.get(name, name)
+        if name in self.layers:
+            return name
+        valid = [(f"{i.name} ({i.alias})" if i.alias else i.name) for i in self.layers.values()]
+        err = unknown_choice("layer", name, list(self.layers) + list(self.aliases))
+        raise FeatvizError(f"{err} Layers of {self.name}: {', '.join(valid)}.")
+
+    def check_channel(self, layer: str, channel: int) -> None:
+        count = self.layers[self.resolve_layer(layer)].channels
+        if not 0 <= channel < count:
+            raise FeatvizError(f"Channel {channel} is out of range: layer {layer!r} has {count} channels (0-{count - 1}).")
+
+
+_REGISTRY: dict[str, tuple[Callable[[str | None], ModelParts], str]] = {}
+
+
+def register_model(name: str, description: str):
+    """Decorator: register `builder(weights_path_or_None) -> ModelParts` under `name`."""
+
+    def wrap(builder):
+        _REGISTRY[name] = (builder, description)
+        return builder
+
+    return wrap
+
+
+def list_models() -> dict[str, str]:
+    """Registered model names and one-line descriptions."""
+    return {name: desc for name, (_, desc) in _REGISTRY.items()}
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """cuda if present, else mps, else cpu; an explicit request must be available."""
+    if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise FeatvizError("Device 'cuda' was asked for but no CUDA GPU is available. Valid devices here: cpu" + (", mps" if _has_mps() else "") + ".")
+        if requested == "mps" and not _has_mps():
+            raise FeatvizError("Device 'mps' was asked for but is not available. Valid devices here: cpu" + (", cuda" if torch.cuda.is_available() else "") + ".")
+        if requested.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise FeatvizError(f"Unknown device {requested!r}. Valid devices: auto, cpu, cuda, mps.")
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("mps") if _has_mps() else torch.device("cpu")
+
+
+def _has_mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
+    """Read a state dict safely (never unpickles arbitrary objects)."""
+    if not os.path.isfile(path):
+        raise FeatvizError(f"Weights file {path!r} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, pickled objects refused by weights_only, ...
+        raise FeatvizError(f"Weights file {path!r} is not a readable PyTorch state dict ({type(exc).__name__}: {str(exc)[:200]}).") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FeatvizError(f"Weights file {path!r} does not hold a state dict (a mapping of names to tensors).")
+    return state
+
+
+def apply_state_dict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """load_state_dict with a message that names the mismatch instead of a wall of keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)})")
+        raise FeatvizError(f"Weights do not fit {what}: {'; '.join(parts)} keys.")
+    module.load_state_dict(state)
+
+
+def _weights_digest(module: nn.Module) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for key, tensor in module.state_dict().items():
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    # In-place activations would overwrite tapped outputs that autograd still needs.
+    for m in module.modules():
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
+    return module.to(device)
+
+
+def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> dict[str, LayerInfo]:
+    names = parts.layer_names
+    if names is None:
+        names = [n for n, _ in module.named_modules() if n]
+    modules = dict(module.named_modules())
+    missing = [n for n in names if n != LOGITS and n not in modules]
+    if missing:
+        raise FeatvizError(f"Model lists layers it does not have: {', '.join(missing)}.")
+    probe = torch.zeros(1, len(parts.mean), parts.input_size, parts.input_size, device=device)
+    tap_names = [n for n in names if n != LOGITS]
+    with torch.no_grad(), LayerTap(module, tap_names + [LOGITS]) as tap:
+        outputs = tap.run(probe)
+    alias_of = {v: k for k, v in parts.aliases.items()}
+    layers: dict[str, LayerInfo] = {}
+    for name in tap_names:
+        out = outputs.get(name)
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            layers[name] = LayerInfo(name, out.shape[1], out.shape[2], out.shape[3], alias_of.get(name, ""))
+    logits = outputs.get(LOGITS)
+    if isinstance(logits, torch.Tensor) and logits.dim() == 2:
+        layers[LOGITS] = LayerInfo(LOGITS, logits.shape[1], 1, 1, "")
+    return layers
+
+
+def _import_factory(spec: str) -> ModelParts:
+    """`package.module:factory` -> ModelParts. The factory returns ModelParts, or
+    (module, (mean, std)) or (module, (mean, std), input_size)."""
+    mod_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. Use the form package.module:callable.") from exc
+    made = factory()
+    if isinstance(made, ModelParts):
+        return made
+    if isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], nn.Module):
+        mean, std = made[1]
+        return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
+    raise FeatvizError(f"Model factory {spec!r} must return ModelParts or (module, (mean, std)[, input_size]).")
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None, weights: str | None = None) -> LoadedModel:
+    """Build, load and freeze a model.
+
+    `name` is a registered name (see `list_models()`) or `package.module:factory` for your own.
+    `weights` is a local state-dict file; without it registered models use their packaged or
+    downloadable pretrained weights.
+    """
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    if ":" in name:
+        parts = _import_factory(name)
+        if weights:
+            apply_state_dict(parts.module, load_state_dict_file(weights), name)
+    elif name in _REGISTRY:
+        parts = _REGISTRY[name][0](weights)
+    else:
+        raise unknown_choice("model", name, list(_REGISTRY) + ["package.module:factory"])
+    module = _prepare(parts.module, device)
+    return LoadedModel(
+        name=name,
+        module=module,
+        mean=tuple(float(v) for v in parts.mean),
+        std=tuple(float(v) for v in parts.std),
+        input_size=parts.input_size,
+        layers=_probe_layers(parts, module, device),
+        aliases=dict(parts.aliases),
+        digest=_weights_digest(module),
+        device=device,
+    )
+
+
+# Registered models live in zoo.py; importing it here fills the registry.
+from . import zoo  # noqa: E402,F401

@@ -1,0 +1,132 @@
+"""Objectives: what the ascent maximizes, as values that add, subtract and scale.
+
+An objective maps the tapped activations {layer: tensor} to one score per batch element (B,); the
+render loop maximizes their sum, so each element is driven by its own term. `"layer:channel"` is the
+shorthand used on the command line and in share links (`-layer:channel` for the negative).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .errors import FeatvizError
+from .hooks import LOGITS
+
+KINDS = ("channel", "neuron", "logit")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One picture's goal: a channel of a layer (a class index when layer is LOGITS)."""
+
+    layer: str
+    channel: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}:{self.channel}"
+
+
+def parse_target(text: str) -> tuple[Target, float]:
+    """`"blocks.3:5"` -> (Target("blocks.3", 5), +1); a leading '-' gives weight -1."""
+    sign = -1.0 if text.startswith("-") else 1.0
+    layer, sep, channel = text.lstrip("-").rpartition(":")
+    if not sep or not layer or not channel.strip().isdigit():
+        raise FeatvizError(f"Cannot read objective {text!r}: expected 'layer:channel', e.g. 'blocks.3:5' or '-blocks.3:5'.")
+    return Target(layer, int(channel)), sign
+
+
+class Objective:
+    """A per-element score function; compose with +, -, * and unary -."""
+
+    def __init__(self, fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], name: str, layers: tuple[str, ...]):
+        self.fn, self.name, self.layers = fn, name, layers
+
+    def __call__(self, acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.fn(acts)
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return Objective(lambda a: self(a) + other(a), f"{self.name} + {other.name}", tuple(dict.fromkeys(self.layers + other.layers)))
+
+    def __mul__(self, k: float) -> "Objective":
+        return Objective(lambda a: k * self(a), f"{k:g} * ({self.name})", self.layers)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return -1.0 * self
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return self + (-other)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+
+def _per_element(targets: list[Target], score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str) -> Objective:
+    """Element b scores `score(acts[layer_b][b], channel_b)`; grouped by layer so a batch of 80
+    channels costs one gather per layer, not 80 small ops."""
+    groups: dict[str, tuple[list[int], list[int]]] = {}
+    for b, t in enumerate(targets):
+        groups.setdefault(t.layer, ([], []))[0].append(b)
+        groups[t.layer][1].append(t.channel)
+    batch = len(targets)
+
+    def fn(acts: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = None
+        for layer, (rows, chans) in groups.items():
+            act = acts[layer]
+            idx = torch.tensor(rows, device=act.device)
+            vals = score(act[idx, torch.tensor(chans, device=act.device)], idx)
+            part = torch.zeros(batch, device=act.device, dtype=vals.dtype).index_put((idx,), vals)
+            out = part if out is None else out + part
+        return out
+
+    return Objective(fn, name, tuple(groups))
+
+
+def channel(targets: list[Target]) -> Objective:
+    """Mean activation of each element's channel over all positions."""
+    def score(a, _):
+        return a.float().mean(dim=(-2, -1)) if a.dim() == 3 else a.float()
+    return _per_element(targets, score, "channel mean")
+
+
+def neuron(targets: list[Target]) -> Objective:
+    """Activation of each element's channel at the centre position."""
+    def score(a, _):
+        return a[:, a.shape[-2] // 2, a.shape[-1] // 2].float() if a.dim() == 3 else a.float()
+    return _per_element(targets, score, "centre neuron")
+
+
+def logit(targets: list[Target]) -> Objective:
+    """Each element's class logit (targets on the LOGITS pseudo-layer)."""
+    bad = [t for t in targets if t.layer != LOGITS]
+    if bad:
+        raise FeatvizError(f"A logit objective needs layer {LOGITS!r}, not {bad[0].layer!r}.")
+    return _per_element(targets, lambda a, _: a.float(), "class logit")
+
+
+def diversity(layer: str, weight: float = 1.0) -> Objective:
+    """Lucid's diversity term: penalize the cosine similarity of Gram matrices across the batch.
+    Couples the batch, so use it for several variants of one channel, not for cached renders."""
+    def fn(acts):
+        a = acts[layer].float()
+        flat = a.flatten(2)
+        gram = torch.bmm(flat, flat.transpose(1, 2)).flatten(1)
+        gram = torch.nn.functional.normalize(gram, dim=1)
+        sim = gram @ gram.T
+        batch = a.shape[0]
+        off_diag = (sim.sum(dim=1) - sim.diagonal()) / max(batch - 1, 1)
+        return -weight * off_diag
+    return Objective(fn, f"diversity({layer})", (layer,))
+
+
+def for_targets(kind: str, targets: list[Target]) -> Objective:
+    """The objective named by `kind` ('channel', 'neuron', 'logit') for these targets."""
+    builders = {"channel": channel, "neuron": neuron, "logit": logit}
+    if kind not in builders:
+        raise FeatvizError(f"Unknown objective {kind!r}. Valid objectives: {', '.join(KINDS)}.")
+    # Channel and neuron scores read a LOGITS target as its logit, so mixed batches need no split.
+    return builders[kind](targets)

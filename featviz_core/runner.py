@@ -1,0 +1,157 @@
+"""Cache-aware batch rendering: many channels in few batched optimizations.
+
+`render_channels` validates the request, serves what the store already has, splits the rest into
+batches that fit the device's memory, runs `render` on each and stores every finished batch at once
+(so a layer interrupted half-way keeps its finished channels). It yields `Progress` events.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .errors import FeatvizError
+from .hooks import LOGITS, LayerTap
+from .models import LoadedModel
+from .objectives import Target
+from .param import to_uint8
+from .render import check_finite, render
+from .spec import RenderSettings, RenderSpec
+from .store import ChannelResult, Store, png_bytes
+
+SNAPSHOTS = 8  # evolution frames kept per channel (plus the final picture)
+
+
+@dataclass
+class Progress:
+    """An event from render_channels: steps done so far out of all steps still to render."""
+
+    done_steps: int
+    total_steps: int
+    finished: list[ChannelResult] = field(default_factory=list)  # results completed by this event
+    preview: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (label, picture) mid-render
+
+
+def resolve_targets(model: LoadedModel, layer_channels: Sequence[tuple[str, int]]) -> list[Target]:
+    """Check layer names (aliases allowed) and channel ranges; return canonical targets."""
+    targets = []
+    for layer, channel in layer_channels:
+        name = model.resolve_layer(layer)
+        model.check_channel(name, int(channel))
+        targets.append(Target(name, int(channel)))
+    return targets
+
+
+def spec_for(model: LoadedModel, target: Target, settings: RenderSettings) -> RenderSpec:
+    return RenderSpec(model.name, model.digest, target.layer, target.channel, settings)
+
+
+def snapshot_steps(steps: int, count: int = SNAPSHOTS) -> list[int]:
+    """Evolution frames: dense early (where pictures change most), sparse late; always the last step."""
+    marks = np.unique(np.round(np.geomspace(1, steps, num=min(count, steps))).astype(int))
+    return sorted(set(int(m) for m in marks) | {steps})
+
+
+def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | None = None) -> int:
+    """How many pictures fit in one batch: measured bytes per picture against free memory."""
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: sizes.append(o.numel() if isinstance(o, torch.Tensor) else 0))
+             for m in model.module.modules() if not list(m.children())]
+    try:
+        with torch.no_grad(), LayerTap(model.module, layers) as tap:
+            tap.run(torch.zeros(1, model.in_channels, size + 24, size + 24, device=model.device))
+    finally:
+        for h in hooks:
+            h.remove()
+    per_picture = 4 * 3 * sum(sizes) + 64 * size * size  # fp32 outputs kept for backward, twice over, plus params
+    if model.device.type == "cuda":
+        free = torch.cuda.mem_get_info(model.device)[0] * 0.6
+    else:
+        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") * 0.3
+    fit = max(1, int(free // per_picture))
+    default_cap = 256 if model.device.type == "cuda" else 48
+    return min(fit, cap or default_cap)
+
+
+def _results(targets, settings, specs, curves, snaps, seconds) -> list[ChannelResult]:
+    out = []
+    for b, target in enumerate(targets):
+        curve = curves[b].tolist()
+        frames = [(step, png_bytes(images[b])) for step, images in snaps]
+        out.append(ChannelResult(target.layer, target.channel, frames[-1][1], curve, frames, seconds,
+                                 dead=max(curve) <= 0.0, key=specs[b].key()))
+    return out
+
+
+def _render_batch(model, targets, settings, specs, done, total, preview_every) -> Iterator[Progress]:
+    start = time.perf_counter()
+    marks = snapshot_steps(settings.steps)
+    scores, snaps = [], []
+    for record in render(model, targets, settings, marks):
+        scores.append(record.scores)
+        preview = []
+        if record.snapshot is not None:
+            frames = to_uint8(record.snapshot)
+            snaps.append((record.step, frames))
+            if preview_every:
+                preview = [(str(t), frames[b]) for b, t in enumerate(targets)]
+        yield Progress(done + record.step * len(targets), total, preview=preview)
+    curves = torch.stack(scores, dim=1).float().cpu()
+    check_finite(curves, targets)
+    seconds = (time.perf_counter() - start) / len(targets)
+    yield Progress(done + settings.steps * len(targets), total,
+                   finished=_results(targets, settings, specs, curves, snaps, seconds))
+
+
+def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]], settings: RenderSettings,
+                    store: Store | None = None, batch_size: int | None = None, previews: bool = False) -> Iterator[Progress]:
+    """Render every (layer, channel) with `settings`, in batches, through the store.
+
+    Yields Progress events; every result appears exactly once in some event's `finished` list,
+    cached ones first. Channels of different layers share batches. Results are stored as each
+    batch finishes."""
+    targets = resolve_targets(model, layer_channels)
+    if settings.objective == "logit" and any(t.layer != LOGITS for t in targets):
+        raise FeatvizError(f"The logit objective needs layer {LOGITS!r} (channels are class indices).")
+    specs = [spec_for(model, t, settings) for t in targets]
+    cached, todo = [], []
+    for target, spec in zip(targets, specs):
+        hit = store.get(spec.key()) if store is not None else None
+        if hit is not None:
+            cached.append(hit)
+        elif spec.key() not in {s.key() for _, s in todo}:
+            todo.append((target, spec))
+    total = len(todo) * settings.steps
+    yield Progress(0, total, finished=cached)
+    if not todo:
+        return
+    # Deep layers cost more per picture: keep each batch to one depth so early batches stop early.
+    todo.sort(key=lambda ts: list(model.layers).index(ts[0].layer))
+    done = 0
+    while todo:
+        layers = sorted({t.layer for t, _ in todo}, key=list(model.layers).index)
+        size = batch_size or max_batch(model, layers, settings.size)
+        chunk, todo = todo[:size], todo[size:]
+        try:
+            for event in _render_batch(model, [t for t, _ in chunk], settings, [s for _, s in chunk], done, total, previews):
+                if store is not None:
+                    for result in event.finished:
+                        store.put(result)
+                yield event
+        except torch.cuda.OutOfMemoryError:
+            if len(chunk) == 1:
+                raise FeatvizError("Out of GPU memory for a single picture: choose a smaller size.") from None
+            torch.cuda.empty_cache()
+            batch_size = max(1, len(chunk) // 2)
+            todo = chunk + todo
+            continue
+        done += len(chunk) * settings.steps
+
+
+def collect(events: Iterator[Progress]) -> list[ChannelResult]:
+    """Run render_channels to the end and return its results in request order of completion."""
+    return [r for e in events for r in e.finished]

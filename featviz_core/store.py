@@ -1,0 +1,111 @@
+"""The only code that touches the cache directory: one diskcache entry per rendered channel.
+
+Entries are plain bytes (JSON with base64 PNGs), never pickles, so a cache directory copied from
+elsewhere cannot run code. An entry that cannot be read is dropped and counts as a miss.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_CACHE_DIR = os.environ.get("FEATVIZ_CACHE", "cache")
+DEFAULT_SIZE_LIMIT = int(float(os.environ.get("FEATVIZ_CACHE_GB", "2")) * 2**30)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def png_array(data: bytes) -> np.ndarray:
+    arr = np.asarray(Image.open(io.BytesIO(data)))
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+@dataclass
+class ChannelResult:
+    """One rendered channel: the picture, its activation curve and its evolution snapshots."""
+
+    layer: str
+    channel: int
+    png: bytes
+    curve: list[float]  # objective value at every step
+    snapshots: list[tuple[int, bytes]]  # (step, PNG) pairs, the last one the final picture
+    seconds: float  # this channel's share of its batch's wall time
+    dead: bool  # the objective never rose above zero: a filter this input cannot excite
+    key: str = ""
+    cached: bool = field(default=False, compare=False)
+
+    @property
+    def image(self) -> np.ndarray:
+        return png_array(self.png)
+
+    @property
+    def label(self) -> str:
+        return f"{self.layer}:{self.channel}"
+
+    def to_bytes(self) -> bytes:
+        doc = {"layer": self.layer, "channel": self.channel, "png": base64.b64encode(self.png).decode(),
+               "curve": self.curve, "seconds": self.seconds, "dead": self.dead, "key": self.key,
+               "snapshots": [[s, base64.b64encode(p).decode()] for s, p in self.snapshots]}
+        return json.dumps(doc).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "ChannelResult":
+        doc = json.loads(data)
+        return cls(doc["layer"], int(doc["channel"]), base64.b64decode(doc["png"]), [float(v) for v in doc["curve"]],
+                   [(int(s), base64.b64decode(p)) for s, p in doc["snapshots"]], float(doc["seconds"]),
+                   bool(doc["dead"]), doc["key"], cached=True)
+
+
+class Store:
+    """Size-capped, process-safe disk cache of ChannelResults (and small JSON blobs) by key."""
+
+    def __init__(self, directory: str = DEFAULT_CACHE_DIR, size_limit: int = DEFAULT_SIZE_LIMIT):
+        import diskcache
+
+        self.directory = directory
+        self._cache = diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-used")
+
+    def get(self, key: str) -> ChannelResult | None:
+        data = self._cache.get(key)
+        if data is None:
+            return None
+        try:
+            return ChannelResult.from_bytes(data)
+        except Exception:  # truncated or foreign entry: recompute rather than crash
+            self._cache.delete(key)
+            return None
+
+    def put(self, result: ChannelResult) -> None:
+        self._cache.set(result.key, result.to_bytes())
+
+    def get_json(self, key: str):
+        data = self._cache.get("json:" + key)
+        try:
+            return None if data is None else json.loads(data)
+        except (ValueError, TypeError):
+            self._cache.delete("json:" + key)
+            return None
+
+    def put_json(self, key: str, value) -> None:
+        self._cache.set("json:" + key, json.dumps(value).encode())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._cache
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def volume(self) -> int:
+        return self._cache.volume()
+
+    def close(self) -> None:
+        self._cache.close()
