@@ -9,10 +9,13 @@ class FeatvizError(ValueError):
     """Bad input or an unrecoverable render problem, with a message meant for a person."""
 
 
-def unknown_choice(kind: str, given: str, choices: Iterable[str], limit: int = 40) -> FeatvizError:
-    """An error for a name that is not among `choices`, suggesting the nearest ones."""
+def unknown_choice(kind: str, given: str, choices: Iterable[str], shown: Iterable[str] | None = None,
+                   limit: int = 40, where: str = "") -> FeatvizError:
+    """An error for a name that is not among `choices`, suggesting the nearest ones.
+    `shown` is how the valid choices are listed (default: `choices` themselves)."""
     choices = list(choices)
     near = difflib.get_close_matches(given, choices, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-    shown = ", ".join(choices[:limit]) + (f", ... ({len(choices)} in all)" if len(choices) > limit else "")
-    return FeatvizError(f"Unknown {kind} {given!r}.{hint} Valid {kind}s: {shown}.")
+    listed = list(shown) if shown is not None else choices
+    shown = ", ".join(listed[:limit]) + (f", ... ({len(listed)} in all)" if len(listed) > limit else "")
+    return FeatvizError(f"Unknown {kind} {given!r}{where}.{hint} Valid {kind}s{where}: {shown}.")

@@ -71,9 +71,8 @@ class LoadedModel:
         name = self.aliases.get(name, name)
         if name in self.layers:
             return name
-        valid = [(f"{i.name} ({i.alias})" if i.alias else i.name) for i in self.layers.values()]
-        err = unknown_choice("layer", name, list(self.layers) + list(self.aliases))
-        raise FeatvizError(f"{err} Layers of {self.name}: {', '.join(valid)}.")
+        listed = [(f"{i.name} ({i.alias})" if i.alias else i.name) for i in self.layers.values()]
+        raise unknown_choice("layer", name, list(self.layers) + list(self.aliases), listed, limit=200, where=f" in {self.name}")
 
     def check_channel(self, layer: str, channel: int) -> None:
         count = self.layers[self.resolve_layer(layer)].channels

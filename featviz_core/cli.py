@@ -1,0 +1,147 @@
+"""Command line: `python -m featviz_core {models,layers,render}`. Bad input exits with code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from .errors import FeatvizError
+from .hooks import LOGITS
+from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
+from .objectives import KINDS
+from .param import INITS
+from .runner import render_channels
+from .spec import METHODS, RenderSettings
+from .store import DEFAULT_CACHE_DIR, Store
+
+MAX_CHANNELS_PER_RUN = 4096
+
+
+def parse_channels(text: str, count: int) -> list[int]:
+    """'0-15', '1,7,42', 'all' -> channel indices, checked against the layer's `count`."""
+    if text.strip() == "all":
+        return list(range(count))
+    channels: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        if not (lo.isdigit() and (not dash or hi.isdigit())):
+            raise FeatvizError(f"Cannot read channels {text!r}: use a list like '1,7,42', a range like '0-15', or 'all'.")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            raise FeatvizError(f"Channel range {part!r} runs backwards.")
+        channels.extend(range(first, last + 1))
+    bad = [c for c in channels if c >= count]
+    if bad:
+        raise FeatvizError(f"Channel {bad[0]} is out of range: the layer has {count} channels (0-{count - 1}).")
+    if len(channels) > MAX_CHANNELS_PER_RUN:
+        raise FeatvizError(f"{len(channels)} channels in one run is too many (at most {MAX_CHANNELS_PER_RUN}).")
+    return list(dict.fromkeys(channels))
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"registered name ({', '.join(list_models())}) or package.module:factory")
+    p.add_argument("--weights", help="local state-dict file (torch.save(model.state_dict(), FILE))")
+    p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, mps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m featviz_core", description="Feature visualization by activation maximization.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("models", help="list the registered models")
+    layers = sub.add_parser("layers", help="list a model's visualizable layers")
+    _model_args(layers)
+    render = sub.add_parser("render", help="render channels to PNGs, a contact sheet and manifest.json")
+    _model_args(render)
+    default = RenderSettings()
+    render.add_argument("--layer", action="append", required=True, help="layer name or alias (repeat for several)")
+    render.add_argument("--channels", default="0-7", help="'0-15', '1,7,42' or 'all' (class indices for --objective logit)")
+    render.add_argument("--out", default="out", help="output folder")
+    render.add_argument("--method", default=default.method, choices=METHODS)
+    render.add_argument("--size", type=int, default=default.size)
+    render.add_argument("--steps", type=int, default=default.steps)
+    render.add_argument("--seed", type=int, default=default.seed)
+    render.add_argument("--init", default=default.init, choices=INITS)
+    render.add_argument("--objective", default=default.objective, choices=KINDS)
+    render.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
+    render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
+    render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
+    return parser
+
+
+def cmd_models() -> None:
+    for name, desc in list_models().items():
+        print(f"{name:<10} {desc}")
+
+
+def cmd_layers(model: LoadedModel) -> None:
+    print(f"{model.name}  input {model.in_channels}x{model.input_size}x{model.input_size}  weights {model.digest}")
+    print(f"{'layer':<14}{'alias':<14}{'channels':>9}  output")
+    for info in model.layers.values():
+        print(f"{info.name:<14}{info.alias:<14}{info.channels:>9}  {info.height}x{info.width}")
+
+
+def cmd_render(args, model: LoadedModel) -> list[dict]:
+    from tqdm import tqdm
+
+    from . import selfcheck, sheets
+
+    if args.objective == "logit":
+        args.layer = [LOGITS]
+    settings = RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed,
+                              init=args.init, objective=args.objective)
+    requested = []
+    for layer in args.layer:
+        name = model.resolve_layer(layer)
+        requested += [(name, c) for c in parse_channels(args.channels, model.layers[name].channels)]
+    store = None if args.no_cache else Store(args.cache)
+    by_label = {}
+    with tqdm(total=1, unit="step", desc="rendering", file=sys.stderr, dynamic_ncols=True) as bar:
+        for event in render_channels(model, requested, settings, store, args.batch_size):
+            bar.total = max(event.total_steps, 1)
+            bar.n = event.done_steps if event.total_steps else 1
+            bar.refresh()
+            by_label.update({r.label: r for r in event.finished})
+    results = [by_label[f"{layer}:{c}"] for layer, c in requested]
+    os.makedirs(args.out, exist_ok=True)
+    extras = [{} for _ in results]
+    if not args.no_check:
+        for layer in dict.fromkeys(r.layer for r in results):
+            idx = [i for i, r in enumerate(results) if r.layer == layer]
+            scores = selfcheck.score_pictures(model, [results[i].image for i in idx], layer, [results[i].channel for i in idx], store)
+            for i, s in zip(idx, scores):
+                extras[i] = {"z": round(s.z, 3), "rank": s.rank, "layer_channels": s.channels}
+    for r in results:
+        with open(os.path.join(args.out, sheets.png_name(r)), "wb") as f:
+            f.write(r.png)
+    sheets.contact_sheet(results).save(os.path.join(args.out, "contact_sheet.png"))
+    doc = sheets.manifest(results, {**settings.__dict__}, {"name": model.name, "weights_digest": model.digest,
+                                                           "device": str(model.device)}, extras)
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    dead = [r.label for r in results if r.dead]
+    cached = sum(r.cached for r in results)
+    print(f"wrote {len(results)} pictures ({cached} from cache) + contact_sheet.png + manifest.json to {args.out}")
+    if dead:
+        print(f"dead channels (never excited above zero): {', '.join(dead)}")
+    return doc["items"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            cmd_models()
+            return 0
+        model = load_model(args.model, device=args.device, weights=args.weights)
+        if args.command == "layers":
+            cmd_layers(model)
+        else:
+            cmd_render(args, model)
+        return 0
+    except FeatvizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
