@@ -6,6 +6,7 @@ digest of its weights that identifies it in cache keys.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import os
@@ -61,10 +62,10 @@ class LoadedModel:
         return len(self.mean)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] -> the model's input space."""
+        """Images in [0, 1] -> the model's input space (channels_last, as the module is)."""
         mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-        return (images - mean) / std
+        return ((images - mean) / std).contiguous(memory_format=torch.channels_last)
 
     def resolve_layer(self, name: str) -> str:
         """A listed layer name or alias -> the module name; unknown names list the valid ones."""
@@ -170,6 +171,40 @@ def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
     return module.to(device)
 
 
+def _fold_batchnorm(module: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm that directly follows a conv (as consecutive children) into the
+    conv's weights, keeping only the BN's activation (timm's BatchNormAct2d) under the BN's name.
+    Halves the cost of early layers on CPU. Returns how many were folded."""
+    folded = 0
+    for parent in list(module.modules()):
+        kids = list(parent.named_children())
+        for (_, conv), (bn_name, bn) in zip(kids, kids[1:]):
+            if not (type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
+                    and conv.out_channels == bn.num_features and bn.affine):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            conv.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1), requires_grad=False)
+            conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
+            setattr(parent, bn_name, getattr(bn, "act", None) or nn.Identity())
+            folded += 1
+    return folded
+
+
+def _speed_up(module: nn.Module, in_channels: int, size: int, device: torch.device) -> nn.Module:
+    """Fold batch norms and use channels_last, keeping the result only if it computes the same
+    function (a model whose children are registered out of forward order would not)."""
+    fast = copy.deepcopy(module)
+    if not _fold_batchnorm(fast):
+        return module.to(memory_format=torch.channels_last)
+    fast = fast.to(memory_format=torch.channels_last)
+    probe = torch.rand(2, in_channels, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        ref, out = module(probe), fast(probe.contiguous(memory_format=torch.channels_last))
+    same = isinstance(ref, torch.Tensor) and torch.allclose(ref, out, rtol=1e-3, atol=1e-3 * float(ref.abs().max()) + 1e-5)
+    return fast if same else module.to(memory_format=torch.channels_last)
+
+
 def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> dict[str, LayerInfo]:
     names = parts.layer_names
     if names is None:
@@ -228,15 +263,16 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
     else:
         raise unknown_choice("model", name, list(_REGISTRY) + ["package.module:factory"])
     module = _prepare(parts.module, device)
+    layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
     return LoadedModel(
         name=name,
-        module=module,
+        module=_speed_up(module, len(parts.mean), parts.input_size, device),
         mean=tuple(float(v) for v in parts.mean),
         std=tuple(float(v) for v in parts.std),
         input_size=parts.input_size,
-        layers=_probe_layers(parts, module, device),
+        layers=layers,
         aliases=dict(parts.aliases),
-        digest=_weights_digest(module),
+        digest=digest,
         device=device,
     )
 
