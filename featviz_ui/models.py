@@ -1,0 +1,112 @@
+"""Models and the store as Streamlit resources, and `ModelRef`: what a view needs to know about a model
+(layers, weights digest) without loading it.
+
+A model's "card" (digest and layers) is kept in the store, so a freshly started server can serve a
+fully cached view straight from disk: the model itself is loaded only when something must be rendered
+or scored.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from featviz_core import FeatvizError, LayerInfo, LoadedModel, RenderSettings, RenderSpec, Store, load_model
+from featviz_core.objectives import Target
+
+from .config import cache_dir
+
+CARD_VERSION = 1
+
+
+@st.cache_resource(show_spinner=False)
+def open_store(directory: str) -> Store:
+    return Store(directory)
+
+
+def current_store() -> Store:
+    return open_store(cache_dir())
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=3)
+def _load(name: str, weights: str | None) -> LoadedModel:
+    return load_model(name, weights=weights)
+
+
+def save_upload(data: bytes) -> str:
+    """Keep an uploaded state dict under the cache dir by content hash; return the hash (URL-safe id)."""
+    weights_id = hashlib.sha256(data).hexdigest()[:20]
+    path = upload_path(weights_id)
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".part", "wb") as f:
+            f.write(data)
+        os.replace(path + ".part", path)
+    return weights_id
+
+
+def upload_path(weights_id: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{20}", weights_id):  # it comes from a URL: never a path
+        raise FeatvizError(f"Weights id {weights_id!r} is malformed: upload the state dict file again.")
+    return os.path.join(cache_dir(), "uploads", weights_id + ".pt")
+
+
+@dataclass
+class ModelRef:
+    """A model as the pages see it. `resolve_layer` / `check_channel` are LoadedModel's own (they only
+    read name, layers and aliases), so validation messages are identical whether or not it is loaded."""
+
+    name: str
+    weights_id: str | None
+    digest: str
+    layers: dict[str, LayerInfo]
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    resolve_layer = LoadedModel.resolve_layer
+    check_channel = LoadedModel.check_channel
+
+    def load(self) -> LoadedModel:
+        model = _load(self.name, upload_path(self.weights_id) if self.weights_id else None)
+        if model.digest != self.digest:  # packaged weights changed since the card was written
+            _write_card(current_store(), self.name, self.weights_id, model)
+            self.digest = model.digest
+        return model
+
+    def targets(self, layer_channels) -> list[Target]:
+        """Canonical targets; raises FeatvizError naming valid layers / channel ranges."""
+        targets = []
+        for layer, channel in layer_channels:
+            self.check_channel(layer, int(channel))
+            targets.append(Target(self.resolve_layer(layer), int(channel)))
+        return targets
+
+    def key(self, target: Target, settings: RenderSettings) -> str:
+        return RenderSpec(self.name, self.digest, target.layer, target.channel, settings).key()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "digest": self.digest, "weights": self.weights_id or "default"}
+
+
+def _card_key(name: str, weights_id: str | None) -> str:
+    return f"ui:card:{CARD_VERSION}:{name}:{weights_id or 'default'}"
+
+
+def _write_card(store: Store, name: str, weights_id: str | None, model: LoadedModel) -> None:
+    store.put_json(_card_key(name, weights_id), {
+        "digest": model.digest, "aliases": model.aliases,
+        "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in model.layers.values()]})
+
+
+def model_ref(name: str, weights_id: str | None = None) -> ModelRef:
+    """The card from the store, or load the model once to write it. Raises FeatvizError."""
+    store = current_store()
+    card = store.get_json(_card_key(name, weights_id))
+    if card is None:
+        model = _load(name, upload_path(weights_id) if weights_id else None)
+        _write_card(store, name, weights_id, model)
+        card = store.get_json(_card_key(name, weights_id))
+    layers = {row[0]: LayerInfo(*row) for row in card["layers"]}
+    return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]))

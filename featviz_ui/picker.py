@@ -1,0 +1,66 @@
+"""Layer and channel pickers shared by the pages, bound to the URL, with link problems shown in place."""
+from __future__ import annotations
+
+import streamlit as st
+
+from featviz_core import FeatvizError
+from featviz_core.hooks import LOGITS
+
+from . import urlstate
+from .sidebar import View
+from .targets import CHANNEL_SYNTAX, DEFAULT_CHANNELS, default_layers, parse_channels
+
+
+def _resolve_url_layers(view: View, key: str) -> None:
+    """Map aliases in the link to layer names; name the valid layers for unknown ones."""
+    raw = urlstate.raw_values(key)
+    if not raw:
+        return
+    valid = []
+    for name in raw:
+        try:
+            valid.append(view.ref.resolve_layer(name))
+        except FeatvizError as exc:
+            urlstate.note(f"The link names a layer this model does not have. {exc}")
+    if valid != raw:
+        st.session_state[key] = valid
+
+
+def layer_label(view: View, name: str) -> str:
+    info = view.ref.layers[name]
+    alias = f" ({info.alias})" if info.alias else ""
+    return f"{name}{alias} · {info.channels} ch"
+
+
+def pick_layers(view: View, max_layers: int = 4) -> list[str]:
+    layers = list(view.ref.layers)
+    _resolve_url_layers(view, "layers")
+    chosen = st.multiselect("Layers", layers, default=default_layers(layers, view.settings.objective), key="layers",
+                            bind="query-params", max_selections=max_layers, format_func=lambda n: layer_label(view, n),
+                            help="Two to four layers, shallow to deep, side by side.")
+    if view.settings.objective == "logit" and any(n != LOGITS for n in chosen):
+        st.info(f"The logit objective drives class scores: only layer {LOGITS!r} is used (channels are class indices).")
+        chosen = [n for n in chosen if n == LOGITS] or [LOGITS]
+    return sorted(chosen, key=layers.index)
+
+
+def pick_layer(view: View) -> str:
+    """One layer (gallery, evolution): the early default layer, or 'logits' for the logit objective."""
+    layers = list(view.ref.layers)
+    _resolve_url_layers(view, "layer")
+    if isinstance(st.session_state.get("layer"), list):  # set from a link by _resolve_url_layers
+        st.session_state["layer"] = (st.session_state["layer"] or [None])[0]
+    default = default_layers(layers, view.settings.objective)[0]
+    return st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params",
+                        format_func=lambda n: layer_label(view, n))
+
+
+def pick_channels(view: View, layer: str, label: str | None = None) -> list[int]:
+    """The channel list for one layer (empty after showing an error the user can fix in place)."""
+    key = f"ch.{layer}"
+    text = st.text_input(label or "Channels", DEFAULT_CHANNELS, key=key, bind="query-params", help=CHANNEL_SYNTAX)
+    try:
+        return parse_channels(text, view.ref.layers[layer].channels, view.settings.seed, layer)
+    except FeatvizError as exc:
+        st.error(str(exc))
+        return []

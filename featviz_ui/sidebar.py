@@ -1,0 +1,117 @@
+"""The sidebar every page shares: model, weights upload and render settings, all kept in the URL.
+
+`draw_sidebar()` runs in app.py before the page and leaves a `View` for the page (`current_view()`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from featviz_core import DEFAULT_MODEL, METHODS, FeatvizError, RenderSettings, Store
+from featviz_core.objectives import KINDS
+from featviz_core.param import INITS
+from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
+
+from . import urlstate
+from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices
+from .models import ModelRef, current_store, model_ref, save_upload, upload_path
+
+_VIEW = "_featviz_view"
+WEIGHTS = "weights"  # URL parameter: content hash of an uploaded state dict kept on this server
+
+
+@dataclass
+class View:
+    """What every page renders with."""
+
+    ref: ModelRef | None  # None when the chosen model could not be loaded (the error is shown)
+    settings: RenderSettings
+    store: Store
+    caps: Caps
+
+
+def current_view() -> View:
+    return st.session_state[_VIEW]
+
+
+def _settings_widgets(limits: Caps) -> RenderSettings:
+    default = RenderSettings()
+    why = " (this public server's cap)" if limits.hosted else ""
+    urlstate.check_choice("method", METHODS, "method")
+    urlstate.check_choice("init", INITS, "starting image")
+    urlstate.check_choice("objective", KINDS, "objective")
+    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", why)
+    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", why)
+    method = st.selectbox("Method", METHODS, index=METHODS.index(default.method), key="method", bind="query-params",
+                          help="fourier: decorrelated Fourier image (Olah et al.); maco: magnitude-constrained; classic: Keras-style pixel ascent.")
+    left, right = st.columns(2)
+    size = left.number_input("Image size", SIZE_RANGE[0], limits.size, min(default.size, limits.size), step=16,
+                             key="size", bind="query-params")
+    steps = right.number_input("Steps", STEPS_RANGE[0], limits.steps, min(default.steps, limits.steps), step=8,
+                               key="steps", bind="query-params")
+    left, right = st.columns(2)
+    seed = left.number_input("Seed", 0, 2**31 - 1, default.seed, key="seed", bind="query-params")
+    init = right.selectbox("Starting image", INITS, index=INITS.index(default.init), key="init", bind="query-params")
+    objective = st.selectbox("Objective", KINDS, index=KINDS.index(default.objective), key="objective", bind="query-params",
+                             help="channel: mean of a feature map; neuron: its centre unit; logit: a class score (layer 'logits', channels are class indices).")
+    if limits.hosted:
+        st.caption(f"Public server: at most {limits.size} px, {limits.steps} steps and {limits.channels} pictures per view.")
+    return RenderSettings(method=method, size=int(size), steps=int(steps), seed=int(seed), init=init, objective=objective)
+
+
+def _weights_widgets(model: str) -> str | None:
+    """Upload a state dict for the chosen architecture; its hash goes in the URL, the file stays here."""
+    weights_id = st.query_params.get(WEIGHTS)
+    if model not in UPLOAD_ARCHITECTURES and ":" not in model:
+        return None
+    with st.expander("Your own weights", expanded=bool(weights_id)):
+        upload = st.file_uploader(f"State dict for {model} (.pt / .pth)", type=["pt", "pth", "bin"], key="upload")
+        if upload is not None:
+            weights_id = save_upload(upload.getvalue())
+            st.query_params[WEIGHTS] = weights_id
+        if weights_id:
+            st.caption(f"Using uploaded weights `{weights_id}`.")
+            if st.button("Use the packaged weights"):
+                del st.query_params[WEIGHTS]
+                weights_id = None
+    return weights_id
+
+
+def _model_ref(model: str, weights_id: str | None) -> ModelRef | None:
+    try:
+        return model_ref(model, weights_id)
+    except FeatvizError as exc:
+        st.error(f"**Could not load {model}{' with the uploaded weights' if weights_id else ''}.** {exc}")
+    if weights_id:  # a bad upload must not take the model away: drop it and fall back
+        if os.path.exists(upload_path(weights_id)):
+            os.remove(upload_path(weights_id))
+        del st.query_params[WEIGHTS]
+        try:
+            return model_ref(model, None)
+        except FeatvizError as exc:
+            st.error(str(exc))
+    return None
+
+
+def draw_sidebar() -> View:
+    limits = caps()
+    with st.sidebar:
+        choices = model_choices()
+        urlstate.check_choice("model", list(choices), "model")
+        model = st.selectbox("Model", list(choices), index=list(choices).index(DEFAULT_MODEL), key="model",
+                             bind="query-params", help="\n".join(f"- **{k}**: {v}" for k, v in choices.items()))
+        weights_id = _weights_widgets(model)
+        ref = _model_ref(model, weights_id)
+        st.subheader("Render settings")
+        try:
+            settings = _settings_widgets(limits)
+        except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
+            st.error(str(exc))
+            settings = RenderSettings()
+    for message in urlstate.notes():
+        st.warning(message, icon="🔗")
+    view = View(ref, settings, current_store(), limits)
+    st.session_state[_VIEW] = view
+    return view

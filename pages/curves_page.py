@@ -1,0 +1,48 @@
+"""Activation curves: activation (or z-score against natural photos) per iteration, one trace per channel."""
+import streamlit as st
+
+from featviz_ui import rendering
+from featviz_ui.charts import curves_figure
+from featviz_ui.details import z_curves
+from featviz_ui.picker import pick_channels, pick_layers
+from featviz_ui.sidebar import current_view
+
+Y_AXES = ("activation", "z-score")
+
+
+def main() -> None:
+    view = current_view()
+    st.title("Activation curves")
+    if view.ref is None:
+        st.info("Choose a model that loads (the sidebar says what went wrong).")
+        return
+    layers = pick_layers(view)
+    inputs = st.columns(max(1, len(layers)))
+    targets = []
+    for column, layer in zip(inputs, layers):
+        with column:
+            targets += view.ref.targets([(layer, c) for c in pick_channels(view, layer, f"Channels of {layer}")])
+    targets = rendering.limit(targets, view.caps.channels)
+    results = rendering.render(view.ref, targets, view.settings, view.store)
+    shown = [results[str(t)] for t in targets if str(t) in results]
+    if not shown:
+        return
+    y_axis = st.segmented_control("Y axis", Y_AXES, default=Y_AXES[0], key="y", bind="query-params",
+                                  help="z-score: activation in units of the channel's spread on natural photos, "
+                                       "so early and deep layers share one axis.") or Y_AXES[0]
+    values = z_curves(view.ref, shown, view.settings.size, view.store) if y_axis == "z-score" else None
+    chart, pictures = st.columns([3, 1])
+    with chart:
+        event = st.plotly_chart(curves_figure(shown, values, y_axis), key="curves", on_select="rerun",
+                                selection_mode="points", width="stretch")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    picked = {shown[p["curve_number"]].label for p in points if p.get("curve_number", -1) < len(shown)}
+    with pictures:
+        st.caption("Final pictures" + (" (selected in the chart first)" if picked else ""))
+        ordered = sorted(shown, key=lambda r: r.label not in picked)
+        slots = rendering.tile_slots([r.label for r in ordered], 2)
+        for result in ordered:
+            rendering.draw_tile(slots[result.label], result)
+
+
+main()

@@ -1,0 +1,40 @@
+"""Evolution: how one picture morphs over the iterations, with the curve marked at the chosen one."""
+import streamlit as st
+
+from featviz_core.sheets import evolution_gif
+from featviz_ui import rendering
+from featviz_ui.charts import curves_figure
+from featviz_ui.picker import pick_layer
+from featviz_ui.sidebar import current_view
+
+
+def main() -> None:
+    view = current_view()
+    st.title("Evolution")
+    if view.ref is None:
+        st.info("Choose a model that loads (the sidebar says what went wrong).")
+        return
+    left, right = st.columns([3, 1])
+    with left:
+        layer = pick_layer(view)
+    count = view.ref.layers[layer].channels
+    channel = right.number_input(f"Channel (0–{count - 1})", 0, count - 1, 0, key="channel", bind="query-params")
+    target = view.ref.targets([(layer, channel)])[0]
+    results = rendering.render(view.ref, [target], view.settings, view.store)
+    result = results.get(str(target))
+    if result is None:
+        return
+    frames = dict(result.snapshots)
+    steps = list(frames)
+    step = st.select_slider("Iteration", steps, value=steps[-1], key="step", bind="query-params")
+    picture, chart = st.columns([2, 3])
+    picture.image(frames[step], caption=f"{result.label} at iteration {step} of {steps[-1]}", width="stretch")
+    with chart:
+        st.plotly_chart(curves_figure([result], marker_step=step, height=360), key="evolution_curve", width="stretch")
+        gif = evolution_gif(result)
+        st.download_button("⬇ Animated GIF", gif, f"{view.ref.name}_{layer}_{channel}.gif", "image/gif", on_click="ignore")
+    with st.expander("All snapshots"):
+        st.image([png for _, png in result.snapshots], caption=[f"step {s}" for s in steps], width=120)
+
+
+main()

@@ -1,0 +1,50 @@
+"""Layer gallery: every channel of one layer, a page at a time, like an atlas; collage and ZIP downloads."""
+import io
+import math
+
+import streamlit as st
+
+from featviz_core.sheets import contact_sheet, manifest, zip_bundle
+from featviz_ui import rendering
+from featviz_ui.picker import pick_layer
+from featviz_ui.sidebar import current_view
+
+PAGE_SIZES = (16, 32, 64)
+
+
+def main() -> None:
+    view = current_view()
+    st.title("Layer gallery")
+    if view.ref is None:
+        st.info("Choose a model that loads (the sidebar says what went wrong).")
+        return
+    pick, per, number = st.columns([3, 2, 2])
+    with pick:
+        layer = pick_layer(view)
+    channels = view.ref.layers[layer].channels
+    with per:
+        per_page = st.segmented_control("Per page", PAGE_SIZES, default=PAGE_SIZES[0], key="per", bind="query-params") or PAGE_SIZES[0]
+    per_page = min(per_page, view.caps.channels)
+    pages = math.ceil(channels / per_page)
+    page = number.number_input(f"Page (of {pages})", 1, pages, 1, key="page", bind="query-params")
+    first = (page - 1) * per_page
+    targets = view.ref.targets([(layer, c) for c in range(first, min(channels, first + per_page))])
+    st.caption(f"Channels {first}–{first + len(targets) - 1} of {channels}.")
+    status = st.empty()
+    downloads = st.container()
+    slots = rendering.tile_slots([str(t) for t in targets], 8)
+    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status)
+    done = [results[str(t)] for t in targets if str(t) in results]
+    if done:
+        sheet = contact_sheet(done, columns=8)
+        png = io.BytesIO()
+        sheet.save(png, format="PNG")
+        doc = manifest(done, {"layer": layer, "page": page, "per_page": per_page, **view.settings.__dict__}, view.ref.describe())
+        name = f"{view.ref.name}_{layer}_p{page}"
+        left, right = downloads.columns(2)
+        left.download_button("⬇ Collage PNG", png.getvalue(), f"{name}.png", "image/png", on_click="ignore", width="stretch")
+        right.download_button("⬇ ZIP of PNGs + manifest", zip_bundle(done, doc, sheet), f"{name}.zip", "application/zip",
+                              on_click="ignore", width="stretch")
+
+
+main()
