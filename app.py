@@ -7,6 +7,7 @@ legacy pages/ mode running the page file alone.
 import streamlit as st
 
 from featviz_ui.share import draw_share
+from featviz_ui.urlstate import draw_notes
 from featviz_ui.sidebar import draw_sidebar
 
 st.set_page_config(page_title="featviz", page_icon="🔬", layout="wide")
@@ -19,6 +20,8 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+link_notes = st.container()  # above the page: what a shared link asked for that could not be honoured
 draw_sidebar()
 page.run()
+draw_notes(link_notes)
 draw_share()

@@ -7,14 +7,14 @@
 from .errors import FeatvizError
 from .models import DEFAULT_MODEL, LayerInfo, LoadedModel, ModelParts, list_models, load_model, pick_device, register_model
 from .objectives import Objective, Target, parse_target
-from .render import RECIPES, StepRecord, render
+from .render import RECIPES, StepRecord
 from .runner import Progress, collect, render_channels, resolve_targets, spec_for
 from .spec import DEFAULT_METHOD, METHODS, RenderSettings, RenderSpec
 from .store import ChannelResult, Store
 
 __all__ = [
     "FeatvizError", "DEFAULT_MODEL", "LayerInfo", "LoadedModel", "ModelParts", "list_models", "load_model",
-    "pick_device", "register_model", "Objective", "Target", "parse_target", "RECIPES", "StepRecord", "render",
+    "pick_device", "register_model", "Objective", "Target", "parse_target", "RECIPES", "StepRecord",
     "Progress", "collect", "render_channels", "resolve_targets", "spec_for", "DEFAULT_METHOD", "METHODS",
     "RenderSettings", "RenderSpec", "ChannelResult", "Store",
 ]

@@ -21,7 +21,7 @@ def _resolve_url_layers(view: View, key: str) -> None:
         try:
             valid.append(view.ref.resolve_layer(name))
         except FeatvizError as exc:
-            urlstate.note(f"The link names a layer this model does not have. {exc}")
+            urlstate.note(f"The link names a layer this model does not have. {exc}", "error")
     if valid != raw:
         st.session_state[key] = valid
 
@@ -36,7 +36,7 @@ def pick_layers(view: View, max_layers: int = 4) -> list[str]:
     layers = list(view.ref.layers)
     _resolve_url_layers(view, "layers")
     chosen = st.multiselect("Layers", layers, default=default_layers(layers, view.settings.objective), key="layers",
-                            bind="query-params", max_selections=max_layers, format_func=lambda n: layer_label(view, n),
+                            bind="query-params", max_selections=max_layers,
                             help="Two to four layers, shallow to deep, side by side.")
     if view.settings.objective == "logit" and any(n != LOGITS for n in chosen):
         st.info(f"The logit objective drives class scores: only layer {LOGITS!r} is used (channels are class indices).")
@@ -51,8 +51,10 @@ def pick_layer(view: View) -> str:
     if isinstance(st.session_state.get("layer"), list):  # set from a link by _resolve_url_layers
         st.session_state["layer"] = (st.session_state["layer"] or [None])[0]
     default = default_layers(layers, view.settings.objective)[0]
-    return st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params",
-                        format_func=lambda n: layer_label(view, n))
+    # No format_func on bound widgets: the URL would carry the formatted label instead of the name.
+    layer = st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params")
+    st.caption(layer_label(view, layer))
+    return layer
 
 
 def pick_channels(view: View, layer: str, label: str | None = None) -> list[int]:

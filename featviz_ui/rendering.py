@@ -46,7 +46,7 @@ def tile_slots(labels: Sequence[str], columns: int) -> Slots:
 
 def draw_tile(slot, result: ChannelResult) -> None:
     caption = result.label + (" · dead" if result.dead else "")
-    slot.image(result.png, caption=caption, width="stretch")
+    slot.image(result.png, caption=caption, width="stretch", output_format="PNG")
 
 
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
@@ -74,7 +74,7 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
                                  text=f"step {event.done_steps:,} of {event.total_steps:,} (all pictures)")
                 for label, picture in event.preview:
                     if label in slots:
-                        slots[label].image(picture, caption=f"{label} · forming…", width="stretch")
+                        slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
                 for result in event.finished:
                     results[result.label] = result
                     if result.label in slots:

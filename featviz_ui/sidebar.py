@@ -110,8 +110,6 @@ def draw_sidebar() -> View:
         except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
             st.error(str(exc))
             settings = RenderSettings()
-    for message in urlstate.notes():
-        st.warning(message, icon="🔗")
     view = View(ref, settings, current_store(), limits)
     st.session_state[_VIEW] = view
     return view

@@ -20,22 +20,24 @@ def raw_values(key: str) -> list[str]:
     return st.query_params.get_all(key)
 
 
-def note(message: str) -> None:
+def note(message: str, level: str = "warning") -> None:
     """Remember a message about the link for this session (it outlives the rerun that found it)."""
     notes = st.session_state.setdefault(NOTES, [])
-    if message not in notes:
-        notes.append(message)
+    if (level, message) not in notes:
+        notes.append((level, message))
 
 
-def notes() -> list[str]:
-    return st.session_state.get(NOTES, [])
+def draw_notes(area) -> None:
+    """Shown in a container above the page, filled after the page ran (pages add notes too)."""
+    for level, message in st.session_state.get(NOTES, []):
+        (area.error if level == "error" else area.warning)(message, icon="🔗")
 
 
 def check_choice(key: str, options, kind: str) -> None:
     for value in raw_values(key):
         if value not in [str(o) for o in options]:
             note(f"The link asks for {kind} {value!r}, which this server does not offer. "
-                 + str(unknown_choice(kind, value, [str(o) for o in options])))
+                 + str(unknown_choice(kind, value, [str(o) for o in options])), "error")
 
 
 def clamp_number(key: str, low: int, high: int, kind: str, why: str = "") -> None:
