@@ -1,0 +1,87 @@
+"""Tiny CNNs for the core tests, loadable as `load_model("tests.tiny_model:make")`.
+
+Weights come from a fixed seed (and do not disturb the global random state), so every build of a
+factory is the same network.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from featviz_core.hooks import LOGITS
+from featviz_core.models import ModelParts
+
+TINY_LAYERS = ["conv1", "relu1", "conv2", "relu2", "conv3", "relu3", LOGITS]
+
+
+class TinyNet(nn.Module):
+    """conv-relu x3 (the second with stride 2), global average pool, linear classifier."""
+
+    def __init__(self, in_channels: int = 3, classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.relu1 = nn.ReLU(inplace=True)  # load_model must switch in-place off
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.relu2 = nn.ReLU()
+        self.conv3 = nn.Conv2d(16, 16, 3, padding=1)
+        self.relu3 = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        x = self.relu1(self.conv1(x))
+        x = self.relu2(self.conv2(x))
+        x = self.relu3(self.conv3(x))
+        return self.fc(self.pool(x).flatten(1))
+
+
+def build(in_channels: int = 3, seed: int = 0) -> TinyNet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = TinyNet(in_channels)
+    with torch.no_grad():  # positive biases: every ReLU unit starts alive, so every channel can be driven
+        for conv in (net.conv1, net.conv2, net.conv3):
+            conv.weight.mul_(2.0)
+            conv.bias.fill_(0.1)
+    return net
+
+
+def make() -> ModelParts:
+    """RGB, 64 px natural size, ImageNet-style normalization."""
+    return ModelParts(build(3), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))
+
+
+def make_other_seed() -> ModelParts:
+    """Same architecture, different weights."""
+    return ModelParts(build(3, seed=1), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))
+
+
+def make_gray():
+    """A 1-channel, 32-px CIFAR-like net in the tuple form (module, (mean, std), input_size)."""
+    return build(1, seed=2), ((0.5,), (0.25,)), 32
+
+
+def make_dead():
+    """conv3 channel 0 has zero weights and bias, so relu3:0 is constant zero for every input."""
+    net = build(3)
+    with torch.no_grad():
+        net.conv3.weight[0].zero_()
+        net.conv3.bias[0] = 0.0
+    return ModelParts(net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 64, list(TINY_LAYERS))
+
+
+class _NaNAfter(nn.Module):
+    def forward(self, x):
+        return x * float("nan")
+
+
+def make_nan():
+    """A net whose conv3 output is NaN for every input."""
+    net = build(3)
+    net.conv3 = nn.Sequential(net.conv3, _NaNAfter())
+    return ModelParts(net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 64, list(TINY_LAYERS))
+
+
+def make_wrong_type():
+    """Not a valid factory result."""
+    return "not a model"
