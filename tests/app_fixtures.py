@@ -1,0 +1,70 @@
+"""Fixtures for the dashboard tests (AppTest): a temporary cache, tiny render settings in the URL, and
+an instrumented render path that counts (or forbids) renders and model loads."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from featviz_ui import models, rendering
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = {"compare": "pages/compare_page.py", "curves": "pages/curves_page.py",
+         "gallery": "pages/gallery_page.py", "evolution": "pages/evolution_page.py"}
+# Small enough for a couple of seconds per view on two CPU cores.
+FAST = {"size": "64", "steps": "8"}
+TWO_BY_TWO = {**FAST, "layers": ["blocks.1", "blocks.5"], "ch.blocks.1": "0-1", "ch.blocks.5": "3,5"}
+TWO_BY_TWO_LABELS = ["blocks.1:0", "blocks.1:1", "blocks.5:3", "blocks.5:5"]
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FEATVIZ_HOSTED", raising=False)
+    return tmp_path / "cache"
+
+
+class RenderCounter:
+    def __init__(self):
+        self.render_calls = 0
+        self.model_loads = 0
+
+
+@pytest.fixture
+def counter(monkeypatch):
+    """Counts calls of the core renderer and model loads made by the pages."""
+    seen = RenderCounter()
+    real_render, real_load = rendering.render_channels, models.ModelRef.load
+
+    def counting_render(*args, **kwargs):
+        seen.render_calls += 1
+        return real_render(*args, **kwargs)
+
+    def counting_load(self):
+        seen.model_loads += 1
+        return real_load(self)
+
+    monkeypatch.setattr(rendering, "render_channels", counting_render)
+    monkeypatch.setattr(models.ModelRef, "load", counting_load)
+    return seen
+
+
+def open_app(query: dict, page: str = "compare", timeout: float = 180) -> AppTest:
+    """Run the app as a visitor of a shared link: query parameters first, then the page."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in query.items():
+        at.query_params[key] = value
+    if page != "compare":
+        at.switch_page(PAGES[page])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c for img in at.get("image") for c in (img.proto.imgs[0].caption,) if c]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
