@@ -1,0 +1,459 @@
+#!/usr/bin/env python
+"""Benchmark: featviz's methods against the original Keras recipe and torch-lucent on EfficientNet-Lite0.
+
+    python bench/benchmark.py                 # full run; writes bench/results.json, docs/bench_comparison.png, README.md
+    python bench/benchmark.py --quick         # smoke run (~1-2 min); writes under out/bench-quick/ only
+    python bench/benchmark.py --skip-lucent   # no torch-lucent rows (and no targets that need them)
+
+Every row renders the same channels of an early, a middle and a late layer, times the whole batch
+(wall clock, no cache) and scores each picture with featviz's self-check: the robust z-score of its
+channel against natural photos and the channel's rank within its layer (1 = most specific).
+torch-lucent is installed into this Python environment when missing (never into the repository).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import datetime
+import importlib
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from featviz_core import DEFAULT_METHOD, METHODS, RECIPES, RenderSettings, collect, load_model, render_channels  # noqa: E402
+from featviz_core.param import octave_sizes  # noqa: E402
+from featviz_core.selfcheck import score_pictures  # noqa: E402
+from featviz_core.store import Store  # noqa: E402
+
+README = os.path.join(REPO, "README.md")
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+LUCENT_PACKAGES = ["torch-lucent==0.1.8"]  # installed with --no-deps: its pins (kornia<=0.4.1, pytest, coveralls...) are not all needed
+LUCENT_RUNTIME = ["kornia==0.4.1", "decorator", "ipython"]  # what `lucent.optvis.render` really imports
+KERAS_RECIPE = dict(method="classic", size=412, steps=135)  # 9 octaves x 15 steps, 1.2x upscale, 412 px final
+CLASS_LOGITS = (285, 1, 207, 948)  # Egyptian cat, goldfish, golden retriever, Granny Smith
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run renders: full or quick."""
+
+    layers: tuple[str, ...]
+    per_layer: int  # channels per layer, spread evenly over the layer
+    default: RenderSettings
+    keras: RenderSettings
+    lucent_steps: int
+    lucent_size: int
+    batch_counts: tuple[int, ...]  # channels sharing one batch (the last: the whole layer)
+    batch_layer: str
+    sizes: tuple[int, ...]
+    deep_layers: tuple[str, ...]
+    deep_per_layer: int
+    logits: tuple[int, ...]
+
+
+def make_plan(quick: bool) -> Plan:
+    if quick:
+        return Plan(("blocks.1", "blocks.3", "blocks.5"), 1, RenderSettings(steps=16),
+                    RenderSettings(method="classic", size=160, steps=18), 24, 224, (1, 4), "blocks.3", (128, 224),
+                    ("blocks.6",), 1, CLASS_LOGITS[:1])
+    return Plan(("blocks.1", "blocks.3", "blocks.5"), 5, RenderSettings(), RenderSettings(**KERAS_RECIPE), 512, 224,
+                (1, 8, 32, 80), "blocks.3", (128, 224, 320), ("blocks.6", "bn2"), 4, CLASS_LOGITS)
+
+
+# ---------------------------------------------------------------- measurements
+
+
+@dataclass
+class Picture:
+    layer: str
+    channel: int
+    image: np.ndarray  # HxWx3 uint8
+    z: float = float("nan")
+    rank: int = 0
+
+
+@dataclass
+class Row:
+    name: str
+    settings: str
+    seconds_per_channel: float
+    pictures: list[Picture]
+    device: str
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        layers = list(dict.fromkeys(p.layer for p in self.pictures))
+        per_layer = {layer: quality([p for p in self.pictures if p.layer == layer]) for layer in layers}
+        return {"seconds_per_channel": self.seconds_per_channel, "channels_per_second": 1 / self.seconds_per_channel,
+                "layers": per_layer, "all": quality(self.pictures)}
+
+
+def quality(pictures: Sequence[Picture]) -> dict:
+    return {"median_z": float(np.median([p.z for p in pictures])),
+            "ranked_first": float(np.mean([p.rank == 1 for p in pictures])), "channels": len(pictures)}
+
+
+def spread_channels(count: int, wanted: int) -> list[int]:
+    """`wanted` channels spread evenly over 0..count-1 (the same ones for every method)."""
+    return sorted({int(round(i * (count - 1) / max(wanted - 1, 1))) for i in range(wanted)}) if wanted > 1 else [count // 2]
+
+
+def pick_channels(model, layers: Sequence[str], per_layer: int) -> list[tuple[str, int]]:
+    return [(layer, c) for layer in layers for c in spread_channels(model.layers[layer].channels, per_layer)]
+
+
+def render_featviz(model, layer_channels, settings: RenderSettings, batch_size: int | None = None):
+    """Pictures and wall seconds per channel of one uncached featviz run."""
+    start = time.perf_counter()
+    results = collect(render_channels(model, layer_channels, settings, store=None, batch_size=batch_size))
+    seconds = (time.perf_counter() - start) / len(layer_channels)
+    by_target = {(r.layer, r.channel): r.image[..., :3] for r in results}
+    return [Picture(layer, channel, by_target[(model.resolve_layer(layer), channel)]) for layer, channel in layer_channels], seconds
+
+
+def score(model, pictures: list[Picture], stats_store: Store | None) -> list[Picture]:
+    """Fill in each picture's self-check z and rank (scored layer by layer, size by size)."""
+    groups: dict[tuple[str, int], list[Picture]] = {}
+    for p in pictures:
+        groups.setdefault((p.layer, p.image.shape[0]), []).append(p)
+    for (layer, _), group in groups.items():
+        checks = score_pictures(model, [p.image for p in group], layer, [p.channel for p in group], store=stats_store)
+        for p, check in zip(group, checks):
+            p.z, p.rank = check.z, check.rank
+    return pictures
+
+
+def warm_up(model, layer_channels) -> None:
+    """One tiny render so the first timed row does not pay for thread pools and kernel selection."""
+    collect(render_channels(model, layer_channels, RenderSettings(steps=2), store=None))
+
+
+# ---------------------------------------------------------------- torch-lucent
+
+
+def ensure_lucent():
+    """Import lucent, installing it into this environment first if it is missing (torch is never touched)."""
+    try:
+        return importlib.import_module("lucent.optvis.render")
+    except ImportError:
+        pass
+    pins = os.path.join(REPO, "out", "bench-pins.txt")
+    os.makedirs(os.path.dirname(pins), exist_ok=True)
+    with open(pins, "w") as f:  # constraints: whatever gets installed must keep this torch and torchvision
+        f.write("\n".join(f"{m}=={importlib.import_module(m).__version__.split('+')[0]}" for m in ("torch", "torchvision")) + "\n")
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    print(f"installing {' '.join(LUCENT_PACKAGES)} (--no-deps) and {' '.join(LUCENT_RUNTIME)} into {sys.prefix}", flush=True)
+    subprocess.check_call(pip + ["--no-deps"] + LUCENT_PACKAGES)
+    subprocess.check_call(pip + ["-c", pins] + LUCENT_RUNTIME)
+    importlib.invalidate_caches()
+    return importlib.import_module("lucent.optvis.render")
+
+
+def lucent_version() -> str:
+    from importlib.metadata import version
+
+    return f"torch-lucent {version('torch-lucent')}, kornia {version('kornia')}"
+
+
+def render_lucent(model, layer_channels, steps: int, size: int, seed: int = 0):
+    """lucent's render_vis with its defaults (fft + decorrelated image, standard transforms, Adam 0.05),
+    one call per layer with a batch of pictures, each with its own channel objective (lucent's
+    `batch=` argument). The model gets lucent's own hooks on a fresh copy, because render_vis never
+    removes them; the input is normalized as Lite0 expects instead of lucent's ImageNet preprocess."""
+    render = ensure_lucent()
+    from lucent.optvis import objectives, param, transform
+
+    device = transform.device  # lucent always uses cuda:0 when there is one
+    pictures, seconds = [], 0.0
+    for layer in dict.fromkeys(layer for layer, _ in layer_channels):
+        channels = [c for name, c in layer_channels if name == layer]
+        net = copy.deepcopy(model.module).to(device)
+        objective = sum(objectives.channel(layer.replace(".", "_"), c, batch=b) for b, c in enumerate(channels))
+        normalize = lambda x: model.normalize(x)  # noqa: E731  (lite0: (x - 0.5) / 0.5)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        start = time.perf_counter()
+        images = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=len(channels)),
+                                   transforms=transform.standard_transforms + [normalize], thresholds=(steps,),
+                                   preprocess=False, progress=False, show_image=False)[-1]
+        seconds += time.perf_counter() - start
+        pictures += [Picture(layer, c, (img * 255).round().clip(0, 255).astype(np.uint8)) for c, img in zip(channels, images)]
+    return pictures, seconds / len(layer_channels), str(device)
+
+
+# ---------------------------------------------------------------- the rows
+
+
+def describe(settings: RenderSettings) -> str:
+    """The exact settings of a featviz row, including its method's recipe."""
+    r = RECIPES[settings.method]
+    octaves = f", {r.octaves} octaves ({'/'.join(map(str, octave_sizes(settings.size, r.octaves)))} px)" if r.octaves > 1 else ""
+    rob = "lucid robustness" if r.robustness.active else "no transforms"
+    return (f"{settings.method}: {settings.size} px, {settings.steps} steps, {r.param} param, {r.optimizer} lr {r.lr:g}, "
+            f"{rob}{octaves}, init {settings.init}, seed {settings.seed}")
+
+
+def featviz_row(model, name: str, layer_channels, settings: RenderSettings, stats, batch_size=None) -> Row:
+    pictures, seconds = render_featviz(model, layer_channels, settings, batch_size)
+    return Row(name, describe(settings), seconds, score(model, pictures, stats), str(model.device))
+
+
+def lucent_row(model, layer_channels, plan: Plan, stats) -> Row:
+    pictures, seconds, device = render_lucent(model, layer_channels, plan.lucent_steps, plan.lucent_size)
+    settings = (f"render_vis: param.image({plan.lucent_size}) fft+decorrelate, {plan.lucent_steps} steps, Adam 0.05, "
+                f"standard_transforms, one batch per layer ({lucent_version()})")
+    return Row("torch-lucent render_vis", settings, seconds, score(model, pictures, stats), device)
+
+
+def steps_for_time(seconds: float, reference: Row, reference_steps: int) -> int:
+    """Steps that make the reference row's method take `seconds` per channel (time grows with steps)."""
+    per_step = reference.seconds_per_channel / reference_steps
+    return int(min(5000, max(1, round(seconds / per_step))))
+
+
+def report_row(row: Row) -> None:
+    s = row.summary()
+    layers = "  ".join(f"{k}: z {v['median_z']:.1f} first {v['ranked_first']:.0%}" for k, v in s["layers"].items())
+    print(f"  {row.name:<34} {row.seconds_per_channel:8.2f} s/ch   median z {s['all']['median_z']:6.1f}  "
+          f"first {s['all']['ranked_first']:4.0%}   [{layers}]", flush=True)
+
+
+def timed(label: str, fn: Callable[[], Row]) -> Row:
+    print(f"- {label} ...", flush=True)
+    row = fn()
+    report_row(row)
+    return row
+
+
+def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row]:
+    default_name = f"featviz default ({plan.default.method})"
+    rows = [timed(default_name, lambda: featviz_row(model, default_name, channels, plan.default, stats))]
+    for method in (m for m in METHODS if m != DEFAULT_METHOD):
+        settings = plan.default.with_(method=method)
+        rows.append(timed(f"featviz {method}", lambda: featviz_row(model, f"featviz {method}", channels, settings, stats)))
+    rows.append(timed("classic as the Keras example", lambda: featviz_row(model, "classic as the Keras example", channels, plan.keras, stats)))
+    if skip_lucent:
+        return rows
+    lucent = timed("torch-lucent render_vis", lambda: lucent_row(model, channels, plan, stats))
+    rows.append(lucent)
+    same = plan.default.with_(steps=steps_for_time(lucent.seconds_per_channel, rows[0], plan.default.steps))
+    rows.append(timed(f"featviz default, lucent's time ({same.steps} steps)",
+                      lambda: featviz_row(model, "featviz default, lucent's time", channels, same, stats)))
+    return rows
+
+
+def batch_rows(model, plan: Plan, stats) -> list[Row]:
+    """Seconds per channel as 1, 8, 32 ... channels of one layer share a batch (default method)."""
+    rows = []
+    for count in plan.batch_counts:
+        channels = pick_channels(model, [plan.batch_layer], count)
+        name = f"{count} channels of {plan.batch_layer} in one batch"
+        rows.append(timed(name, lambda: featviz_row(model, name, channels, plan.default, stats, batch_size=count)))
+    return rows
+
+
+def size_rows(model, plan: Plan, channels, stats) -> list[Row]:
+    rows = []
+    for size in plan.sizes:
+        name = f"default method at {size} px"
+        rows.append(timed(name, lambda: featviz_row(model, name, channels, plan.default.with_(size=size), stats)))
+    return rows
+
+
+def deep_rows(model, plan: Plan, stats) -> list[Row]:
+    channels = pick_channels(model, plan.deep_layers, plan.deep_per_layer)
+    logits = [("logits", c) for c in plan.logits]
+    return [timed("deep layers", lambda: featviz_row(model, "deep layers, default", channels, plan.default, stats)),
+            timed("class logits", lambda: featviz_row(model, "class logits, default (objective logit)", logits,
+                                                       plan.default.with_(objective="logit"), stats))]
+
+
+# ---------------------------------------------------------------- targets
+
+
+def check_targets(rows: list[Row]) -> list[dict]:
+    """The issue's targets, from the main rows (SKIP where lucent was not run)."""
+    by_name = {r.name.split(" (")[0]: r.summary() for r in rows}
+    default = next(r.summary() for r in rows if r.name.startswith("featviz default ("))
+    lucent, same = by_name.get("torch-lucent render_vis"), by_name.get("featviz default, lucent's time")
+
+    def target(name, value, goal, fmt):
+        ok = None if value is None else bool(value >= goal)
+        shown = "n/a" if value is None else fmt.format(value)
+        return {"target": name, "value": shown, "goal": fmt.format(goal) if goal is not None else "n/a",
+                "status": {True: "PASS", False: "FAIL", None: "SKIP"}[ok]}
+
+    dz, d1 = default["all"]["median_z"], default["all"]["ranked_first"]
+    lz = lucent["all"]["median_z"] if lucent else None
+    return [
+        target("default median z >= lucent's", dz if lucent else None, lz, "{:.2f}"),
+        target("default ranked first >= 95 %", d1, 0.95, "{:.0%}"),
+        target("default channels/s >= 10x lucent's",
+               default["channels_per_second"] / lucent["channels_per_second"] if lucent else None, 10.0, "{:.1f}x"),
+        target("same time as lucent: median z >= 1.2x lucent's",
+               same["all"]["median_z"] / lz if lucent and same and lz > 0 else None, 1.2, "{:.2f}x"),
+    ]
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def machine(device: str) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "device": device, "gpu": gpu, "python": platform.python_version(), "load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
+def row_json(row: Row) -> dict:
+    return {"name": row.name, "settings": row.settings, "device": row.device, **row.summary(),
+            "pictures": [{"layer": p.layer, "channel": p.channel, "z": round(p.z, 3), "rank": p.rank} for p in row.pictures]}
+
+
+def quality_cell(q: dict) -> str:
+    return f"{q['median_z']:.1f} / {q['ranked_first']:.0%}"
+
+
+def markdown_table(rows: list[Row], title: str) -> list[str]:
+    layers = list(dict.fromkeys(p.layer for r in rows for p in r.pictures))
+    lines = [f"**{title}** (cells: median z / ranked first)", "",
+             "| row | s / channel | channels / s | " + " | ".join(layers) + " | all |",
+             "|---|---:|---:|" + "---:|" * (len(layers) + 1)]
+    for row in rows:
+        s = row.summary()
+        cells = [quality_cell(s["layers"][layer]) if layer in s["layers"] else "" for layer in layers]
+        lines.append(f"| {row.name} | {row.seconds_per_channel:.2f} | {s['channels_per_second']:.2f} | "
+                     + " | ".join(cells) + f" | {quality_cell(s['all'])} |")
+    return lines + [""]
+
+
+def markdown(doc: dict, sections: dict[str, list[Row]], targets: list[dict], command: str) -> str:
+    m = doc["machine"]
+    lines = [f"Run on {doc['date']} with `{command}`: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
+             f"torch {m['torch']}, device {m['device']}{', ' + m['gpu'] if m['gpu'] else ''}; load average at start "
+             f"{m['load_average'][0]}. Model: EfficientNet-Lite0 (`lite0`). Seconds per channel: wall clock of the whole "
+             "batch divided by its channels, no cache. Quality: featviz's self-check (robust z of the channel against "
+             "natural photos under random transforms; rank 1 = the picture excites its own channel most in its layer).", ""]
+    for title, rows in sections.items():
+        lines += markdown_table(rows, title)
+    lines += ["**Settings**", ""] + [f"- {r.name}: {r.settings}" for r in sections["Methods"]] + [""]
+    lines += ["**Targets**", "", "| target | measured | goal | result |", "|---|---:|---:|---|"]
+    lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {t['status']} |" for t in targets]
+    lines += ["", "![methods side by side](docs/bench_comparison.png)"]
+    return "\n".join(lines)
+
+
+def update_readme(text: str, path: str = README) -> None:
+    """Replace what lies between the markers; add a `## Benchmark` section with them if absent."""
+    old = open(path).read() if os.path.exists(path) else ""
+    block = f"{README_START}\n{text}\n{README_END}"
+    if README_START in old and README_END in old:
+        new = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, old, flags=re.S)
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + "## Benchmark\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def comparison_image(rows: list[Row], path: str, tile: int = 96):
+    """Rows = methods, columns = channels, with labels; every picture resized to `tile`."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font, label_w, head_h, gap = ImageFont.load_default(), 230, 18, 4
+    columns = [(p.layer, p.channel) for p in rows[0].pictures]
+    sheet = Image.new("RGB", (label_w + len(columns) * (tile + gap), head_h + len(rows) * (tile + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, (layer, channel) in enumerate(columns):
+        draw.text((label_w + j * (tile + gap) + 2, 3), f"{layer}:{channel}", fill="black", font=font)
+    for i, row in enumerate(rows):
+        y = head_h + i * (tile + gap)
+        q = row.summary()["all"]
+        draw.text((4, y + tile // 2 - 14), row.name, fill="black", font=font)
+        draw.text((4, y + tile // 2 + 2), f"{row.seconds_per_channel:.2f} s/ch, median z {q['median_z']:.1f}", fill="gray", font=font)
+        by_target = {(p.layer, p.channel): p for p in row.pictures}
+        for j, key in enumerate(columns):
+            p = by_target[key]
+            x = label_w + j * (tile + gap)
+            sheet.paste(Image.fromarray(p.image).resize((tile, tile), Image.LANCZOS), (x, y))
+            draw.text((x + 2, y + tile - 12), f"z {p.z:.0f} #{p.rank}", fill="white", font=font, stroke_width=1, stroke_fill="black")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    sheet.save(path)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="few channels and steps: a smoke run (~1-2 min); never touches README.md")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (lucent always uses cuda:0 when present)")
+    p.add_argument("--skip-lucent", action="store_true", help="do not install or run torch-lucent")
+    p.add_argument("--out", help="folder for results.json and bench_comparison.png "
+                                 "(default: bench/ and docs/, or out/bench-quick/ with --quick)")
+    p.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
+    return p.parse_args(argv)
+
+
+def output_paths(args) -> tuple[str, str]:
+    out = args.out or (os.path.join(REPO, "out", "bench-quick") if args.quick else None)
+    if out:
+        return os.path.join(out, "results.json"), os.path.join(out, "bench_comparison.png")
+    return os.path.join(REPO, "bench", "results.json"), os.path.join(REPO, "docs", "bench_comparison.png")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    plan = make_plan(args.quick)
+    if not args.skip_lucent:
+        ensure_lucent()
+    model = load_model("lite0", device=args.device)
+    stats = Store(os.path.join(REPO, "out", "bench-stats"))  # natural-photo statistics only, never pictures
+    channels = pick_channels(model, plan.layers, plan.per_layer)
+    doc = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine(str(model.device)),
+           "quick": args.quick, "channels": [f"{layer}:{c}" for layer, c in channels]}
+    print(f"featviz benchmark on {doc['machine']['cpu']} ({doc['machine']['cores']} cores, torch {torch.__version__}, "
+          f"{model.device}), load {doc['machine']['load_average']}; channels {', '.join(doc['channels'])}", flush=True)
+    warm_up(model, channels)
+    sections = {"Methods": main_rows(model, plan, channels, stats, args.skip_lucent),
+                "Channels per batch": batch_rows(model, plan, stats),
+                "Picture size": size_rows(model, plan, channels, stats),
+                "Deep layers and class logits": deep_rows(model, plan, stats)}
+    targets = check_targets(sections["Methods"])
+    for t in targets:
+        print(f"{t['status']}: {t['target']}: {t['value']} (goal {t['goal']})")
+    doc["sections"] = {title: [row_json(r) for r in rows] for title, rows in sections.items()}
+    doc["targets"] = targets
+    results_path, image_path = output_paths(args)
+    os.makedirs(os.path.dirname(results_path), exist_ok=True)
+    with open(results_path, "w") as f:
+        json.dump(doc, f, indent=1)
+    comparison_image(sections["Methods"], image_path)
+    command = "python bench/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.quick or args.no_readme:
+        print(markdown(doc, sections, targets, command.strip()))
+    else:
+        update_readme(markdown(doc, sections, targets, command.strip()))
+    print(f"wrote {results_path} and {image_path}" + ("" if args.quick or args.no_readme else f" and {README}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
