@@ -49,7 +49,9 @@ def pick_layer(view: View) -> str:
     layers = list(view.ref.layers)
     _resolve_url_layers(view, "layer")
     if isinstance(st.session_state.get("layer"), list):  # set from a link by _resolve_url_layers
-        st.session_state["layer"] = (st.session_state["layer"] or [None])[0]
+        resolved = st.session_state.pop("layer")
+        if resolved:
+            st.session_state["layer"] = resolved[0]
     default = default_layers(layers, view.settings.objective)[0]
     # No format_func on bound widgets: the URL would carry the formatted label instead of the name.
     layer = st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params")

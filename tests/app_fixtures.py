@@ -50,12 +50,20 @@ def counter(monkeypatch):
     return seen
 
 
-def open_app(query: dict, page: str = "compare", timeout: float = 180) -> AppTest:
-    """Run the app as a visitor of a shared link: query parameters first, then the page."""
-    at = AppTest.from_file(APP, default_timeout=timeout)
+def open_app(query: dict, page: str = "compare", timeout: float = 180, alone: bool = False) -> AppTest:
+    """Run the app as a visitor of a shared link: query parameters first, then the page.
+
+    AppTest cannot open a page's url_path directly, and a page switch drops the bound parameters the
+    pages share (layers, ch.*); `alone` runs the page script by itself (it then draws the sidebar)."""
+    at = AppTest.from_file(str(Path(APP).parent / PAGES[page]) if alone else APP, default_timeout=timeout)
     for key, value in query.items():
         at.query_params[key] = value
-    if page != "compare":
+    if page != "compare" and not alone:
+        # AppTest must run app.py once before a page switch (st.navigation registers the url_paths);
+        # an empty layer list keeps that first Compare view from rendering anything.
+        if "layers" not in query:
+            at.query_params["layers"] = ""
+        at.run()
         at.switch_page(PAGES[page])
     at.run()
     assert not at.exception, [e.value for e in at.exception]
@@ -68,3 +76,24 @@ def captions(at: AppTest) -> list[str]:
 
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.fixture(scope="session")
+def warm_cache_dir(tmp_path_factory):
+    """A cache that already holds TWO_BY_TWO at FAST settings, rendered once through the core."""
+    from featviz_core import RenderSettings, Store, collect, load_model, render_channels
+
+    directory = tmp_path_factory.mktemp("warm") / "cache"
+    store = Store(str(directory))
+    pairs = [tuple(label.split(":")) for label in TWO_BY_TWO_LABELS]
+    collect(render_channels(load_model("lite0"), [(layer, int(c)) for layer, c in pairs],
+                            RenderSettings(size=64, steps=8), store))
+    store.close()
+    return directory
+
+
+@pytest.fixture
+def warm_cache(warm_cache_dir, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_CACHE", str(warm_cache_dir))
+    monkeypatch.delenv("FEATVIZ_HOSTED", raising=False)
+    return warm_cache_dir

@@ -1,0 +1,93 @@
+"""Curves, gallery and evolution pages under AppTest (small renders, state from the URL)."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from PIL import Image
+
+from tests.app_fixtures import (FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app,  # noqa: F401
+                                texts, warm_cache, warm_cache_dir)
+
+
+def figure(at, index: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def test_curves_page_draws_one_trace_per_channel_coloured_by_layer(warm_cache, counter):
+    at = open_app(TWO_BY_TWO, page="curves", alone=True)
+    assert counter.render_calls == 0  # all four come from the warm cache
+    fig = figure(at)
+    traces = fig["data"]
+    assert [t["name"] for t in traces] == TWO_BY_TWO_LABELS
+    assert len(traces[0]["y"]) == 8  # one point per iteration
+    colours = [t["line"]["color"] for t in traces]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    assert "blocks.5:3" in traces[2]["hovertemplate"]
+    assert sorted(captions(at)) == sorted(TWO_BY_TWO_LABELS)  # the final pictures beside the chart
+
+
+def test_curves_page_switches_to_z_scores_from_the_url(warm_cache, counter):
+    raw = figure(open_app(TWO_BY_TWO, page="curves", alone=True))
+    at = open_app({**TWO_BY_TWO, "y": "z-score"}, page="curves", alone=True)
+    z = figure(at)
+    assert z["layout"]["yaxis"]["title"]["text"] == "z-score"
+    for before, after in zip(raw["data"], z["data"]):
+        assert before["name"] == after["name"] and not np.allclose(before["y"], after["y"])
+
+
+def test_gallery_page_shows_a_page_of_channels_with_downloads(cache_dir, counter):
+    at = open_app({**FAST, "layer": "blocks.1", "per": "16", "page": "2"}, page="gallery")
+    assert captions(at) == [f"blocks.1:{c}" for c in range(16, 24)]  # blocks.1 has 24 channels
+    assert at.selectbox(key="layer").value == "blocks.1" and at.number_input(key="page").value == 2
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert any("Collage" in label for label in labels) and any("ZIP" in label for label in labels)
+
+
+def test_gallery_collage_and_zip_contents(warm_cache):
+    """What the download buttons hand out, built the way the page builds it."""
+    import zipfile
+
+    from featviz_core import RenderSettings, Store
+    from featviz_core.sheets import contact_sheet, manifest, zip_bundle
+    from featviz_ui.models import model_ref
+
+    store = Store(str(warm_cache))
+    ref = model_ref("lite0")
+    results = [store.get(ref.key(t, RenderSettings(size=64, steps=8))) for t in ref.targets([("blocks.1", 0), ("blocks.1", 1)])]
+    sheet = contact_sheet(results, columns=8)
+    assert np.asarray(sheet).std() > 10  # pictures, not blank tiles
+    with zipfile.ZipFile(io.BytesIO(zip_bundle(results, manifest(results, {}, ref.describe()), sheet))) as zf:
+        assert sorted(zf.namelist()) == ["blocks.1_0.png", "blocks.1_1.png", "contact_sheet.png", "manifest.json"]
+        assert json.loads(zf.read("manifest.json"))["model"]["digest"] == ref.digest
+
+
+def test_evolution_page_marks_the_chosen_iteration(warm_cache, counter):
+    at = open_app({**FAST, "layer": "blocks.5", "channel": "3"}, page="evolution")
+    assert counter.render_calls == 0
+    slider = at.select_slider(key="step")
+    steps = list(map(int, slider.options))
+    assert steps[-1] == 8 and slider.value == 8
+    middle = steps[len(steps) // 2]
+    at = open_app({**FAST, "layer": "blocks.5", "channel": "3", "step": str(middle)}, page="evolution")
+    assert at.select_slider(key="step").value == middle
+    assert f"at iteration {middle} of 8" in captions(at)[0]
+    shapes = figure(at)["layout"]["shapes"]
+    assert [s["x0"] for s in shapes] == [middle]
+    assert any("GIF" in b.proto.label for b in at.get("download_button"))
+
+
+def test_evolution_page_reports_an_out_of_range_channel_in_the_link(warm_cache, counter):
+    at = open_app({**FAST, "layer": "nope", "channel": "3"}, page="evolution")
+    assert "nope" in texts(at.error) and "blocks.5" in texts(at.error)
+    assert at.selectbox(key="layer").value == "blocks.1"  # falls back to the default layer, still draws
+    assert captions(at)
+
+
+def test_share_link_holds_every_parameter():
+    from featviz_ui.share import share_link
+
+    link = share_link("http://host:8501/compare", [("size", "64"), ("layers", "blocks.1"), ("layers", "blocks.5")])
+    assert link == "http://host:8501/compare?size=64&layers=blocks.1&layers=blocks.5"
+    assert share_link(None, [("size", "64")]) == "?size=64"

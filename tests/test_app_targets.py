@@ -1,0 +1,28 @@
+"""Channel-list syntax and default layers (pure functions behind the pickers)."""
+import pytest
+
+from featviz_core import FeatvizError
+from featviz_ui.targets import default_layers, parse_channels
+
+LITE0 = ["bn1", "blocks.0", "blocks.1.0", "blocks.1", "blocks.2.0", "blocks.2", "blocks.3.0", "blocks.3.1", "blocks.3",
+         "blocks.4.0", "blocks.4.1", "blocks.4", "blocks.5.0", "blocks.5.1", "blocks.5.2", "blocks.5", "blocks.6", "bn2", "logits"]
+
+
+def test_channel_lists():
+    assert parse_channels("first 3", 24) == [0, 1, 2]
+    assert parse_channels("0-3, 7,2", 24) == [0, 1, 2, 3, 7]
+    drawn = parse_channels("random 5", 24, seed=1, layer="blocks.1")
+    assert drawn == parse_channels("random 5", 24, seed=1, layer="blocks.1") != parse_channels("random 5", 24, seed=2, layer="blocks.1")
+    assert len(set(drawn)) == 5 and all(0 <= c < 24 for c in drawn)
+
+
+@pytest.mark.parametrize("text, message", [("0-30", "out of range"), ("x", "Cannot read 'x'"), ("5-2", "backwards"),
+                                           ("", "No channels"), ("first 40", "has 24")])
+def test_bad_channel_lists(text, message):
+    with pytest.raises(FeatvizError, match=message):
+        parse_channels(text, 24, layer="blocks.1")
+
+
+def test_default_layers_one_early_one_deep():
+    assert default_layers(LITE0) == ["blocks.1", "blocks.5"]
+    assert default_layers(LITE0, "logit") == ["logits"]
