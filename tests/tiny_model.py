@@ -85,3 +85,10 @@ def make_nan():
 def make_wrong_type():
     """Not a valid factory result."""
     return "not a model"
+
+
+def make_aliased() -> ModelParts:
+    """The tiny net with aliases, as a registered model would declare them."""
+    parts = make()
+    parts.aliases = {"first": "conv1", "last": "relu3"}
+    return parts

@@ -1,0 +1,108 @@
+"""render_channels through a real store: cache hits skip the model, an interrupted layer resumes
+where it stopped, unreadable entries are recomputed, bad requests leave the cache alone."""
+from __future__ import annotations
+
+import diskcache
+import pytest
+
+from featviz_core import FeatvizError, RenderSettings, collect, load_model, render_channels, resolve_targets, spec_for
+from featviz_core import Target
+
+from .conftest import count_forwards
+
+SETTINGS = RenderSettings(size=32, steps=8)
+
+
+def test_cache_hit_returns_same_png_without_running_the_model(tiny, store):
+    request = [("relu3", 0), ("relu3", 1), ("conv2", 3)]
+    with count_forwards(tiny.module) as calls:
+        first = collect(render_channels(tiny, request, SETTINGS, store, batch_size=3))
+    assert len(calls) == SETTINGS.steps  # one batch, one forward per step
+    assert not any(r.cached for r in first) and len(store) == 3
+    with count_forwards(tiny.module) as calls:
+        events = list(render_channels(tiny, request, SETTINGS, store, batch_size=3))
+    assert calls == []
+    assert len(events) == 1 and events[0].total_steps == 0
+    second = events[0].finished
+    assert all(r.cached for r in second)
+    by_label = {r.label: r for r in second}
+    for r in first:
+        hit = by_label[r.label]
+        assert hit.png == r.png and hit.curve == r.curve and hit.snapshots == r.snapshots and hit.key == r.key
+    # A different setting is a different picture: a miss.
+    with count_forwards(tiny.module) as calls:
+        (other,) = collect(render_channels(tiny, request[:1], SETTINGS.with_(seed=9), store, batch_size=1))
+    assert len(calls) == SETTINGS.steps and not other.cached and other.png != first[0].png
+
+
+def test_interrupted_layer_resumes(tiny, store):
+    request = [("relu3", c) for c in range(6)]
+    events = render_channels(tiny, request, SETTINGS, store, batch_size=2)
+    finished = []
+    for event in events:
+        finished += event.finished
+        if finished:
+            break  # the first batch is done: stop, as a closed browser tab or Ctrl-C would
+    events.close()
+    assert sorted(r.channel for r in finished) == [0, 1] and len(store) == 2
+    with count_forwards(tiny.module) as calls:
+        rest = collect(render_channels(tiny, request, SETTINGS, store, batch_size=2))
+    assert len(calls) == 2 * SETTINGS.steps  # two batches of two, not three
+    assert sorted(r.channel for r in rest if r.cached) == [0, 1]
+    assert sorted(r.channel for r in rest if not r.cached) == [2, 3, 4, 5]
+    assert len(store) == 6
+
+
+def test_progress_counts_only_what_is_left(tiny, store):
+    collect(render_channels(tiny, [("relu3", 0)], SETTINGS, store, batch_size=1))
+    events = list(render_channels(tiny, [("relu3", c) for c in range(3)], SETTINGS, store, batch_size=1))
+    assert [r.channel for r in events[0].finished] == [0]  # cached results come first
+    total = 2 * SETTINGS.steps
+    assert all(e.total_steps == total for e in events)
+    done = [e.done_steps for e in events]
+    assert done == sorted(done) and done[-1] == total
+    assert sorted(r.channel for e in events for r in e.finished) == [0, 1, 2]
+
+
+def test_unreadable_entry_is_recomputed(tiny, store):
+    target = Target("relu3", 2)
+    key = spec_for(tiny, target, SETTINGS).key()
+    diskcache.Cache(store.directory).set(key, b"\x89PNG truncated garbage")
+    with count_forwards(tiny.module) as calls:
+        (r,) = collect(render_channels(tiny, [("relu3", 2)], SETTINGS, store, batch_size=1))
+    assert len(calls) == SETTINGS.steps and not r.cached and r.key == key
+    assert store.get(key).png == r.png  # replaced by a good entry
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ([("relu3", 0), ("relu33", 1)], "Unknown layer 'relu33'"),
+    ([("relu3", 0), ("relu3", 16)], "16 channels"),
+])
+def test_bad_input_leaves_cache_intact(tiny, store, bad, needle):
+    (kept,) = collect(render_channels(tiny, [("relu3", 0)], SETTINGS, store, batch_size=1))
+    before = len(store)
+    with count_forwards(tiny.module) as calls, pytest.raises(FeatvizError, match=needle):
+        collect(render_channels(tiny, bad, SETTINGS, store, batch_size=1))
+    assert calls == [] and len(store) == before
+    assert store.get(kept.key).png == kept.png
+
+
+def test_aliases_resolve_to_one_cache_entry(store):
+    model = load_model("tests.tiny_model:make_aliased", device="cpu")
+    assert resolve_targets(model, [("first", 1), ("last", 2)]) == [Target("conv1", 1), Target("relu3", 2)]
+    assert model.layers["conv1"].alias == "first"
+    (a,) = collect(render_channels(model, [("last", 2)], SETTINGS, store, batch_size=1))
+    (b,) = collect(render_channels(model, [("relu3", 2)], SETTINGS, store, batch_size=1))
+    assert a.layer == "relu3" and b.cached and b.png == a.png
+
+
+def test_no_store_renders_every_time(tiny):
+    with count_forwards(tiny.module) as calls:
+        a = collect(render_channels(tiny, [("relu3", 0)], SETTINGS, None, batch_size=1))
+        b = collect(render_channels(tiny, [("relu3", 0)], SETTINGS, None, batch_size=1))
+    assert len(calls) == 2 * SETTINGS.steps and a[0].png == b[0].png and not b[0].cached
+
+
+def test_automatic_batch_size_renders_everything(tiny, store):
+    results = collect(render_channels(tiny, [("relu3", c) for c in range(5)], SETTINGS, store))
+    assert sorted(r.channel for r in results) == list(range(5)) and len(store) == 5
