@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+import torch
 
 from featviz_core import Store, load_model
 
@@ -33,3 +34,13 @@ def count_forwards(module):
         yield calls
     finally:
         handle.remove()
+
+
+@pytest.fixture
+def single_thread():
+    """The tiny model's tensors are so small that a second intra-op thread only adds synchronization;
+    on a busy 2-core machine it made these tests ~20x slower. Restored after each test."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,6 +19,8 @@ from featviz_core.hooks import LOGITS, LayerTap
 
 from .conftest import count_forwards
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def _suggestions(message: str) -> list[str]:
     m = re.search(r"Did you mean ([^?]*)\?", message)

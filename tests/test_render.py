@@ -18,6 +18,8 @@ from featviz_core.render import render
 from featviz_core.runner import snapshot_steps
 from featviz_core.spec import METHODS
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 SMALL = dict(size=32, steps=16)
 CHANNELS = [("relu3", c) for c in range(4)]
 

@@ -10,6 +10,8 @@ from featviz_core import Target
 
 from .conftest import count_forwards
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 SETTINGS = RenderSettings(size=32, steps=8)
 
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
 from featviz_core import selfcheck
 
 from .conftest import count_forwards
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_natural_stats_are_cached_in_the_store(tiny, store):

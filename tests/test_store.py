@@ -11,6 +11,8 @@ import pytest
 from featviz_core import ChannelResult, Store
 from featviz_core.store import png_array, png_bytes
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def _result(key: str, seed: int = 0, size: int = 32) -> ChannelResult:
     rng = np.random.default_rng(seed)
