@@ -1,8 +1,9 @@
 """featviz dashboard: `streamlit run app.py` (add `-- --model pkg.mod:factory` to offer your own model).
 
-Pages are declared here with st.navigation and explicit url_paths that differ from their file names, so
-a shared deep link on a freshly started server runs this script (sidebar, state) instead of Streamlit's
-legacy pages/ mode running the page file alone.
+Pages are declared here with st.navigation and explicit url_paths that differ from their file names.
+They live in views/, not pages/: a folder named pages/ beside app.py puts a freshly started server in
+Streamlit's legacy mode until app.py has run once, and the first visitor of a deep link (/curves?...)
+then gets a "Page not found" dialog, or the page file run without this script if the names matched.
 """
 import streamlit as st
 
@@ -13,10 +14,11 @@ from featviz_ui.sidebar import draw_sidebar
 st.set_page_config(page_title="featviz", page_icon="🔬", layout="wide")
 
 PAGES = [
-    st.Page("pages/compare_page.py", title="Compare layers", icon="🧭", url_path="compare", default=True),
-    st.Page("pages/curves_page.py", title="Activation curves", icon="📈", url_path="curves"),
-    st.Page("pages/gallery_page.py", title="Layer gallery", icon="🖼️", url_path="gallery"),
-    st.Page("pages/evolution_page.py", title="Evolution", icon="🎞️", url_path="evolution"),
+    # The default page is served at the root: a shared Compare link is http://host/?layers=...
+    st.Page("views/compare_page.py", title="Compare layers", icon="🧭", default=True),
+    st.Page("views/curves_page.py", title="Activation curves", icon="📈", url_path="curves"),
+    st.Page("views/gallery_page.py", title="Layer gallery", icon="🖼️", url_path="gallery"),
+    st.Page("views/evolution_page.py", title="Evolution", icon="🎞️", url_path="evolution"),
 ]
 
 page = st.navigation(PAGES)

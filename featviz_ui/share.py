@@ -1,7 +1,7 @@
 """The Share control: the full link of the current view (page address + every bound parameter)."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
@@ -9,6 +9,8 @@ import streamlit as st
 def share_link(page_url: str | None, params: list[tuple[str, str]]) -> str:
     query = urlencode(params)
     base = page_url or ""
+    if base and not urlsplit(base).path:  # st.context.url of the root page has no trailing slash
+        base += "/"
     return f"{base}?{query}" if query else (base or "?")
 
 

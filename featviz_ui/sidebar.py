@@ -34,7 +34,7 @@ class View:
 
 def current_view() -> View:
     """The View app.py left for this run; a page run on its own (AppTest of one page, or Streamlit's
-    legacy pages/ mode on a misconfigured server) draws the shared sidebar itself."""
+    a server started in legacy pages/ mode) draws the shared sidebar itself."""
     if _VIEW not in st.session_state:
         return draw_sidebar()
     return st.session_state[_VIEW]

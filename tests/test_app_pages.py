@@ -91,3 +91,4 @@ def test_share_link_holds_every_parameter():
     link = share_link("http://host:8501/compare", [("size", "64"), ("layers", "blocks.1"), ("layers", "blocks.5")])
     assert link == "http://host:8501/compare?size=64&layers=blocks.1&layers=blocks.5"
     assert share_link(None, [("size", "64")]) == "?size=64"
+    assert share_link("http://host:8501", [("size", "64")]) == "http://host:8501/?size=64"

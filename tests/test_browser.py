@@ -1,0 +1,148 @@
+"""Real browser: a shared deep link opened on a freshly started server draws real pictures.
+
+Skips only when Chromium (or Playwright) is missing and FEATVIZ_REQUIRE_BROWSER is unset; CI sets it,
+so a missing browser fails there instead of silently passing.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+LABELS = [f"blocks.1:{c}" for c in range(4)] + [f"blocks.5:{c}" for c in range(4)]
+SHARE_QUERY = "size=64&steps=8&ch.blocks.1=0-3&ch.blocks.5=0-3"
+
+
+def _browser_or_skip():
+    reason = None
+    if not os.path.exists(CHROMIUM):
+        reason = f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "the playwright package is not installed"
+    if reason:
+        if os.environ.get("FEATVIZ_REQUIRE_BROWSER"):
+            pytest.fail(f"FEATVIZ_REQUIRE_BROWSER is set but {reason}")
+        pytest.skip(reason)
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a free port with an empty cache, healthy before the test starts."""
+    port = _free_port()
+    env = {**os.environ, "FEATVIZ_CACHE": str(tmp_path / "cache")}
+    env.pop("FEATVIZ_HOSTED", None)
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail("streamlit did not become healthy:\n" + (tmp_path / "server.log").read_text()[-3000:])
+        time.sleep(0.3)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _tile_texts(page) -> list[str]:
+    return [t.strip() for t in page.locator('[data-testid="stImage"]').all_inner_texts()]
+
+
+def _wait_for_tiles(page, labels, timeout: float) -> float:
+    start = time.perf_counter()
+    while sorted(_tile_texts(page)) != sorted(labels):
+        if time.perf_counter() - start > timeout:
+            raise AssertionError(f"tiles never settled: {_tile_texts(page)}")
+        page.wait_for_timeout(200)
+    return time.perf_counter() - start
+
+
+def test_share_link_on_a_fresh_server_draws_real_pictures(server):
+    sync_playwright = _browser_or_skip()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    link = f"{server}/?{SHARE_QUERY}"  # Compare is the landing page, served at the root
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            # First request to the fresh server: a deep link to a page other than the landing one.
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"{server}/evolution?size=64&steps=8&layer=blocks.1&channel=2")
+            page.get_by_role("heading", name="Evolution").wait_for(timeout=60_000)
+            _wait_for_tiles(page, ["blocks.1:2 at iteration 8 of 8"], timeout=120)
+            assert page.get_by_text("Page not found").count() == 0
+            page.close()
+
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            start = time.perf_counter()
+            page.goto(link)
+            page.get_by_role("heading", name="Compare layers").wait_for(timeout=60_000)
+            first_paint = time.perf_counter() - start
+            rendered = _wait_for_tiles(page, LABELS, timeout=300)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+            # The deep link ran app.py (st.navigation), not Streamlit's legacy pages/ mode.
+            assert page.get_by_text("Page not found").count() == 0
+            nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+            assert "Activation curves" in nav and "compare_page" not in nav and "curves page" not in nav.lower()
+            assert page.get_by_label("Image size").input_value() == "64"
+
+            for label, tile in zip(LABELS, page.locator('[data-testid="stImage"] img').all()):
+                pixels = np.asarray(Image.open(io.BytesIO(tile.screenshot())).convert("RGB")).astype(float)
+                assert pixels.shape[0] > 40, f"{label}: tile too small"
+                assert pixels.std() > 12, f"{label}: flat picture (std {pixels.std():.1f})"
+                assert np.ptp(pixels.reshape(-1, 3).mean(axis=0)) > 1 or pixels.std(axis=(0, 1)).max() > 20, f"{label}: gray"
+
+            # The Share control holds the whole view.
+            page.get_by_text("Share this view").click()
+            page.wait_for_timeout(300)
+            shared = page.locator('[data-testid="stSidebar"] code').inner_text()
+            assert shared.startswith(f"{server}/?") and "ch.blocks.5=0-3" in shared and "size=64" in shared
+
+            # A second visitor of the link is served from the disk cache.
+            other = browser.new_page(viewport={"width": 1400, "height": 1100})
+            start = time.perf_counter()
+            other.goto(link)
+            cached = _wait_for_tiles(other, LABELS, timeout=60)
+            cached_total = time.perf_counter() - start
+            print(f"\nfirst paint {first_paint:.2f}s, fresh 2x4 render {rendered:.2f}s, cached view {cached_total:.2f}s")
+            assert cached_total < 15, f"cached view took {cached_total:.1f}s"
+        finally:
+            browser.close()
