@@ -92,3 +92,29 @@ def make_aliased() -> ModelParts:
     parts = make()
     parts.aliases = {"first": "conv1", "last": "relu3"}
     return parts
+
+
+class ConvBNNet(nn.Module):
+    """conv -> BatchNorm (a negative scale on channel 0) -> ReLU -> conv, every layer listed."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(self.relu1(self.bn1(self.conv1(x))))
+
+
+def make_bn() -> ModelParts:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        net = ConvBNNet()
+    with torch.no_grad():
+        net.bn1.weight.copy_(torch.tensor([-2.0, 0.5, 1.0, 3.0]))
+        net.bn1.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))
+        net.bn1.running_mean.copy_(torch.tensor([0.2, -0.1, 0.0, 0.4]))
+        net.bn1.running_var.copy_(torch.tensor([0.5, 2.0, 1.0, 0.25]))
+    return ModelParts(net, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 32)  # layer_names None: every 4-D output
