@@ -11,14 +11,14 @@ from featviz_ui.share import draw_share
 from featviz_ui.urlstate import draw_notes
 from featviz_ui.sidebar import draw_sidebar
 
-st.set_page_config(page_title="featviz", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="featviz", page_icon=":material/visibility:", layout="wide")
 
 PAGES = [
     # The default page is served at the root: a shared Compare link is http://host/?layers=...
-    st.Page("views/compare_page.py", title="Compare layers", icon="🧭", default=True),
-    st.Page("views/curves_page.py", title="Activation curves", icon="📈", url_path="curves"),
-    st.Page("views/gallery_page.py", title="Layer gallery", icon="🖼️", url_path="gallery"),
-    st.Page("views/evolution_page.py", title="Evolution", icon="🎞️", url_path="evolution"),
+    st.Page("views/compare_page.py", title="Compare layers", icon=":material/compare:", default=True),
+    st.Page("views/curves_page.py", title="Activation curves", icon=":material/show_chart:", url_path="curves"),
+    st.Page("views/gallery_page.py", title="Layer gallery", icon=":material/photo_library:", url_path="gallery"),
+    st.Page("views/evolution_page.py", title="Evolution", icon=":material/animation:", url_path="evolution"),
 ]
 
 page = st.navigation(PAGES)

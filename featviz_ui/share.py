@@ -21,7 +21,7 @@ def current_params() -> list[tuple[str, str]]:
 def draw_share() -> None:
     """Drawn last (after the page bound its widgets) so the link holds the page's own state too."""
     link = share_link(st.context.url, current_params())
-    with st.sidebar.expander("🔗 Share this view", expanded=False):
+    with st.sidebar.expander("Share this view", icon=":material/share:", expanded=False):
         st.code(link, language=None, wrap_lines=True)
         if st.context.url is None:
             st.caption("Append this query to the page's address to share it.")

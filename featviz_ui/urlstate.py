@@ -30,7 +30,7 @@ def note(message: str, level: str = "warning") -> None:
 def draw_notes(area) -> None:
     """Shown in a container above the page, filled after the page ran (pages add notes too)."""
     for level, message in st.session_state.get(NOTES, []):
-        (area.error if level == "error" else area.warning)(message, icon="🔗")
+        (area.error if level == "error" else area.warning)(message, icon=":material/link:")
 
 
 def check_choice(key: str, options, kind: str) -> None:

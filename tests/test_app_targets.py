@@ -26,3 +26,15 @@ def test_bad_channel_lists(text, message):
 def test_default_layers_one_early_one_deep():
     assert default_layers(LITE0) == ["blocks.1", "blocks.5"]
     assert default_layers(LITE0, "logit") == ["logits"]
+
+
+def test_pages_and_ui_glue_hold_no_torch_code():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "app.py", *(root / "views").glob("*.py"), *(root / "featviz_ui").glob("*.py")]:
+        imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, (ast.Import, ast.ImportFrom))
+                    for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+        assert not imported & {"torch", "torchvision", "timm"}, f"{path.name} imports {imported & {'torch', 'torchvision', 'timm'}}"
