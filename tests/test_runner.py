@@ -108,3 +108,35 @@ def test_no_store_renders_every_time(tiny):
 def test_automatic_batch_size_renders_everything(tiny, store):
     results = collect(render_channels(tiny, [("relu3", c) for c in range(5)], SETTINGS, store))
     assert sorted(r.channel for r in results) == list(range(5)) and len(store) == 5
+
+
+def test_interrupting_mid_batch_stores_nothing_and_leaves_no_hooks(tiny, store):
+    events = render_channels(tiny, [("relu3", c) for c in range(3)], SETTINGS, store, batch_size=3)
+    for event in events:
+        if event.done_steps > 0:
+            break  # half-way through the only batch
+    events.close()
+    assert len(store) == 0
+    assert all(not m._forward_hooks for m in tiny.module.modules())
+    # The model still works normally afterwards.
+    with count_forwards(tiny.module) as calls:
+        results = collect(render_channels(tiny, [("relu3", 0)], SETTINGS, store, batch_size=1))
+    assert len(calls) == SETTINGS.steps and len(results) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="runner.py max_batch calls os.sysconf('SC_AVPHYS_PAGES'), which macOS "
+                                       "(the mps/CPU platform pick_device supports) does not have: ValueError")
+def test_automatic_batch_size_without_avphys_pages(tiny, monkeypatch):
+    """Simulates macOS, whose sysconf has no SC_AVPHYS_PAGES."""
+    import os
+
+    real = os.sysconf
+
+    def sysconf(name):
+        if name == "SC_AVPHYS_PAGES":
+            raise ValueError("unrecognized configuration name")
+        return real(name)
+
+    monkeypatch.setattr(os, "sysconf", sysconf)
+    results = collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], SETTINGS))
+    assert len(results) == 2
