@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -27,7 +28,7 @@ def parse_channels(text: str, count: int) -> list[int]:
     for part in text.split(","):
         part = part.strip()
         lo, dash, hi = part.partition("-")
-        if not (lo.isdigit() and (not dash or hi.isdigit())):
+        if not re.fullmatch(r"[0-9]+(-[0-9]+)?", part):
             raise FeatvizError(f"Cannot read channels {text!r}: use a list like '1,7,42', a range like '0-15', or 'all'.")
         first, last = int(lo), int(hi) if dash else int(lo)
         if last < first:

@@ -6,6 +6,7 @@ shorthand used on the command line and in share links (`-layer:channel` for the 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,7 +33,7 @@ def parse_target(text: str) -> tuple[Target, float]:
     """`"blocks.3:5"` -> (Target("blocks.3", 5), +1); a leading '-' gives weight -1."""
     sign = -1.0 if text.startswith("-") else 1.0
     layer, sep, channel = text.lstrip("-").rpartition(":")
-    if not sep or not layer or not channel.strip().isdigit():
+    if not sep or not layer or not re.fullmatch(r"[0-9]+", channel.strip()):
         raise FeatvizError(f"Cannot read objective {text!r}: expected 'layer:channel', e.g. 'blocks.3:5' or '-blocks.3:5'.")
     return Target(layer, int(channel)), sign
 

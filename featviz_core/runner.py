@@ -56,6 +56,16 @@ def snapshot_steps(steps: int, count: int = SNAPSHOTS) -> list[int]:
     return sorted(set(int(m) for m in marks) | {steps})
 
 
+def _free_host_memory() -> int:
+    """Available RAM in bytes (total RAM where the platform does not say what is free, e.g. macOS)."""
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf(pages)
+        except (ValueError, OSError, AttributeError):
+            continue
+    return 8 * 2**30
+
+
 def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | None = None) -> int:
     """How many pictures fit in one batch: measured bytes per picture against free memory."""
     sizes: list[int] = []
@@ -71,7 +81,7 @@ def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | N
     if model.device.type == "cuda":
         free = torch.cuda.mem_get_info(model.device)[0] * 0.6
     else:
-        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") * 0.3
+        free = _free_host_memory() * 0.3
     fit = max(1, int(free // per_picture))
     default_cap = 256 if model.device.type == "cuda" else 48
     return min(fit, cap or default_cap)

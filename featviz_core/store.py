@@ -65,6 +65,21 @@ class ChannelResult:
                    bool(doc["dead"]), doc["key"], cached=True)
 
 
+def _disk_class():
+    import diskcache
+    from diskcache.core import MODE_PICKLE
+
+    class NoPickleDisk(diskcache.Disk):
+        """Refuses to unpickle: featviz only ever writes bytes, so a pickled entry is foreign."""
+
+        def fetch(self, mode, filename, value, read):
+            if mode == MODE_PICKLE:
+                raise ValueError("refusing to unpickle a cache entry")
+            return super().fetch(mode, filename, value, read)
+
+    return NoPickleDisk
+
+
 class Store:
     """Size-capped, process-safe disk cache of ChannelResults (and small JSON blobs) by key."""
 
@@ -72,10 +87,23 @@ class Store:
         import diskcache
 
         self.directory = directory
-        self._cache = diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-used")
+        self._cache = diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-used",
+                                      disk=_disk_class())
+
+    def _get_bytes(self, key: str) -> bytes | None:
+        """The raw entry, or None; a foreign, pickled or unreadable entry is dropped (a miss)."""
+        try:
+            data = self._cache.get(key)
+        except Exception:  # pickled (refused by the disk class) or unreadable file
+            self._cache.delete(key)
+            return None
+        if data is not None and not isinstance(data, bytes):
+            self._cache.delete(key)
+            return None
+        return data
 
     def get(self, key: str) -> ChannelResult | None:
-        data = self._cache.get(key)
+        data = self._get_bytes(key)
         if data is None:
             return None
         try:
@@ -88,7 +116,7 @@ class Store:
         self._cache.set(result.key, result.to_bytes())
 
     def get_json(self, key: str):
-        data = self._cache.get("json:" + key)
+        data = self._get_bytes("json:" + key)
         try:
             return None if data is None else json.loads(data)
         except (ValueError, TypeError):

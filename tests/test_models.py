@@ -325,8 +325,6 @@ def test_layer_tap_removes_hooks_after_an_error(tiny):
     assert all(len(m._forward_hooks) == 0 for m in net.modules())
 
 
-@pytest.mark.xfail(strict=True, reason="models.py _speed_up/_fold_batchnorm folds bn1 into conv1 although conv1 is a "
-                                       "listed layer: tapping conv1 then yields the BN output (channel 0 sign-flipped)")
 def test_folding_batch_norms_keeps_listed_layer_outputs():
     """Folding is an optimization: every listed layer must still output what the model computes."""
     from tests.tiny_model import make_bn

@@ -168,8 +168,6 @@ def test_parse_target():
             parse_target(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="parse_target checks str.isdigit(), which accepts '²', then int() raises a "
-                                       "bare ValueError (objectives.py parse_target); isdecimal() would not")
 def test_parse_target_superscript_digit_is_a_featviz_error():
     with pytest.raises(FeatvizError, match="layer:channel"):
         parse_target("blocks.3:²")

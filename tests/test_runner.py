@@ -124,8 +124,6 @@ def test_interrupting_mid_batch_stores_nothing_and_leaves_no_hooks(tiny, store):
     assert len(calls) == SETTINGS.steps and len(results) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="runner.py max_batch calls os.sysconf('SC_AVPHYS_PAGES'), which macOS "
-                                       "(the mps/CPU platform pick_device supports) does not have: ValueError")
 def test_automatic_batch_size_without_avphys_pages(tiny, monkeypatch):
     """Simulates macOS, whose sysconf has no SC_AVPHYS_PAGES."""
     import os

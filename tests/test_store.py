@@ -111,8 +111,6 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-@pytest.mark.xfail(strict=True, reason="Store.get lets diskcache unpickle non-bytes values (store.py Store.get: "
-                                       "self._cache.get(key)), so a foreign cache directory can run code")
 def test_pickled_entry_is_never_unpickled(store, tmp_path):
     marker = tmp_path / "executed"
     diskcache.Cache(store.directory).set("foreign", _Payload(str(marker)))
@@ -122,8 +120,6 @@ def test_pickled_entry_is_never_unpickled(store, tmp_path):
         assert not marker.exists(), "reading the cache executed code from a pickled entry"
 
 
-@pytest.mark.xfail(strict=True, reason="an entry whose pickle cannot be loaded raises out of Store.get "
-                                       "(store.py Store.get: self._cache.get(key) is outside the try)")
 def test_entry_that_fails_to_unpickle_is_a_miss(store, monkeypatch):
     import sys
     import types
