@@ -98,6 +98,12 @@ def test_unknown_model_lists_choices_and_suggests():
     assert "package.module:factory" in msg
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_request_without_gpu_is_refused():
+    with pytest.raises(FeatvizError, match="no CUDA GPU is available. Valid devices here: cpu"):
+        load_model("tests.tiny_model:make", device="cuda")
+
+
 def test_unknown_device_is_refused():
     with pytest.raises(FeatvizError, match="Valid devices"):
         load_model("tests.tiny_model:make", device="tpu")
