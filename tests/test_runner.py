@@ -138,3 +138,19 @@ def test_automatic_batch_size_without_avphys_pages(tiny, monkeypatch):
     monkeypatch.setattr(os, "sysconf", sysconf)
     results = collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], SETTINGS))
     assert len(results) == 2
+
+
+def test_previews_arrive_at_snapshot_steps(tiny):
+    from featviz_core.runner import snapshot_steps
+
+    events = list(render_channels(tiny, [("relu3", 0), ("conv2", 1)], SETTINGS, None, batch_size=2, previews=True))
+    with_preview = [e for e in events if e.preview]
+    assert len(with_preview) == len(snapshot_steps(SETTINGS.steps))
+    final = events[-1].finished
+    # Batches run shallow layers first; previews follow the batch order.
+    assert [label for label, _ in with_preview[0].preview] == [r.label for r in final] == ["conv2:1", "relu3:0"]
+    assert with_preview[0].preview[0][1].shape == (32, 32, 3)
+    for (_, picture), r in zip(with_preview[-1].preview, final):
+        assert (picture == r.image).all()
+    quiet = list(render_channels(tiny, [("relu3", 0)], SETTINGS, None, batch_size=1))
+    assert not any(e.preview for e in quiet)
