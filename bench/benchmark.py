@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -44,6 +44,10 @@ LUCENT_PACKAGES = ["torch-lucent==0.1.8"]  # installed with --no-deps: its pins 
 LUCENT_RUNTIME = ["kornia==0.4.1", "decorator", "ipython"]  # what `lucent.optvis.render` really imports
 KERAS_RECIPE = dict(method="classic", size=412, steps=135)  # 9 octaves x 15 steps, 1.2x upscale, 412 px final
 CLASS_LOGITS = (285, 1, 207, 948)  # Egyptian cat, goldfish, golden retriever, Granny Smith
+DEFAULT_ROW = f"featviz default ({DEFAULT_METHOD})"
+KERAS_ROW = "classic as the Keras example"
+LUCENT_ROW = "torch-lucent render_vis"
+SAME_TIME_ROW = "featviz default, lucent's time"
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,8 @@ class Plan:
 
 def make_plan(quick: bool) -> Plan:
     if quick:
-        return Plan(("blocks.1", "blocks.3", "blocks.5"), 1, RenderSettings(steps=16),
-                    RenderSettings(method="classic", size=160, steps=18), 24, 224, (1, 4), "blocks.3", (128, 224),
+        return Plan(("blocks.1", "blocks.3", "blocks.5"), 1, RenderSettings(steps=8),
+                    RenderSettings(method="classic", size=160, steps=9), 8, 224, (1, 4), "blocks.3", (128, 224),
                     ("blocks.6",), 1, CLASS_LOGITS[:1])
     return Plan(("blocks.1", "blocks.3", "blocks.5"), 5, RenderSettings(), RenderSettings(**KERAS_RECIPE), 512, 224,
                 (1, 8, 32, 80), "blocks.3", (128, 224, 320), ("blocks.6", "bn2"), 4, CLASS_LOGITS)
@@ -85,20 +89,37 @@ class Picture:
     rank: int = 0
 
 
+class Stopwatch:
+    """Wall-clock and process CPU seconds of a block (CPU time helps read runs on a shared machine)."""
+
+    wall = cpu = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        self._start = (time.perf_counter(), time.process_time())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall += time.perf_counter() - self._start[0]
+        self.cpu += time.process_time() - self._start[1]
+
+
 @dataclass
 class Row:
     name: str
     settings: str
-    seconds_per_channel: float
+    clock: Stopwatch  # the whole render of all the row's channels
     pictures: list[Picture]
     device: str
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def seconds_per_channel(self) -> float:
+        return self.clock.wall / len(self.pictures)
 
     def summary(self) -> dict:
         layers = list(dict.fromkeys(p.layer for p in self.pictures))
         per_layer = {layer: quality([p for p in self.pictures if p.layer == layer]) for layer in layers}
         return {"seconds_per_channel": self.seconds_per_channel, "channels_per_second": 1 / self.seconds_per_channel,
-                "layers": per_layer, "all": quality(self.pictures)}
+                "cpu_seconds_per_channel": self.clock.cpu / len(self.pictures), "layers": per_layer, "all": quality(self.pictures)}
 
 
 def quality(pictures: Sequence[Picture]) -> dict:
@@ -116,12 +137,11 @@ def pick_channels(model, layers: Sequence[str], per_layer: int) -> list[tuple[st
 
 
 def render_featviz(model, layer_channels, settings: RenderSettings, batch_size: int | None = None):
-    """Pictures and wall seconds per channel of one uncached featviz run."""
-    start = time.perf_counter()
-    results = collect(render_channels(model, layer_channels, settings, store=None, batch_size=batch_size))
-    seconds = (time.perf_counter() - start) / len(layer_channels)
-    by_target = {(r.layer, r.channel): r.image[..., :3] for r in results}
-    return [Picture(layer, channel, by_target[(model.resolve_layer(layer), channel)]) for layer, channel in layer_channels], seconds
+    """Pictures and timing of one uncached featviz run."""
+    with Stopwatch() as clock:
+        results = collect(render_channels(model, layer_channels, settings, store=None, batch_size=batch_size))
+    by_target = {(r.layer, r.channel): r.image for r in results}
+    return [Picture(layer, channel, by_target[(model.resolve_layer(layer), channel)]) for layer, channel in layer_channels], clock
 
 
 def score(model, pictures: list[Picture], stats_store: Store | None) -> list[Picture]:
@@ -177,7 +197,7 @@ def render_lucent(model, layer_channels, steps: int, size: int, seed: int = 0):
     from lucent.optvis import objectives, param, transform
 
     device = transform.device  # lucent always uses cuda:0 when there is one
-    pictures, seconds = [], 0.0
+    pictures, clock = [], Stopwatch()
     for layer in dict.fromkeys(layer for layer, _ in layer_channels):
         channels = [c for name, c in layer_channels if name == layer]
         net = copy.deepcopy(model.module).to(device)
@@ -185,13 +205,12 @@ def render_lucent(model, layer_channels, steps: int, size: int, seed: int = 0):
         normalize = lambda x: model.normalize(x)  # noqa: E731  (lite0: (x - 0.5) / 0.5)
         torch.manual_seed(seed)
         np.random.seed(seed)
-        start = time.perf_counter()
-        images = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=len(channels)),
-                                   transforms=transform.standard_transforms + [normalize], thresholds=(steps,),
-                                   preprocess=False, progress=False, show_image=False)[-1]
-        seconds += time.perf_counter() - start
+        with clock:
+            images = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=len(channels)),
+                                       transforms=transform.standard_transforms + [normalize], thresholds=(steps,),
+                                       preprocess=False, progress=False, show_image=False)[-1]
         pictures += [Picture(layer, c, (img * 255).round().clip(0, 255).astype(np.uint8)) for c, img in zip(channels, images)]
-    return pictures, seconds / len(layer_channels), str(device)
+    return pictures, clock, str(device)
 
 
 # ---------------------------------------------------------------- the rows
@@ -207,15 +226,15 @@ def describe(settings: RenderSettings) -> str:
 
 
 def featviz_row(model, name: str, layer_channels, settings: RenderSettings, stats, batch_size=None) -> Row:
-    pictures, seconds = render_featviz(model, layer_channels, settings, batch_size)
-    return Row(name, describe(settings), seconds, score(model, pictures, stats), str(model.device))
+    pictures, clock = render_featviz(model, layer_channels, settings, batch_size)
+    return Row(name, describe(settings), clock, score(model, pictures, stats), str(model.device))
 
 
 def lucent_row(model, layer_channels, plan: Plan, stats) -> Row:
-    pictures, seconds, device = render_lucent(model, layer_channels, plan.lucent_steps, plan.lucent_size)
+    pictures, clock, device = render_lucent(model, layer_channels, plan.lucent_steps, plan.lucent_size)
     settings = (f"render_vis: param.image({plan.lucent_size}) fft+decorrelate, {plan.lucent_steps} steps, Adam 0.05, "
                 f"standard_transforms, one batch per layer ({lucent_version()})")
-    return Row("torch-lucent render_vis", settings, seconds, score(model, pictures, stats), device)
+    return Row(LUCENT_ROW, settings, clock, score(model, pictures, stats), device)
 
 
 def steps_for_time(seconds: float, reference: Row, reference_steps: int) -> int:
@@ -227,7 +246,7 @@ def steps_for_time(seconds: float, reference: Row, reference_steps: int) -> int:
 def report_row(row: Row) -> None:
     s = row.summary()
     layers = "  ".join(f"{k}: z {v['median_z']:.1f} first {v['ranked_first']:.0%}" for k, v in s["layers"].items())
-    print(f"  {row.name:<34} {row.seconds_per_channel:8.2f} s/ch   median z {s['all']['median_z']:6.1f}  "
+    print(f"  {row.name:<34} {row.seconds_per_channel:8.2f} s/ch ({s['cpu_seconds_per_channel']:.2f} CPU s)   median z {s['all']['median_z']:6.1f}  "
           f"first {s['all']['ranked_first']:4.0%}   [{layers}]", flush=True)
 
 
@@ -239,19 +258,17 @@ def timed(label: str, fn: Callable[[], Row]) -> Row:
 
 
 def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row]:
-    default_name = f"featviz default ({plan.default.method})"
-    rows = [timed(default_name, lambda: featviz_row(model, default_name, channels, plan.default, stats))]
+    rows = [timed(DEFAULT_ROW, lambda: featviz_row(model, DEFAULT_ROW, channels, plan.default, stats))]
     for method in (m for m in METHODS if m != DEFAULT_METHOD):
         settings = plan.default.with_(method=method)
         rows.append(timed(f"featviz {method}", lambda: featviz_row(model, f"featviz {method}", channels, settings, stats)))
-    rows.append(timed("classic as the Keras example", lambda: featviz_row(model, "classic as the Keras example", channels, plan.keras, stats)))
+    rows.append(timed(KERAS_ROW, lambda: featviz_row(model, KERAS_ROW, channels, plan.keras, stats)))
     if skip_lucent:
         return rows
-    lucent = timed("torch-lucent render_vis", lambda: lucent_row(model, channels, plan, stats))
+    lucent = timed(LUCENT_ROW, lambda: lucent_row(model, channels, plan, stats))
     rows.append(lucent)
     same = plan.default.with_(steps=steps_for_time(lucent.seconds_per_channel, rows[0], plan.default.steps))
-    rows.append(timed(f"featviz default, lucent's time ({same.steps} steps)",
-                      lambda: featviz_row(model, "featviz default, lucent's time", channels, same, stats)))
+    rows.append(timed(f"{SAME_TIME_ROW} ({same.steps} steps)", lambda: featviz_row(model, SAME_TIME_ROW, channels, same, stats)))
     return rows
 
 
@@ -286,9 +303,8 @@ def deep_rows(model, plan: Plan, stats) -> list[Row]:
 
 def check_targets(rows: list[Row]) -> list[dict]:
     """The issue's targets, from the main rows (SKIP where lucent was not run)."""
-    by_name = {r.name.split(" (")[0]: r.summary() for r in rows}
-    default = next(r.summary() for r in rows if r.name.startswith("featviz default ("))
-    lucent, same = by_name.get("torch-lucent render_vis"), by_name.get("featviz default, lucent's time")
+    by_name = {r.name: r.summary() for r in rows}
+    default, lucent, same = by_name[DEFAULT_ROW], by_name.get(LUCENT_ROW), by_name.get(SAME_TIME_ROW)
 
     def target(name, value, goal, fmt):
         ok = None if value is None else bool(value >= goal)
@@ -335,12 +351,12 @@ def quality_cell(q: dict) -> str:
 def markdown_table(rows: list[Row], title: str) -> list[str]:
     layers = list(dict.fromkeys(p.layer for r in rows for p in r.pictures))
     lines = [f"**{title}** (cells: median z / ranked first)", "",
-             "| row | s / channel | channels / s | " + " | ".join(layers) + " | all |",
-             "|---|---:|---:|" + "---:|" * (len(layers) + 1)]
+             "| row | s / channel | CPU s / channel | channels / s | " + " | ".join(layers) + " | all |",
+             "|---|---:|---:|---:|" + "---:|" * (len(layers) + 1)]
     for row in rows:
         s = row.summary()
         cells = [quality_cell(s["layers"][layer]) if layer in s["layers"] else "" for layer in layers]
-        lines.append(f"| {row.name} | {row.seconds_per_channel:.2f} | {s['channels_per_second']:.2f} | "
+        lines.append(f"| {row.name} | {row.seconds_per_channel:.2f} | {s['cpu_seconds_per_channel']:.2f} | {s['channels_per_second']:.2f} | "
                      + " | ".join(cells) + f" | {quality_cell(s['all'])} |")
     return lines + [""]
 
@@ -350,7 +366,7 @@ def markdown(doc: dict, sections: dict[str, list[Row]], targets: list[dict], com
     lines = [f"Run on {doc['date']} with `{command}`: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
              f"torch {m['torch']}, device {m['device']}{', ' + m['gpu'] if m['gpu'] else ''}; load average at start "
              f"{m['load_average'][0]}. Model: EfficientNet-Lite0 (`lite0`). Seconds per channel: wall clock of the whole "
-             "batch divided by its channels, no cache. Quality: featviz's self-check (robust z of the channel against "
+             "batch divided by its channels, no cache (CPU s: the process's CPU time, all threads, likewise). Quality: featviz's self-check (robust z of the channel against "
              "natural photos under random transforms; rank 1 = the picture excites its own channel most in its layer).", ""]
     for title, rows in sections.items():
         lines += markdown_table(rows, title)
@@ -409,6 +425,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", help="folder for results.json and bench_comparison.png "
                                  "(default: bench/ and docs/, or out/bench-quick/ with --quick)")
     p.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice; 1 is steadier on a busy machine)")
     return p.parse_args(argv)
 
 
@@ -422,6 +439,8 @@ def output_paths(args) -> tuple[str, str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     plan = make_plan(args.quick)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.skip_lucent:
         ensure_lucent()
     model = load_model("lite0", device=args.device)
