@@ -36,6 +36,7 @@ sys.path.insert(0, REPO)
 from featviz_core import DEFAULT_METHOD, METHODS, RECIPES, RenderSettings, collect, load_model, render_channels  # noqa: E402
 from featviz_core.param import octave_sizes  # noqa: E402
 from featviz_core.selfcheck import score_pictures  # noqa: E402
+from featviz_core.spec import STEPS_RANGE  # noqa: E402
 from featviz_core.store import Store  # noqa: E402
 
 README = os.path.join(REPO, "README.md")
@@ -237,10 +238,14 @@ def lucent_row(model, layer_channels, plan: Plan, stats) -> Row:
     return Row(LUCENT_ROW, settings, clock, score(model, pictures, stats), device)
 
 
-def steps_for_time(seconds: float, reference: Row, reference_steps: int) -> int:
-    """Steps that make the reference row's method take `seconds` per channel (time grows with steps)."""
-    per_step = reference.seconds_per_channel / reference_steps
-    return int(min(5000, max(1, round(seconds / per_step))))
+def same_time_settings(model, channels, plan: Plan, seconds_per_channel: float) -> RenderSettings:
+    """featviz's default method at lucent's picture size with as many steps as fit in lucent's time per
+    channel; the cost of a step comes from a short calibration run on the same channels."""
+    probe = plan.default.with_(size=plan.lucent_size, steps=max(4, plan.default.steps // 4))
+    print(f"- calibrating: {probe.steps} steps at {probe.size} px ...", flush=True)
+    _, clock = render_featviz(model, channels, probe)
+    per_step = clock.wall / len(channels) / probe.steps
+    return probe.with_(steps=int(min(STEPS_RANGE[1], max(1, round(seconds_per_channel / per_step)))))
 
 
 def report_row(row: Row) -> None:
@@ -267,8 +272,8 @@ def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row
         return rows
     lucent = timed(LUCENT_ROW, lambda: lucent_row(model, channels, plan, stats))
     rows.append(lucent)
-    same = plan.default.with_(steps=steps_for_time(lucent.seconds_per_channel, rows[0], plan.default.steps))
-    rows.append(timed(f"{SAME_TIME_ROW} ({same.steps} steps)", lambda: featviz_row(model, SAME_TIME_ROW, channels, same, stats)))
+    same = same_time_settings(model, channels, plan, lucent.seconds_per_channel)
+    rows.append(timed(f"{SAME_TIME_ROW} ({same.steps} steps, {same.size} px)", lambda: featviz_row(model, SAME_TIME_ROW, channels, same, stats)))
     return rows
 
 
