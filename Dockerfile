@@ -12,7 +12,7 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requir
 
 COPY featviz_core/ featviz_core/
 COPY featviz_ui/ featviz_ui/
-COPY views/ views/
+COPY pages/ pages/
 COPY app.py .
 COPY .streamlit/ .streamlit/
 

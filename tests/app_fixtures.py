@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from featviz_ui import models, rendering
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = {"compare": "views/compare_page.py", "curves": "views/curves_page.py",
-         "gallery": "views/gallery_page.py", "evolution": "views/evolution_page.py"}
+PAGES = {"compare": "pages/compare_page.py", "curves": "pages/curves_page.py",
+         "gallery": "pages/gallery_page.py", "evolution": "pages/evolution_page.py"}
 # Small enough for a couple of seconds per view on two CPU cores.
 FAST = {"size": "64", "steps": "8"}
 TWO_BY_TWO = {**FAST, "layers": ["blocks.1", "blocks.5"], "ch.blocks.1": "0-1", "ch.blocks.5": "3,5"}

@@ -85,10 +85,13 @@ def test_evolution_page_reports_an_out_of_range_channel_in_the_link(warm_cache, 
     assert captions(at)
 
 
-def test_share_link_holds_every_parameter():
+def test_share_link_holds_every_parameter_and_points_at_the_root():
     from featviz_ui.share import share_link
 
-    link = share_link("http://host:8501/compare", [("size", "64"), ("layers", "blocks.1"), ("layers", "blocks.5")])
-    assert link == "http://host:8501/compare?size=64&layers=blocks.1&layers=blocks.5"
-    assert share_link(None, [("size", "64")]) == "?size=64"
-    assert share_link("http://host:8501", [("size", "64")]) == "http://host:8501/?size=64"
+    params = [("size", "64"), ("layers", "blocks.1"), ("layers", "blocks.5")]
+    assert share_link("http://host:8501/", "compare", params) == "http://host:8501/?size=64&layers=blocks.1&layers=blocks.5"
+    # Another page: still the root (no legacy-pages dialog after a restart), with view= naming it first.
+    assert share_link("http://host:8501/curves", "curves", params + [("view", "gallery")]) == \
+        "http://host:8501/?view=curves&size=64&layers=blocks.1&layers=blocks.5"
+    assert share_link(None, "compare", [("size", "64")]) == "?size=64"
+    assert share_link("http://host:8501", "compare", [("size", "64")]) == "http://host:8501/?size=64"

@@ -33,7 +33,7 @@ def test_pages_and_ui_glue_hold_no_torch_code():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    for path in [root / "app.py", *(root / "views").glob("*.py"), *(root / "featviz_ui").glob("*.py")]:
+    for path in [root / "app.py", *(root / "pages").glob("*.py"), *(root / "featviz_ui").glob("*.py")]:
         imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
                     if isinstance(node, (ast.Import, ast.ImportFrom))
                     for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
