@@ -83,7 +83,9 @@ def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | N
     else:
         free = _free_host_memory() * 0.3
     fit = max(1, int(free // per_picture))
-    default_cap = 256 if model.device.type == "cuda" else 48
+    # On a CPU, batches beyond ~8 pictures got slower per picture (bench: 1 -> 1.37 s, 8 -> 0.84 s,
+    # 32 -> 1.12 s, 80 -> 1.64 s per channel on 2 cores); a GPU wants big batches.
+    default_cap = 256 if model.device.type == "cuda" else 8
     return min(fit, cap or default_cap)
 
 
