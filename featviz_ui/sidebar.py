@@ -117,3 +117,13 @@ def draw_sidebar() -> View:
     view = View(ref, settings, current_store(), limits)
     st.session_state[_VIEW] = view
     return view
+
+
+def open_page(title: str):
+    """Every page's start: the shared view and its title; None (with a hint) when no model loaded."""
+    view = current_view()
+    st.title(title)
+    if view.ref is None:
+        st.info("Choose a model that loads (the sidebar says what went wrong).")
+        return None
+    return view

@@ -4,14 +4,12 @@ import streamlit as st
 from featviz_ui import rendering
 from featviz_ui.details import draw_details
 from featviz_ui.picker import layer_label, pick_channels, pick_layers
-from featviz_ui.sidebar import current_view
+from featviz_ui.sidebar import open_page
 
 
 def main() -> None:
-    view = current_view()
-    st.title("Compare layers")
-    if view.ref is None:
-        st.info("Choose a model that loads (the sidebar says what went wrong).")
+    view = open_page("Compare layers")
+    if view is None:
         return
     st.caption("What each channel responds to, found by gradient ascent on the input picture. "
                "Early layers draw textures and colours; deep layers draw parts of objects.")

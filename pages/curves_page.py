@@ -5,16 +5,14 @@ from featviz_ui import rendering
 from featviz_ui.charts import curves_figure
 from featviz_ui.details import z_curves
 from featviz_ui.picker import pick_channels, pick_layers
-from featviz_ui.sidebar import current_view
+from featviz_ui.sidebar import open_page
 
 Y_AXES = ("activation", "z-score")
 
 
 def main() -> None:
-    view = current_view()
-    st.title("Activation curves")
-    if view.ref is None:
-        st.info("Choose a model that loads (the sidebar says what went wrong).")
+    view = open_page("Activation curves")
+    if view is None:
         return
     layers = pick_layers(view)
     inputs = st.columns(max(1, len(layers)))

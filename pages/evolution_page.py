@@ -5,14 +5,12 @@ from featviz_core.sheets import evolution_gif
 from featviz_ui import rendering
 from featviz_ui.charts import curves_figure
 from featviz_ui.picker import pick_layer
-from featviz_ui.sidebar import current_view
+from featviz_ui.sidebar import open_page
 
 
 def main() -> None:
-    view = current_view()
-    st.title("Evolution")
-    if view.ref is None:
-        st.info("Choose a model that loads (the sidebar says what went wrong).")
+    view = open_page("Evolution")
+    if view is None:
         return
     left, right = st.columns([3, 1])
     with left:

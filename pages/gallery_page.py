@@ -7,16 +7,14 @@ import streamlit as st
 from featviz_core.sheets import contact_sheet, manifest, zip_bundle
 from featviz_ui import rendering
 from featviz_ui.picker import pick_layer
-from featviz_ui.sidebar import current_view
+from featviz_ui.sidebar import open_page
 
 PAGE_SIZES = (16, 32, 64)
 
 
 def main() -> None:
-    view = current_view()
-    st.title("Layer gallery")
-    if view.ref is None:
-        st.info("Choose a model that loads (the sidebar says what went wrong).")
+    view = open_page("Layer gallery")
+    if view is None:
         return
     pick, per, number = st.columns([3, 2, 2])
     with pick:
