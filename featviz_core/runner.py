@@ -89,7 +89,7 @@ def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | N
     return min(fit, cap or default_cap)
 
 
-def _results(targets, settings, specs, curves, snaps, seconds) -> list[ChannelResult]:
+def _results(targets, specs, curves, snaps, seconds) -> list[ChannelResult]:
     out = []
     for b, target in enumerate(targets):
         curve = curves[b].tolist()
@@ -116,7 +116,7 @@ def _render_batch(model, targets, settings, specs, done, total, preview_every) -
     check_finite(curves, targets)
     seconds = (time.perf_counter() - start) / len(targets)
     yield Progress(done + settings.steps * len(targets), total,
-                   finished=_results(targets, settings, specs, curves, snaps, seconds))
+                   finished=_results(targets, specs, curves, snaps, seconds))
 
 
 def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]], settings: RenderSettings,
@@ -130,23 +130,26 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
     if settings.objective == "logit" and any(t.layer != LOGITS for t in targets):
         raise FeatvizError(f"The logit objective needs layer {LOGITS!r} (channels are class indices).")
     specs = [spec_for(model, t, settings) for t in targets]
-    cached, todo = [], []
+    cached, todo, queued = [], [], set()
     for target, spec in zip(targets, specs):
-        hit = store.get(spec.key()) if store is not None else None
+        key = spec.key()
+        hit = store.get(key) if store is not None else None
         if hit is not None:
             cached.append(hit)
-        elif spec.key() not in {s.key() for _, s in todo}:
+        elif key not in queued:
+            queued.add(key)
             todo.append((target, spec))
     total = len(todo) * settings.steps
     yield Progress(0, total, finished=cached)
     if not todo:
         return
-    # Deep layers cost more per picture: keep each batch to one depth so early batches stop early.
-    todo.sort(key=lambda ts: list(model.layers).index(ts[0].layer))
+    # Shallow first, so batches mostly hold one depth and early ones stop the forward pass early.
+    depth = list(model.layers).index
+    todo.sort(key=lambda ts: depth(ts[0].layer))
+    # Sized once for the deepest layer asked for (a probe forward pass), not once per batch.
+    size = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=depth), settings.size)
     done = 0
     while todo:
-        layers = sorted({t.layer for t, _ in todo}, key=list(model.layers).index)
-        size = batch_size or max_batch(model, layers, settings.size)
         chunk, todo = todo[:size], todo[size:]
         try:
             for event in _render_batch(model, [t for t, _ in chunk], settings, [s for _, s in chunk], done, total, previews):
@@ -158,7 +161,7 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
             if len(chunk) == 1:
                 raise FeatvizError("Out of GPU memory for a single picture: choose a smaller size.") from None
             torch.cuda.empty_cache()
-            batch_size = max(1, len(chunk) // 2)
+            size = max(1, len(chunk) // 2)
             todo = chunk + todo
             continue
         done += len(chunk) * settings.steps
