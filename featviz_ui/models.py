@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from featviz_core import FeatvizError, LayerInfo, LoadedModel, RenderSettings, RenderSpec, Store, load_model
+from featviz_core import FeatvizError, LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
 from featviz_core.objectives import Target
 
 from .config import cache_dir
@@ -77,14 +77,10 @@ class ModelRef:
 
     def targets(self, layer_channels) -> list[Target]:
         """Canonical targets; raises FeatvizError naming valid layers / channel ranges."""
-        targets = []
-        for layer, channel in layer_channels:
-            self.check_channel(layer, int(channel))
-            targets.append(Target(self.resolve_layer(layer), int(channel)))
-        return targets
+        return resolve_targets(self, layer_channels)
 
     def key(self, target: Target, settings: RenderSettings) -> str:
-        return RenderSpec(self.name, self.digest, target.layer, target.channel, settings).key()
+        return spec_for(self, target, settings).key()
 
     def describe(self) -> dict:
         return {"name": self.name, "digest": self.digest, "weights": self.weights_id or "default"}
