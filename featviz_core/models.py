@@ -180,7 +180,7 @@ def _fold_batchnorm(module: nn.Module, keep: set[str]) -> int:
     for prefix, parent in list(module.named_modules()):
         kids = list(parent.named_children())
         for (conv_name, conv), (bn_name, bn) in zip(kids, kids[1:]):
-            if not (type(conv) is nn.Conv2d and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
+            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
                     and conv.out_channels == bn.num_features and bn.affine):
                 continue
             if (f"{prefix}.{conv_name}" if prefix else conv_name) in keep:

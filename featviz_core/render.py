@@ -17,6 +17,7 @@ from .errors import FeatvizError
 from .hooks import LayerTap
 from .models import LoadedModel
 from .objectives import Target
+from .redirect import redirected_relu
 from .spec import RenderSettings
 
 
@@ -30,15 +31,18 @@ class Recipe:
     robustness: transforms.Robustness
     octaves: int = 1  # >1: start small and upscale by 1.2 per octave (classic)
     noise: float = 0.04  # amplitude of the "noise" start, in [0, 1] units
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's
+    wake_steps: int = 16  # first steps with lucid's redirected ReLU gradient (wakes channels that start off)
 
 
 RECIPES = {
-    # Fourier + decorrelated colour + robustness, tuned for few steps: larger Adam step than lucid's 0.05.
-    "fourier": Recipe("fourier", "adam", 0.08, transforms.LUCID, noise=0.04),
+    # Fourier + decorrelated colour + robustness, tuned for few steps: a larger Adam step than lucid's
+    # 0.05 and less momentum (each step sees a new random transform; a long average lags behind).
+    "fourier": Recipe("fourier", "adam", 0.08, transforms.LUCID, noise=0.04, betas=(0.5, 0.99)),
     "maco": Recipe("maco", "adam", 0.15, transforms.LUCID, noise=0.04),
     # Keras conv_filter_visualization: noise of +-10 gray levels around 128, step of 1 gray level with
     # RMS-normalized gradients, 9 octaves growing by 1.2, no transforms.
-    "classic": Recipe("pixel", "rms", 1.0 / 255, transforms.NONE, octaves=9, noise=10 / 255),
+    "classic": Recipe("pixel", "rms", 1.0 / 255, transforms.NONE, octaves=9, noise=10 / 255, wake_steps=0),
 }
 
 
@@ -114,11 +118,13 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
             if image.shape[-1] != size:
                 image = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False)
             params, image_fn = _make_param(recipe, image, gens)
-            optimizer = torch.optim.Adam(params, lr=recipe.lr) if recipe.optimizer == "adam" else None
+            optimizer = torch.optim.Adam(params, lr=recipe.lr, betas=recipe.betas) if recipe.optimizer == "adam" else None
             for _ in range(n_steps):
-                x = transforms.apply(image_fn(), recipe.robustness, rob_params[step])
-                scores = objective(tap.run(model.normalize(x)))
-                (-scores.sum()).backward()
+                # The redirect costs about 2x a step, so it runs only until the channels have woken up.
+                with redirected_relu(step < recipe.wake_steps):
+                    x = transforms.apply(image_fn(), recipe.robustness, rob_params[step])
+                    scores = objective(tap.run(model.normalize(x)))
+                    (-scores.sum()).backward()
                 _ascend(recipe, params, optimizer)
                 step += 1
                 snapshot = None

@@ -37,7 +37,7 @@ def _natural_channel_means(model, layer: str, size: int) -> np.ndarray:
 @pytest.mark.usefixtures("single_thread")  # 6x faster than two threads when the 2 cores are busy
 def test_lite0_pictures_excite_their_channels_beyond_natural_photos(tmp_path):
     model = load_model("lite0", device="cpu")
-    settings = RenderSettings()  # the defaults: fourier, 128 px, 96 steps
+    settings = RenderSettings()  # the defaults: fourier, 224 px, 96 steps
     store = Store(str(tmp_path / "cache"))
     try:
         results = collect(render_channels(model, [(LAYER, c) for c in CHANNELS], settings, store))
@@ -52,7 +52,7 @@ def test_lite0_pictures_excite_their_channels_beyond_natural_photos(tmp_path):
     report = [(s.channel, round(s.z, 1), s.rank, round(s.activation, 2), round(float(natural[:, s.channel].max()), 2))
               for s in scores]
     for r, s in zip(results, scores):
-        assert r.image.shape == (128, 128, 3) and not r.dead
+        assert r.image.shape == (settings.size, settings.size, 3) and not r.dead
         assert r.curve[-1] > r.curve[0]
         assert r.image.std() > 20, f"{r.label}: near-uniform picture (std {r.image.std():.1f})"
         assert s.channels == 80 and s.channel == r.channel

@@ -1,0 +1,52 @@
+"""Lucid's redirected ReLU gradient: wakes channels that start switched off, leaves the rest alone."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from featviz_core import RenderSettings, collect, load_model, render_channels
+from featviz_core import render as render_module
+from featviz_core.redirect import redirected_relu
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def _grads(fn, x, active):
+    x = x.clone().requires_grad_(True)
+    with redirected_relu(active):
+        (-fn(x).sum()).backward()  # ascent: the loss is the negated objective
+    return x.grad
+
+
+@pytest.mark.parametrize("fn", [F.relu, nn.ReLU(inplace=True), nn.ReLU6(), F.relu6], ids=["relu", "ReLU-inplace", "ReLU6", "relu6"])
+def test_blocked_picture_gets_redirected_gradient_and_others_plain(fn):
+    x = torch.tensor([[[[-1.0, 2.0], [-3.0, 0.5]]], [[[-1.0, -2.0], [-3.0, -0.5]]]])  # picture 1: all off
+    weights = torch.tensor([[[[1.0, 1.0], [-1.0, 1.0]]]])  # the objective wants unit (1, 0) lower
+    plain = _grads(lambda t: fn(t + 0) * weights, x, active=False)  # + 0: in-place ReLUs need a non-leaf
+    redirected = _grads(lambda t: fn(t + 0) * weights, x, active=True)
+    assert torch.equal(redirected[0], plain[0])  # picture 0 passes gradient: untouched
+    assert torch.equal(plain[1], torch.zeros_like(plain[1]))  # without the redirect: stuck
+    # With it: raise the off units the objective wants up, never push an off unit further down.
+    assert torch.equal(redirected[1], torch.tensor([[[-1.0, -1.0], [0.0, -1.0]]]))
+
+
+def test_forward_values_unchanged_and_mode_leaves_other_ops_alone():
+    x = torch.randn(3, 4, 5, 5)
+    with redirected_relu():
+        assert torch.equal(F.relu(x), x.clamp(min=0)) and torch.equal(nn.ReLU6()(x * 4), (x * 4).clamp(0, 6))
+        assert torch.equal(F.hardtanh(x), x.clamp(-1, 1))  # not ReLU-like: plain
+
+
+def test_switched_off_channel_wakes_only_with_the_redirect(monkeypatch):
+    model = load_model("tests.tiny_model:make_switched_off", device="cpu")
+    settings = RenderSettings(size=32, steps=16)
+    woken = collect(render_channels(model, [("relu3", 0)], settings))[0]
+    recipe = render_module.RECIPES["fourier"]
+    monkeypatch.setitem(render_module.RECIPES, "fourier", dataclasses.replace(recipe, wake_steps=0))
+    stuck = collect(render_channels(model, [("relu3", 0)], settings))[0]
+    assert stuck.dead and max(stuck.curve) == 0.0
+    assert not woken.dead and woken.curve[-1] > 0 and woken.curve[-1] > 10 * abs(woken.curve[0])
