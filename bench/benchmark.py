@@ -400,7 +400,7 @@ def markdown(doc: dict, sections: dict[str, list[Row]], targets: list[dict], com
     lines += ["**Settings**", ""] + [f"- {r.name}: {r.settings}" for r in sections["Methods"] if not r.rescored] + [""]
     lines += ["**Targets**", "", "| target | measured | goal | result |", "|---|---:|---:|---|"]
     lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {t['status']} |" for t in targets]
-    lines += ["", "![methods side by side](docs/bench_comparison.png)"]
+    lines += ["", "![methods side by side](docs/bench_comparison.png)", "", "![deep layers and class logits](docs/bench_deep.png)"]
     return "\n".join(lines)
 
 
@@ -421,7 +421,7 @@ def comparison_image(rows: list[Row], path: str, tile: int = 96):
     from PIL import Image, ImageDraw, ImageFont
 
     font, label_w, head_h, gap = ImageFont.load_default(), 230, 18, 4
-    columns = [(p.layer, p.channel) for p in rows[0].pictures]
+    columns = list(dict.fromkeys((p.layer, p.channel) for row in rows for p in row.pictures))
     sheet = Image.new("RGB", (label_w + len(columns) * (tile + gap), head_h + len(rows) * (tile + gap)), "white")
     draw = ImageDraw.Draw(sheet)
     for j, (layer, channel) in enumerate(columns):
@@ -433,7 +433,9 @@ def comparison_image(rows: list[Row], path: str, tile: int = 96):
         draw.text((4, y + tile // 2 + 2), f"{row.seconds_per_channel:.2f} s/ch, median z {q['median_z']:.1f}", fill="gray", font=font)
         by_target = {(p.layer, p.channel): p for p in row.pictures}
         for j, key in enumerate(columns):
-            p = by_target[key]
+            p = by_target.get(key)
+            if p is None:  # rows with other targets (deep layers vs. class logits) leave gaps
+                continue
             x = label_w + j * (tile + gap)
             sheet.paste(Image.fromarray(p.image).resize((tile, tile), Image.LANCZOS), (x, y))
             draw.text((x + 2, y + tile - 12), f"z {p.z:.0f} #{p.rank}", fill="white", font=font, stroke_width=1, stroke_fill="black")
@@ -459,8 +461,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def output_paths(args) -> tuple[str, str]:
     out = args.out or (os.path.join(REPO, "out", "bench-quick") if args.quick else None)
     if out:
-        return os.path.join(out, "results.json"), os.path.join(out, "bench_comparison.png")
-    return os.path.join(REPO, "bench", "results.json"), os.path.join(REPO, "docs", "bench_comparison.png")
+        return os.path.join(out, "results.json"), os.path.join(out, "bench_comparison.png"), os.path.join(out, "bench_deep.png")
+    return (os.path.join(REPO, "bench", "results.json"), os.path.join(REPO, "docs", "bench_comparison.png"),
+            os.path.join(REPO, "docs", "bench_deep.png"))
 
 
 def main(argv=None) -> int:
@@ -487,17 +490,18 @@ def main(argv=None) -> int:
         print(f"{t['status']}: {t['target']}: {t['value']} (goal {t['goal']})")
     doc["sections"] = {title: [row_json(r) for r in rows] for title, rows in sections.items()}
     doc["targets"] = targets
-    results_path, image_path = output_paths(args)
+    results_path, image_path, deep_path = output_paths(args)
     os.makedirs(os.path.dirname(results_path), exist_ok=True)
     with open(results_path, "w") as f:
         json.dump(doc, f, indent=1)
     comparison_image([r for r in sections["Methods"] if not r.rescored], image_path)
+    comparison_image(sections["Deep layers and class logits"], deep_path)
     command = "python bench/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.quick or args.no_readme:
         print(markdown(doc, sections, targets, command.strip()))
     else:
         update_readme(markdown(doc, sections, targets, command.strip()))
-    print(f"wrote {results_path} and {image_path}" + ("" if args.quick or args.no_readme else f" and {README}"))
+    print(f"wrote {results_path}, {image_path} and {deep_path}" + ("" if args.quick or args.no_readme else f" and {README}"))
     return 0
 
 

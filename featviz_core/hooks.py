@@ -14,7 +14,8 @@ class _StopForward(Exception):
 
 
 class LayerTap:
-    """Context manager that records the outputs of `names` (module names, or LOGITS).
+    """Context manager that records the outputs of `names` (module names, or LOGITS); for a capped
+    clamp such as ReLU6, its input.
 
     With only conv layers tapped, the forward pass stops right after the last of them fires, so
     early layers cost a fraction of a full pass. Hooks are always removed on exit.
@@ -40,8 +41,11 @@ class LayerTap:
         self._handles.clear()
 
     def _hook_for(self, name: str):
-        def hook(_module, _inputs, output):
-            self.outputs[name] = output
+        def hook(module, inputs, output):
+            # A layer that is a capped clamp (ReLU6, Lite0's bn1 / bn2 once batch norms are folded) is
+            # read before the clamp: at the cap it passes no gradient, so the ascent would stall on a
+            # flat gray picture, and every picture that reaches the cap would score the same.
+            self.outputs[name] = inputs[0] if isinstance(module, nn.Hardtanh) else output
             if self._stop_early and self._wanted.issubset(self.outputs):
                 raise _StopForward
 

@@ -24,7 +24,7 @@ from .store import Store
 _PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "retina",
            "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins", "moon")
 CROPS_PER_PHOTO = 6
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2: capped clamps (ReLU6) are read before the clamp
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from torch import nn
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
 from featviz_core import render as render_module
+from featviz_core.hooks import LayerTap
 from featviz_core.redirect import redirected_relu
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -50,3 +51,13 @@ def test_switched_off_channel_wakes_only_with_the_redirect(monkeypatch):
     stuck = collect(render_channels(model, [("relu3", 0)], settings))[0]
     assert stuck.dead and max(stuck.curve) == 0.0
     assert not woken.dead and woken.curve[-1] > 0 and woken.curve[-1] > 10 * abs(woken.curve[0])
+
+
+def test_capped_clamp_layer_is_read_and_ascended_before_its_cap():
+    model = load_model("tests.tiny_model:make_relu6", device="cpu")
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad(), LayerTap(model.module, ["relu3", "conv3"]) as tap:
+        out = tap.run(model.normalize(x))
+    assert torch.equal(out["relu3"], out["conv3"]) and out["relu3"].max() > 6  # the value going into the clamp
+    result = collect(render_channels(model, [("relu3", 0)], RenderSettings(size=32, steps=16)))[0]
+    assert result.curve[0] > 6 and result.curve[-1] > result.curve[0] + 1  # starts at the cap and climbs on

@@ -130,3 +130,13 @@ def make_switched_off():
         pre = net.conv3(net.relu2(net.conv2(net.relu1(net.conv1(x)))))[:, 0]
         net.conv3.bias[0] -= float(pre.max()) + 0.2 * float(pre.std())
     return ModelParts(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))
+
+
+def make_relu6():
+    """relu3 is a ReLU6 whose channels sit at its cap of 6 on ordinary pictures."""
+    net = build(3)
+    net.relu3 = nn.ReLU6()
+    with torch.no_grad():
+        net.conv3.weight.mul_(8.0)
+        net.conv3.bias.fill_(6.0)
+    return ModelParts(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))
