@@ -171,9 +171,11 @@ def rescored(model, row: Row, size: int, stats) -> Row:
     return Row(f"{row.name}, scored at {size} px", row.settings, row.clock, score(model, pictures, stats), row.device, rescored=True)
 
 
-def warm_up(model, layer_channels) -> None:
-    """One tiny render so the first timed row does not pay for thread pools and kernel selection."""
-    collect(render_channels(model, layer_channels, RenderSettings(steps=2), store=None))
+def warm_up(model, layer_channels, settings: RenderSettings) -> None:
+    """A short render of the first row's batches so that row does not pay for thread pools, kernel
+    selection and the allocator's first large blocks (with 2 steps the first row still ran ~45 %
+    slower than the same settings later in the run)."""
+    collect(render_channels(model, layer_channels, settings.with_(steps=24), store=None))
 
 
 # ---------------------------------------------------------------- torch-lucent
@@ -236,9 +238,8 @@ def describe(settings: RenderSettings) -> str:
     r = RECIPES[settings.method]
     octaves = f", {r.octaves} octaves ({'/'.join(map(str, octave_sizes(settings.size, r.octaves)))} px)" if r.octaves > 1 else ""
     rob = "lucid robustness" if r.robustness.active else "no transforms"
-    optimizer = f"adam lr {r.lr:g} betas {r.betas[0]:g}/{r.betas[1]:g}" if r.optimizer == "adam" else f"{r.optimizer} lr {r.lr:g}"
     wake = f", redirected ReLU for {r.wake_steps} steps" if r.wake_steps else ""
-    return (f"{settings.method}: {settings.size} px, {settings.steps} steps, {r.param} param, {optimizer}, "
+    return (f"{settings.method}: {settings.size} px, {settings.steps} steps, {r.param} param, {r.optimizer} lr {r.lr:g}, "
             f"{rob}{octaves}{wake}, init {settings.init}, seed {settings.seed}")
 
 
@@ -254,14 +255,18 @@ def lucent_row(model, layer_channels, plan: Plan, stats) -> Row:
     return Row(LUCENT_ROW, settings, clock, score(model, pictures, stats), device)
 
 
-def same_time_settings(model, channels, plan: Plan, seconds_per_channel: float) -> RenderSettings:
+def same_time_settings(model, channels, plan: Plan, default_row: Row, seconds_per_channel: float) -> RenderSettings:
     """featviz's default method at lucent's picture size with as many steps as fit in lucent's time per
-    channel; the cost of a step comes from a short calibration run on the same channels."""
-    probe = plan.default.with_(size=plan.lucent_size, steps=max(4, plan.default.steps // 4))
-    print(f"- calibrating: {probe.steps} steps at {probe.size} px ...", flush=True)
-    _, clock = render_featviz(model, channels, probe)
-    per_step = clock.wall / len(channels) / probe.steps
-    return probe.with_(steps=int(min(STEPS_RANGE[1], max(1, round(seconds_per_channel / per_step)))))
+    channel. The cost of a step comes from the default row when it already renders at lucent's size,
+    else from a calibration run of as many steps (a short probe overstates it: fixed costs and the
+    redirected-ReLU steps at the start weigh more)."""
+    settings = plan.default.with_(size=plan.lucent_size)
+    clock = default_row.clock
+    if plan.default.size != plan.lucent_size:
+        print(f"- calibrating: {settings.steps} steps at {settings.size} px ...", flush=True)
+        _, clock = render_featviz(model, channels, settings)
+    per_step = clock.wall / len(channels) / settings.steps
+    return settings.with_(steps=int(min(STEPS_RANGE[1], max(1, round(seconds_per_channel / per_step)))))
 
 
 def report_row(row: Row) -> None:
@@ -291,7 +296,7 @@ def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row
         return rows
     lucent = timed(LUCENT_ROW, lambda: lucent_row(model, channels, plan, stats))
     rows.append(lucent)
-    same = same_time_settings(model, channels, plan, lucent.seconds_per_channel)
+    same = same_time_settings(model, channels, plan, rows[0], lucent.seconds_per_channel)
     rows.append(timed(f"{SAME_TIME_ROW} ({same.steps} steps, {same.size} px)", lambda: featviz_row(model, SAME_TIME_ROW, channels, same, stats)))
     return rows
 
@@ -480,7 +485,7 @@ def main(argv=None) -> int:
            "quick": args.quick, "channels": [f"{layer}:{c}" for layer, c in channels]}
     print(f"featviz benchmark on {doc['machine']['cpu']} ({doc['machine']['cores']} cores, torch {torch.__version__}, "
           f"{model.device}), load {doc['machine']['load_average']}; channels {', '.join(doc['channels'])}", flush=True)
-    warm_up(model, channels)
+    warm_up(model, channels, plan.default)
     sections = {"Methods": main_rows(model, plan, channels, stats, args.skip_lucent),
                 "Channels per batch": batch_rows(model, plan, stats),
                 "Picture size": size_rows(model, plan, channels, stats),

@@ -60,4 +60,4 @@ def test_capped_clamp_layer_is_read_and_ascended_before_its_cap():
         out = tap.run(model.normalize(x))
     assert torch.equal(out["relu3"], out["conv3"]) and out["relu3"].max() > 6  # the value going into the clamp
     result = collect(render_channels(model, [("relu3", 0)], RenderSettings(size=32, steps=16)))[0]
-    assert result.curve[0] > 6 and result.curve[-1] > result.curve[0] + 1  # starts at the cap and climbs on
+    assert result.curve[0] > 6 and result.curve[-1] > result.curve[0] + 0.5  # starts at the cap and climbs on
