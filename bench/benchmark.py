@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: featviz's methods against the original Keras recipe and torch-lucent on EfficientNet-Lite0.
 
-    python bench/benchmark.py                 # full run; writes bench/results.json, docs/bench_comparison.png, README.md
+    ./bench.sh                                # from a fresh checkout: installs into .venv, then the full run
+    python bench/benchmark.py                 # full run; writes bench/results.json, docs/bench_*.png, README.md
     python bench/benchmark.py --quick         # smoke run (~1-2 min); writes under out/bench-quick/ only
     python bench/benchmark.py --skip-lucent   # no torch-lucent rows (and no targets that need them)
 
