@@ -154,3 +154,14 @@ def test_previews_arrive_at_snapshot_steps(tiny):
         assert (picture == r.image).all()
     quiet = list(render_channels(tiny, [("relu3", 0)], SETTINGS, None, batch_size=1))
     assert not any(e.preview for e in quiet)
+
+
+def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tiny):
+    from featviz_core.runner import CPU_BLOCK_BYTES, max_batch
+
+    # The tiny net's largest activation: conv1's 8 channels at the padded size (size + 24).
+    assert max_batch(tiny, ["relu3"], 64) == 8  # 8 * 88^2 * 4 bytes = 0.25 MB a picture: the cap of 8
+    per_picture = 8 * (488 + 24) ** 2 * 4  # 8 MiB
+    assert max_batch(tiny, ["relu3"], 488) == CPU_BLOCK_BYTES // per_picture == 4
+    assert max_batch(tiny, ["relu3"], 1000) == 1  # even one picture is over: still renders
+    assert max_batch(tiny, ["relu3"], 488, cap=6) == 6  # an explicit cap wins
