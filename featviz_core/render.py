@@ -120,7 +120,8 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
             params, image_fn = _make_param(recipe, image, gens)
             optimizer = torch.optim.Adam(params, lr=recipe.lr) if recipe.optimizer == "adam" else None
             for _ in range(n_steps):
-                # The redirect costs about 2x a step, so it runs only until the channels have woken up.
+                # The redirect adds ~17 % to a step (a per-picture check in every ReLU's backward), so it
+                # runs only until switched-off channels have woken up.
                 with redirected_relu(step < recipe.wake_steps):
                     x = transforms.apply(image_fn(), recipe.robustness, rob_params[step])
                     scores = objective(tap.run(model.normalize(x)))
