@@ -96,6 +96,28 @@ def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | N
     return min(fit, 8, max(1, CPU_BLOCK_BYTES // largest))
 
 
+def plan_batches(layers: Sequence[str], cap: int, split_layers: bool) -> list[list[int]]:
+    """Indices of `layers` (sorted shallow to deep) grouped into batches of at most `cap`, as even as
+    possible: 16 pictures with a cap of 5 run as 4 batches of 4, not 5+5+5+1 (whose last batch costs
+    as much as a full one on a CPU).
+
+    With `split_layers` (a CPU, where time grows with the batch) a batch never mixes layers: a shallow
+    picture batched with a deep one pays for the whole deep forward pass. A GPU costs about the same
+    for a fuller batch, so there layers share batches."""
+    runs: list[list[int]] = []
+    for i, layer in enumerate(layers):
+        if runs and (not split_layers or layers[runs[-1][0]] == layer):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    batches = []
+    for run in runs:
+        count = -(-len(run) // max(1, cap))
+        bounds = [round(k * len(run) / count) for k in range(count + 1)]
+        batches += [run[a:b] for a, b in zip(bounds, bounds[1:])]
+    return batches
+
+
 def _results(targets, specs, curves, snaps, seconds) -> list[ChannelResult]:
     out = []
     for b, target in enumerate(targets):
@@ -154,10 +176,16 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
     depth = list(model.layers).index
     todo.sort(key=lambda ts: depth(ts[0].layer))
     # Sized once for the deepest layer asked for (a probe forward pass), not once per batch.
-    size = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=depth), settings.size)
+    cap = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=depth), settings.size)
+    split_layers = model.device.type != "cuda"
+
+    def batches(items: list, cap: int) -> list[list]:
+        return [[items[i] for i in batch] for batch in plan_batches([t.layer for t, _ in items], cap, split_layers)]
+
+    queue = batches(todo, cap)
     done = 0
-    while todo:
-        chunk, todo = todo[:size], todo[size:]
+    while queue:
+        chunk = queue.pop(0)
         try:
             for event in _render_batch(model, [t for t, _ in chunk], settings, [s for _, s in chunk], done, total, previews):
                 if store is not None:
@@ -168,8 +196,7 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
             if len(chunk) == 1:
                 raise FeatvizError("Out of GPU memory for a single picture: choose a smaller size.") from None
             torch.cuda.empty_cache()
-            size = max(1, len(chunk) // 2)
-            todo = chunk + todo
+            queue = batches(chunk + [item for batch in queue for item in batch], len(chunk) // 2)
             continue
         done += len(chunk) * settings.steps
 

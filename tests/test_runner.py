@@ -19,7 +19,7 @@ def test_cache_hit_returns_same_png_without_running_the_model(tiny, store):
     request = [("relu3", 0), ("relu3", 1), ("conv2", 3)]
     with count_forwards(tiny.module) as calls:
         first = collect(render_channels(tiny, request, SETTINGS, store, batch_size=3))
-    assert len(calls) == SETTINGS.steps  # one batch, one forward per step
+    assert len(calls) == 2 * SETTINGS.steps  # a batch per layer on a CPU, one forward per step
     assert not any(r.cached for r in first) and len(store) == 3
     with count_forwards(tiny.module) as calls:
         events = list(render_channels(tiny, request, SETTINGS, store, batch_size=3))
@@ -143,14 +143,16 @@ def test_automatic_batch_size_without_avphys_pages(tiny, monkeypatch):
 def test_previews_arrive_at_snapshot_steps(tiny):
     from featviz_core.runner import snapshot_steps
 
-    events = list(render_channels(tiny, [("relu3", 0), ("conv2", 1)], SETTINGS, None, batch_size=2, previews=True))
+    events = list(render_channels(tiny, [("relu3", 0), ("relu3", 1), ("conv2", 1)], SETTINGS, None, batch_size=3, previews=True))
     with_preview = [e for e in events if e.preview]
-    assert len(with_preview) == len(snapshot_steps(SETTINGS.steps))
-    final = events[-1].finished
-    # Batches run shallow layers first; previews follow the batch order.
-    assert [label for label, _ in with_preview[0].preview] == [r.label for r in final] == ["conv2:1", "relu3:0"]
+    # On a CPU layers get batches of their own, shallow first: conv2's batch, then relu3's.
+    assert len(with_preview) == 2 * len(snapshot_steps(SETTINGS.steps))
+    assert [label for label, _ in with_preview[0].preview] == ["conv2:1"]
+    assert [label for label, _ in with_preview[-1].preview] == ["relu3:0", "relu3:1"]
     assert with_preview[0].preview[0][1].shape == (32, 32, 3)
-    for (_, picture), r in zip(with_preview[-1].preview, final):
+    final = [r for e in events for r in e.finished]
+    assert [r.label for r in final] == ["conv2:1", "relu3:0", "relu3:1"]
+    for (_, picture), r in zip(with_preview[-1].preview, final[1:]):
         assert (picture == r.image).all()
     quiet = list(render_channels(tiny, [("relu3", 0)], SETTINGS, None, batch_size=1))
     assert not any(e.preview for e in quiet)
@@ -165,3 +167,22 @@ def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tin
     assert max_batch(tiny, ["relu3"], 488) == CPU_BLOCK_BYTES // per_picture == 4
     assert max_batch(tiny, ["relu3"], 1000) == 1  # even one picture is over: still renders
     assert max_batch(tiny, ["relu3"], 488, cap=6) == 6  # an explicit cap wins
+
+
+@pytest.mark.parametrize("layers, cap", [(["a"] * 16, 5), (["a"] * 8 + ["b"] * 8, 5), (["a"] * 3 + ["b"] * 2, 4),
+                                         (["a", "b", "c"], 8), (["a"] * 7, 1), (["a"] * 9 + ["b"], 3)])
+def test_batches_are_even_within_the_cap_and_split_layers_on_request(layers, cap):
+    from featviz_core.runner import plan_batches
+
+    for split in (False, True):
+        batches = plan_batches(layers, cap, split)
+        assert [i for b in batches for i in b] == list(range(len(layers)))  # every picture once, in order
+        assert all(1 <= len(b) <= cap for b in batches)
+        if split:
+            assert all(len({layers[i] for i in b}) == 1 for b in batches)
+            runs = {layer: [len(b) for b in batches if layers[b[0]] == layer] for layer in set(layers)}
+            assert all(max(r) - min(r) <= 1 and len(r) == -(-layers.count(l) // cap) for l, r in runs.items())
+        else:
+            sizes = [len(b) for b in batches]
+            assert max(sizes) - min(sizes) <= 1 and len(batches) == -(-len(layers) // cap)
+    assert [len(b) for b in plan_batches(["a"] * 16, 5, True)] == [4, 4, 4, 4]  # not 5 + 5 + 5 + 1
