@@ -34,7 +34,9 @@ class _RedirectedClamp(torch.autograd.Function):
         else:
             passed = torch.ops.aten.hardtanh_backward(grad, x, ctx.lo, ctx.hi)
         blocked = passed.abs().amax(dim=tuple(range(1, x.dim()))) == 0  # per picture: nothing got through
-        if not bool(blocked.any()):  # the usual case: a plain ReLU gradient
+        # The usual case is a plain ReLU gradient. Asking costs a CPU nothing, but on a GPU it would
+        # wait for the device in every clamp's backward, so there the masked form always runs.
+        if x.device.type == "cpu" and not bool(blocked.any()):
             return passed, None, None
         # The loss is minimized: a positive gradient lowers a unit, a negative one raises it.
         pushing_out = (x < ctx.lo) & (grad > 0)
