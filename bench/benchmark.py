@@ -172,6 +172,13 @@ def rescored(model, row: Row, size: int, stats) -> Row:
     return Row(f"{row.name}, scored at {size} px", row.settings, row.clock, score(model, pictures, stats), row.device, rescored=True)
 
 
+def add_rescored(model, rows: list[Row], size: int, stats) -> None:
+    """After a row whose pictures are not `size` px, add the same pictures scored at `size` px."""
+    if rows[-1].pictures[0].image.shape[0] != size:
+        rows.append(rescored(model, rows[-1], size, stats))
+        report_row(rows[-1])
+
+
 def warm_up(model, layer_channels, settings: RenderSettings) -> None:
     """A short render of the first row's batches so that row does not pay for thread pools, kernel
     selection and the allocator's first large blocks (with 2 steps the first row still ran ~45 %
@@ -290,9 +297,7 @@ def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row
         settings = plan.default.with_(method=method)
         rows.append(timed(f"featviz {method}", lambda: featviz_row(model, f"featviz {method}", channels, settings, stats)))
     rows.append(timed(KERAS_ROW, lambda: featviz_row(model, KERAS_ROW, channels, plan.keras, stats)))
-    if plan.keras.size != plan.lucent_size:
-        rows.append(rescored(model, rows[-1], plan.lucent_size, stats))
-        report_row(rows[-1])
+    add_rescored(model, rows, plan.lucent_size, stats)
     if skip_lucent:
         return rows
     lucent = timed(LUCENT_ROW, lambda: lucent_row(model, channels, plan, stats))
@@ -317,9 +322,7 @@ def size_rows(model, plan: Plan, channels, stats) -> list[Row]:
     for size in plan.sizes:
         name = f"default method at {size} px"
         rows.append(timed(name, lambda: featviz_row(model, name, channels, plan.default.with_(size=size), stats)))
-        if size != plan.lucent_size:
-            rows.append(rescored(model, rows[-1], plan.lucent_size, stats))
-            report_row(rows[-1])
+        add_rescored(model, rows, plan.lucent_size, stats)
     return rows
 
 
