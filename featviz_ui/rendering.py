@@ -44,19 +44,29 @@ def tile_slots(labels: Sequence[str], columns: int) -> Slots:
     return slots
 
 
-def draw_tile(slot, result: ChannelResult) -> None:
+def _inspect(key: str, label: str) -> None:
+    st.session_state[key] = label
+
+
+def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None) -> None:
+    """A finished picture; with `inspect_key`, a button under it selects it into that widget."""
     caption = result.label + (" · dead" if result.dead else "")
-    slot.image(result.png, caption=caption, width="stretch", output_format="PNG")
+    with slot.container():
+        st.image(result.png, caption=caption, width="stretch", output_format="PNG")
+        if inspect_key:
+            st.button("Inspect", key=f"inspect.{result.label}", icon=":material/zoom_in:", type="tertiary",
+                      on_click=_inspect, args=(inspect_key, result.label), help=f"Show {result.label} large, with its curve and self-check")
 
 
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
-           slots: Slots | None = None, status_area=None) -> dict[str, ChannelResult]:
-    """Results by label ("layer:channel"), drawing each into `slots` as soon as it exists."""
+           slots: Slots | None = None, status_area=None, inspect_key: str | None = None) -> dict[str, ChannelResult]:
+    """Results by label ("layer:channel"), drawing each into `slots` as soon as it exists (see
+    `draw_tile` for `inspect_key`)."""
     slots = slots or {}
     results = cached_results(ref, targets, settings, store)
     for label, result in results.items():
         if label in slots:
-            draw_tile(slots[label], result)
+            draw_tile(slots[label], result, inspect_key)
     missing = [t for t in targets if str(t) not in results]
     if not missing:
         return results
@@ -78,7 +88,7 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
                 for result in event.finished:
                     results[result.label] = result
                     if result.label in slots:
-                        draw_tile(slots[result.label], result)
+                        draw_tile(slots[result.label], result, inspect_key)
             status.update(label=f"Rendered {len(missing)} picture{'s' * (len(missing) > 1)}", state="complete")
         area.empty()
     except FeatvizError as exc:

@@ -1,4 +1,4 @@
-"""Compare layers (landing view): grids of 2–4 layers side by side; select a tile for its details."""
+"""Compare layers (landing view): grids of 2–4 layers side by side; inspect a tile for its details."""
 import streamlit as st
 
 from featviz_ui import rendering
@@ -31,12 +31,12 @@ def main() -> None:
             shown, budget = group[:budget], budget - len(group[:budget])
             slots.update(rendering.tile_slots([str(t) for t in shown], max(2, 8 // len(layers))))
     targets = [t for group in per_layer for t in group if str(t) in slots]
-    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status)
+    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key="tile")
 
     st.divider()
     labels = [str(t) for t in targets if str(t) in results]
     chosen = st.selectbox("Inspect a tile", labels, index=None, key="tile", bind="query-params",
-                          placeholder="Choose a tile to see it large, with its curve and self-check score")
+                          placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
     if chosen in results:
         draw_details(view.ref, results[chosen], view.store)
 

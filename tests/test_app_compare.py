@@ -49,6 +49,17 @@ def test_selecting_a_tile_shows_its_details_and_keeps_them_in_the_url(cache_dir,
     assert {m.label: m.value for m in again.metric} == metrics
 
 
+def test_inspect_button_under_a_tile_opens_that_tile(cache_dir, counter):
+    at = open_app(TWO_BY_TWO)
+    assert [b.key for b in at.button] == [f"inspect.{label}" for label in TWO_BY_TWO_LABELS]
+    assert not at.metric  # nothing inspected yet
+    at.button(key="inspect.blocks.1:1").click().run()
+    assert at.selectbox(key="tile").value == "blocks.1:1"
+    assert at.query_params["tile"] == "blocks.1:1"  # a shared link reopens the same tile
+    assert "blocks.1:1" in captions(at)[-1]  # the large picture
+    assert {m.label for m in at.metric} == {"Self-check z", "Rank in layer", "Final activation"}
+
+
 def test_bad_channel_list_is_reported_and_the_other_layer_still_draws(cache_dir, counter):
     at = open_app({**TWO_BY_TWO, "ch.blocks.1": "0-99"})
     assert "out of range" in texts(at.error) and "24 channels" in texts(at.error)
