@@ -246,7 +246,7 @@ def describe(settings: RenderSettings) -> str:
     r = RECIPES[settings.method]
     octaves = f", {r.octaves} octaves ({'/'.join(map(str, octave_sizes(settings.size, r.octaves)))} px)" if r.octaves > 1 else ""
     rob = "lucid robustness" if r.robustness.active else "no transforms"
-    wake = f", redirected ReLU for {r.wake_steps} steps" if r.wake_steps else ""
+    wake = f", redirected ReLU for the first {min(r.wake_steps, settings.steps)} steps" if r.wake_steps else ""
     return (f"{settings.method}: {settings.size} px, {settings.steps} steps, {r.param} param, {r.optimizer} lr {r.lr:g}, "
             f"{rob}{octaves}{wake}, init {settings.init}, seed {settings.seed}")
 
