@@ -2,7 +2,7 @@
 import streamlit as st
 
 from featviz_ui import rendering
-from featviz_ui.details import draw_details
+from featviz_ui.details import inspect_section
 from featviz_ui.picker import layer_label, pick_channels, pick_layers
 from featviz_ui.sidebar import open_page
 
@@ -33,12 +33,7 @@ def main() -> None:
     targets = [t for group in per_layer for t in group if str(t) in slots]
     results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key="tile")
 
-    st.divider()
-    labels = [str(t) for t in targets if str(t) in results]
-    chosen = st.selectbox("Inspect a tile", labels, index=None, key="tile", bind="query-params",
-                          placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
-    if chosen in results:
-        draw_details(view.ref, results[chosen], view.store)
+    inspect_section(view.ref, results, [str(t) for t in targets], view.store)
 
 
 main()

@@ -1,4 +1,4 @@
-"""Layer gallery: every channel of one layer, a page at a time, like an atlas; collage and ZIP downloads."""
+"""Layer gallery: every channel of one layer, a page at a time, like an atlas; inspect a tile; collage and ZIP downloads."""
 import io
 import math
 
@@ -6,6 +6,7 @@ import streamlit as st
 
 from featviz_core.sheets import contact_sheet, manifest, zip_bundle
 from featviz_ui import rendering
+from featviz_ui.details import inspect_section
 from featviz_ui.picker import pick_layer
 from featviz_ui.sidebar import open_page
 
@@ -31,7 +32,7 @@ def main() -> None:
     status = st.empty()
     downloads = st.container()
     slots = rendering.tile_slots([str(t) for t in targets], 8)
-    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status)
+    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key="tile")
     done = [results[str(t)] for t in targets if str(t) in results]
     if done:
         sheet = contact_sheet(done, columns=8)
@@ -43,6 +44,7 @@ def main() -> None:
         left.download_button("⬇ Collage PNG", png.getvalue(), f"{name}.png", "image/png", on_click="ignore", width="stretch")
         right.download_button("⬇ ZIP of PNGs + manifest", zip_bundle(done, doc, sheet), f"{name}.zip", "application/zip",
                               on_click="ignore", width="stretch")
+    inspect_section(view.ref, results, [str(t) for t in targets], view.store)
 
 
 main()

@@ -45,6 +45,17 @@ def test_gallery_page_shows_a_page_of_channels_with_downloads(cache_dir, counter
     labels = [b.proto.label for b in at.get("download_button")]
     assert any("Collage" in label for label in labels) and any("ZIP" in label for label in labels)
 
+    assert not at.metric
+    at.button(key="inspect.blocks.1:21").click().run()
+    assert at.query_params["tile"] == "blocks.1:21"
+    assert "blocks.1:21" in captions(at)[-1]  # shown large under the grid
+    assert {m.label: m.value for m in at.metric}["Rank in layer"].endswith("/ 24")
+
+
+def test_gallery_link_naming_a_tile_of_another_page_shows_no_details(cache_dir, counter):
+    at = open_app({**FAST, "layer": "blocks.1", "per": "16", "page": "2", "tile": "blocks.1:3"}, page="gallery")
+    assert at.selectbox(key="tile").value is None and not at.metric  # open_app checked for exceptions
+
 
 def test_gallery_collage_and_zip_contents(warm_cache):
     """What the download buttons hand out, built the way the page builds it."""
