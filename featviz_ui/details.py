@@ -51,12 +51,14 @@ def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
         st.plotly_chart(curves_figure([result], height=260), key=f"detail_curve_{result.label}", width="stretch")
 
 
+TILE_KEY = "tile"  # the inspected tile's widget and URL key; Inspect buttons (rendering.draw_tile) set it
+
+
 def inspect_section(ref: ModelRef, results: dict[str, ChannelResult], labels: list[str], store: Store) -> None:
     """Under a grid: the tile chosen with its Inspect button (or this selector, kept in the link), large."""
     st.divider()
-    chosen = st.selectbox("Inspect a tile", [label for label in labels if label in results], index=None, key="tile",
+    chosen = st.selectbox("Inspect a tile", [label for label in labels if label in results], index=None, key=TILE_KEY,
                           bind="query-params",
                           placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
     if chosen in results:
         draw_details(ref, results[chosen], store)
-
