@@ -1,6 +1,7 @@
 """Capture activations at named layers, stopping the forward pass once the deepest one is reached."""
 from __future__ import annotations
 
+import threading
 from typing import Iterable
 
 import torch
@@ -19,6 +20,11 @@ class LayerTap:
 
     With only conv layers tapped, the forward pass stops right after the last of them fires, so
     early layers cost a fraction of a full pass. Hooks are always removed on exit.
+
+    The hooks sit on a model that may be shared (the dashboard keeps one per server), so they act
+    only during this tap's own `run` on its own thread: another session's render running at the same
+    time, or a render abandoned mid-way whose tap has not exited yet, must not record into this tap
+    or stop the other's forward pass.
     """
 
     def __init__(self, model: nn.Module, names: Iterable[str]):
@@ -28,6 +34,7 @@ class LayerTap:
         self._handles: list = []
         self._wanted = {n for n in self.names if n != LOGITS}
         self._stop_early = LOGITS not in self.names
+        self._running_on: int | None = None  # the thread inside run(), if any
 
     def __enter__(self) -> "LayerTap":
         modules = dict(self.model.named_modules())
@@ -42,6 +49,8 @@ class LayerTap:
 
     def _hook_for(self, name: str):
         def hook(module, inputs, output):
+            if self._running_on != threading.get_ident():
+                return
             # A layer that is a capped clamp (ReLU6, Lite0's bn1 / bn2 once batch norms are folded) is
             # read before the clamp: at the cap it passes no gradient, so the ascent would stall on a
             # flat gray picture, and every picture that reaches the cap would score the same.
@@ -54,10 +63,13 @@ class LayerTap:
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One forward pass; returns {layer name: output}."""
         self.outputs = {}
+        self._running_on = threading.get_ident()
         try:
             out = self.model(x)
         except _StopForward:
             return self.outputs
+        finally:
+            self._running_on = None
         if LOGITS in self.names:
             self.outputs[LOGITS] = out
         return self.outputs

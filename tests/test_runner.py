@@ -186,3 +186,51 @@ def test_batches_are_even_within_the_cap_and_split_layers_on_request(layers, cap
             sizes = [len(b) for b in batches]
             assert max(sizes) - min(sizes) <= 1 and len(batches) == -(-len(layers) // cap)
     assert [len(b) for b in plan_batches(["a"] * 16, 5, True)] == [4, 4, 4, 4]  # not 5 + 5 + 5 + 1
+
+
+def _curves_and_pngs(results):
+    return {r.label: (r.curve, r.png) for r in results}
+
+
+def test_a_render_abandoned_midway_does_not_disturb_the_next(tiny):
+    """A dashboard rerun abandons a render inside its batch; until it is closed its layer tap is still
+    on the shared model, and must neither stop nor read the next render's forward passes."""
+    alone = _curves_and_pngs(collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], SETTINGS)))
+    abandoned = render_channels(tiny, [("conv2", 0)], SETTINGS)
+    for _ in range(3):  # into the batch: the tap on conv2 is in place
+        next(abandoned)
+    try:
+        again = _curves_and_pngs(collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], SETTINGS)))
+    finally:
+        abandoned.close()
+    assert again == alone
+
+
+def test_two_sessions_render_on_one_model_at_the_same_time(tiny):
+    """The dashboard shares one model between sessions: two renders stepping in lockstep on two
+    threads (both taps in place the whole time) give exactly what each gives alone."""
+    import threading
+
+    requests = {"deep": [("relu3", 2)], "shallow": [("conv2", 5)]}
+    alone = {name: _curves_and_pngs(collect(render_channels(tiny, req, SETTINGS))) for name, req in requests.items()}
+    lockstep = threading.Barrier(len(requests), timeout=60)
+    together, errors = {}, []
+
+    def session(name):
+        try:
+            results = []
+            for event in render_channels(tiny, requests[name], SETTINGS):
+                results += event.finished
+                lockstep.wait()
+            together[name] = _curves_and_pngs(results)
+        except Exception as exc:  # reported below; the barrier must not leave the other thread waiting
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            lockstep.abort()
+
+    threads = [threading.Thread(target=session, args=(name,)) for name in requests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert together == alone
