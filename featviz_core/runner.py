@@ -57,7 +57,16 @@ def snapshot_steps(steps: int, count: int = SNAPSHOTS) -> list[int]:
 
 
 def _free_host_memory() -> int:
-    """Available RAM in bytes (total RAM where the platform does not say what is free, e.g. macOS)."""
+    """RAM available to a new allocation, in bytes. Linux's MemAvailable counts the page cache the kernel
+    would drop; sysconf's free pages do not, and after a pip install that cache can hold most of the RAM
+    (CI saw batches cut to 3 for want of "free" memory). Total RAM where the platform says neither."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
         try:
             return os.sysconf("SC_PAGE_SIZE") * os.sysconf(pages)

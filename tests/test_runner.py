@@ -2,6 +2,8 @@
 where it stopped, unreadable entries are recomputed, bad requests leave the cache alone."""
 from __future__ import annotations
 
+import os
+
 import diskcache
 import pytest
 
@@ -158,15 +160,29 @@ def test_previews_arrive_at_snapshot_steps(tiny):
     assert not any(e.preview for e in quiet)
 
 
-def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tiny):
+def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tiny, monkeypatch):
+    from featviz_core import runner
     from featviz_core.runner import CPU_BLOCK_BYTES, max_batch
 
+    monkeypatch.setattr(runner, "_free_host_memory", lambda: 64 * 2**30)  # the rule, not this machine's RAM
     # The tiny net's largest activation: conv1's 8 channels at the padded size (size + 24).
     assert max_batch(tiny, ["relu3"], 64) == 8  # 8 * 88^2 * 4 bytes = 0.25 MB a picture: the cap of 8
     per_picture = 8 * (488 + 24) ** 2 * 4  # 8 MiB
     assert max_batch(tiny, ["relu3"], 488) == CPU_BLOCK_BYTES // per_picture == 4
     assert max_batch(tiny, ["relu3"], 1000) == 1  # even one picture is over: still renders
     assert max_batch(tiny, ["relu3"], 488, cap=6) == 6  # an explicit cap wins
+    monkeypatch.setattr(runner, "_free_host_memory", lambda: 2**30)
+    assert max_batch(tiny, ["relu3"], 488) < 4  # little free memory: fewer pictures than the mmap rule allows
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux reports MemAvailable")
+def test_free_host_memory_counts_the_page_cache_as_available():
+    from featviz_core.runner import _free_host_memory
+
+    with open("/proc/meminfo") as meminfo:
+        fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in meminfo}
+    assert _free_host_memory() >= fields["MemFree"]  # MemAvailable: free pages plus what the kernel can drop
+    assert abs(_free_host_memory() - fields["MemAvailable"]) < 256 * 2**20
 
 
 @pytest.mark.parametrize("layers, cap", [(["a"] * 16, 5), (["a"] * 8 + ["b"] * 8, 5), (["a"] * 3 + ["b"] * 2, 4),
