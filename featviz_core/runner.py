@@ -7,6 +7,7 @@ batches that fit the device's memory, runs `render` on each and stores every fin
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -81,8 +82,14 @@ CPU_BLOCK_BYTES = 32 * 2**20  # glibc's largest mmap threshold
 def max_batch(model: LoadedModel, layers: Sequence[str], size: int, cap: int | None = None) -> int:
     """How many pictures fit in one batch: measured bytes per picture against free memory."""
     sizes: list[int] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, o: sizes.append(o.numel() if isinstance(o, torch.Tensor) else 0))
-             for m in model.module.modules() if not list(m.children())]
+    probe_thread = threading.get_ident()
+
+    def record(_module, _inputs, output):
+        # The model may be shared: another session's forward pass meanwhile must not count here.
+        if threading.get_ident() == probe_thread:
+            sizes.append(output.numel() if isinstance(output, torch.Tensor) else 0)
+
+    hooks = [m.register_forward_hook(record) for m in model.module.modules() if not list(m.children())]
     try:
         with torch.no_grad(), LayerTap(model.module, layers) as tap:
             tap.run(torch.zeros(1, model.in_channels, size + 24, size + 24, device=model.device))

@@ -250,3 +250,30 @@ def test_two_sessions_render_on_one_model_at_the_same_time(tiny):
         t.join()
     assert not errors, errors
     assert together == alone
+
+
+def test_batch_probe_ignores_another_sessions_forward_pass(tiny, monkeypatch):
+    """max_batch measures activations with hooks on the shared model; a forward pass of a bigger
+    picture on another thread while the probe runs must not shrink this session's batches."""
+    import threading
+
+    import torch
+
+    from featviz_core import runner
+
+    monkeypatch.setattr(runner, "_free_host_memory", lambda: 64 * 2**30)
+    alone = runner.max_batch(tiny, ["relu3"], 488)
+    probe_thread = threading.get_ident()
+
+    def other_session_meanwhile(_module, _inputs):
+        if threading.get_ident() == probe_thread:
+            other = threading.Thread(target=lambda: tiny.module(torch.zeros(1, 3, 1200, 1200)))
+            other.start()
+            other.join()
+
+    handle = tiny.module.conv1.register_forward_pre_hook(other_session_meanwhile)
+    try:
+        with torch.no_grad():
+            assert runner.max_batch(tiny, ["relu3"], 488) == alone == 4
+    finally:
+        handle.remove()
