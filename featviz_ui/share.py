@@ -5,14 +5,16 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-VIEW_PARAM = "view"  # which page a root link opens (see app.py)
+from .views import LANDING
+
+VIEW_PARAM = "view"  # which page a root link opens (see featviz_ui/views.py)
 
 
 def share_link(page_url: str | None, view: str, params: list[tuple[str, str]]) -> str:
     """Links go to the server's root with `view=`: a deep path would meet Streamlit's legacy-pages
     "Page not found" dialog on a freshly restarted server."""
     params = [(k, v) for k, v in params if k != VIEW_PARAM]
-    if view != "compare":
+    if view != LANDING:
         params = [(VIEW_PARAM, view)] + params
     query = urlencode(params)
     base = ""

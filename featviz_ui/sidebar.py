@@ -17,6 +17,7 @@ from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
 from . import urlstate
 from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices
 from .models import ModelRef, current_store, model_ref, save_upload, upload_path
+from .views import hand_over_to_app
 
 _VIEW = "_featviz_view"
 WEIGHTS = "weights"  # URL parameter: content hash of an uploaded state dict kept on this server
@@ -121,6 +122,7 @@ def draw_sidebar() -> View:
 
 def open_page(title: str):
     """Every page's start: the shared view and its title; None (with a hint) when no model loaded."""
+    hand_over_to_app()
     view = current_view()
     st.title(title)
     if view.ref is None:

@@ -8,10 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from featviz_ui import models, rendering
+from featviz_ui.share import VIEW_PARAM
+from featviz_ui.views import LANDING
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = {"compare": "pages/compare_page.py", "curves": "pages/curves_page.py",
-         "gallery": "pages/gallery_page.py", "evolution": "pages/evolution_page.py"}
 # Small enough for a couple of seconds per view on two CPU cores.
 FAST = {"size": "64", "steps": "8"}
 TWO_BY_TWO = {**FAST, "layers": ["blocks.1", "blocks.5"], "ch.blocks.1": "0-1", "ch.blocks.5": "3,5"}
@@ -50,21 +50,12 @@ def counter(monkeypatch):
     return seen
 
 
-def open_app(query: dict, page: str = "compare", timeout: float = 180, alone: bool = False) -> AppTest:
-    """Run the app as a visitor of a shared link: query parameters first, then the page.
-
-    AppTest cannot open a page's url_path directly, and a page switch drops the bound parameters the
-    pages share (layers, ch.*); `alone` runs the page script by itself (it then draws the sidebar)."""
-    at = AppTest.from_file(str(Path(APP).parent / PAGES[page]) if alone else APP, default_timeout=timeout)
-    for key, value in query.items():
+def open_app(query: dict, page: str = "compare", timeout: float = 180) -> AppTest:
+    """Run app.py as a visitor of a shared link: the page named by `view=` (as the Share control
+    writes it), with the query parameters given."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in {**query, **({VIEW_PARAM: page} if page != LANDING else {})}.items():
         at.query_params[key] = value
-    if page != "compare" and not alone:
-        # AppTest must run app.py once before a page switch (st.navigation registers the url_paths);
-        # an empty layer list keeps that first Compare view from rendering anything.
-        if "layers" not in query:
-            at.query_params["layers"] = ""
-        at.run()
-        at.switch_page(PAGES[page])
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

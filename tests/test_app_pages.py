@@ -17,7 +17,7 @@ def figure(at, index: int = 0) -> dict:
 
 
 def test_curves_page_draws_one_trace_per_channel_coloured_by_layer(warm_cache, counter):
-    at = open_app(TWO_BY_TWO, page="curves", alone=True)
+    at = open_app(TWO_BY_TWO, page="curves")
     assert counter.render_calls == 0  # all four come from the warm cache
     fig = figure(at)
     traces = fig["data"]
@@ -30,8 +30,8 @@ def test_curves_page_draws_one_trace_per_channel_coloured_by_layer(warm_cache, c
 
 
 def test_curves_page_switches_to_z_scores_from_the_url(warm_cache, counter):
-    raw = figure(open_app(TWO_BY_TWO, page="curves", alone=True))
-    at = open_app({**TWO_BY_TWO, "y": "z-score"}, page="curves", alone=True)
+    raw = figure(open_app(TWO_BY_TWO, page="curves"))
+    at = open_app({**TWO_BY_TWO, "y": "z-score"}, page="curves")
     z = figure(at)
     assert z["layout"]["yaxis"]["title"]["text"] == "z-score"
     for before, after in zip(raw["data"], z["data"]):

@@ -1,4 +1,4 @@
-"""Real browser: a shared deep link opened on a freshly started server draws real pictures.
+"""Real browser: a shared link, or a page's own address, opened on a freshly started server draws real pictures.
 
 Skips only when Chromium (or Playwright) is missing and FEATVIZ_REQUIRE_BROWSER is unset; CI sets it,
 so a missing browser fails there instead of silently passing.
@@ -79,6 +79,30 @@ def server(tmp_path):
     log.close()
 
 
+@pytest.fixture
+def browser():
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _open_first_visit(browser, url: str, heading: str, tiles: list[str]):
+    """A page of a fresh server (pages/ exists, so it is in legacy-pages mode until app.py has run):
+    the page drawn in full, its tiles settled, and no "Page not found" dialog."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+    _wait_for_tiles(page, tiles, timeout=120)
+    assert page.get_by_text("Page not found").count() == 0
+    return page
+
+
 def _tile_texts(page) -> list[str]:
     # Captioned pictures only: a collapsed expander's images (Evolution's "All snapshots") read as ''.
     return [t.strip() for t in page.locator('[data-testid="stImage"]').all_inner_texts() if t.strip()]
@@ -93,58 +117,61 @@ def _wait_for_tiles(page, labels, timeout: float) -> float:
     return time.perf_counter() - start
 
 
-def test_share_link_on_a_fresh_server_draws_real_pictures(server):
-    sync_playwright = _browser_or_skip()
+def test_share_link_on_a_fresh_server_draws_real_pictures(server, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     link = f"{server}/?{SHARE_QUERY}"  # Compare is the landing page, served at the root
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            # First request to the fresh server: a share link to a page other than the landing one
-            # (pages/ exists, so a fresh server is in legacy-pages mode until app.py has run).
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(f"{server}/?view=evolution&size=64&steps=8&layer=blocks.1&channel=2")
-            page.get_by_role("heading", name="Evolution").wait_for(timeout=60_000)
-            _wait_for_tiles(page, ["blocks.1:2 at iteration 8 of 8"], timeout=120)
-            assert page.get_by_text("Page not found").count() == 0
-            page.close()
+    # First request to the fresh server: a share link to a page other than the landing one.
+    _open_first_visit(browser, f"{server}/?view=evolution&size=64&steps=8&layer=blocks.1&channel=2",
+                      "Evolution", ["blocks.1:2 at iteration 8 of 8"]).close()
 
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            start = time.perf_counter()
-            page.goto(link)
-            page.get_by_role("heading", name="Compare layers").wait_for(timeout=60_000)
-            first_paint = time.perf_counter() - start
-            rendered = _wait_for_tiles(page, LABELS, timeout=300)
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    start = time.perf_counter()
+    page.goto(link)
+    page.get_by_role("heading", name="Compare layers").wait_for(timeout=60_000)
+    first_paint = time.perf_counter() - start
+    rendered = _wait_for_tiles(page, LABELS, timeout=300)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
 
-            # The deep link ran app.py (st.navigation), not Streamlit's legacy pages/ mode.
-            assert page.get_by_text("Page not found").count() == 0
-            nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-            assert "Activation curves" in nav and "compare_page" not in nav and "curves page" not in nav.lower()
-            assert page.get_by_label("Image size").input_value() == "64"
+    # The deep link ran app.py (st.navigation), not Streamlit's legacy pages/ mode.
+    assert page.get_by_text("Page not found").count() == 0
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Activation curves" in nav and "app" not in nav.split()
+    assert page.get_by_label("Image size").input_value() == "64"
 
-            for label, tile in zip(LABELS, page.locator('[data-testid="stImage"] img').all()):
-                pixels = np.asarray(Image.open(io.BytesIO(tile.screenshot())).convert("RGB")).astype(float)
-                assert pixels.shape[0] > 40, f"{label}: tile too small"
-                assert pixels.std() > 12, f"{label}: flat picture (std {pixels.std():.1f})"
-                assert np.ptp(pixels.reshape(-1, 3).mean(axis=0)) > 1 or pixels.std(axis=(0, 1)).max() > 20, f"{label}: gray"
+    for label, tile in zip(LABELS, page.locator('[data-testid="stImage"] img').all()):
+        pixels = np.asarray(Image.open(io.BytesIO(tile.screenshot())).convert("RGB")).astype(float)
+        assert pixels.shape[0] > 40, f"{label}: tile too small"
+        assert pixels.std() > 12, f"{label}: flat picture (std {pixels.std():.1f})"
+        assert np.ptp(pixels.reshape(-1, 3).mean(axis=0)) > 1 or pixels.std(axis=(0, 1)).max() > 20, f"{label}: gray"
 
-            # The Share control holds the whole view.
-            page.get_by_text("Share this view").click()
-            page.wait_for_timeout(300)
-            shared = page.locator('[data-testid="stSidebar"] code').inner_text()
-            assert shared.startswith(f"{server}/?") and "ch.blocks.5=0-3" in shared and "size=64" in shared
+    # The Share control holds the whole view.
+    page.get_by_text("Share this view").click()
+    page.wait_for_timeout(300)
+    shared = page.locator('[data-testid="stSidebar"] code').inner_text()
+    assert shared.startswith(f"{server}/?") and "ch.blocks.5=0-3" in shared and "size=64" in shared
 
-            # A second visitor of the link is served from the disk cache.
-            other = browser.new_page(viewport={"width": 1400, "height": 1100})
-            start = time.perf_counter()
-            other.goto(link)
-            cached = _wait_for_tiles(other, LABELS, timeout=60)
-            cached_total = time.perf_counter() - start
-            print(f"\nfirst paint {first_paint:.2f}s, fresh 2x4 render {rendered:.2f}s, cached view {cached_total:.2f}s")
-            assert cached_total < 15, f"cached view took {cached_total:.1f}s"
-        finally:
-            browser.close()
+    # A second visitor of the link is served from the disk cache.
+    other = browser.new_page(viewport={"width": 1400, "height": 1100})
+    start = time.perf_counter()
+    other.goto(link)
+    cached = _wait_for_tiles(other, LABELS, timeout=60)
+    cached_total = time.perf_counter() - start
+    print(f"\nfirst paint {first_paint:.2f}s, fresh 2x4 render {rendered:.2f}s, cached view {cached_total:.2f}s")
+    assert cached_total < 15, f"cached view took {cached_total:.1f}s"
+
+
+def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser):
+    """The address bar shows /curves?...; pasted as the first visit to a restarted server (legacy pages/
+    mode, which runs pages/curves.py without app.py) it opens the same page with its settings."""
+    page = _open_first_visit(browser, f"{server}/curves?size=64&steps=8&ch.blocks.1=0-1&ch.blocks.5=0-1",
+                             "Activation curves", ["blocks.1:0", "blocks.1:1", "blocks.5:0", "blocks.5:1"])
+    assert page.url.startswith(f"{server}/curves?")
+    assert page.get_by_label("Image size").input_value() == "64"
+    assert page.get_by_label("Steps").input_value() == "8"
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution"]
+    assert all(t in nav for t in titles) and "app" not in nav.split(), nav  # app.py's pages, not pages/
+    assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
+    traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
+    assert traces == 4, f"{traces} curves drawn"

@@ -1,0 +1,51 @@
+"""The dashboard's pages, declared for st.navigation, and the hand-over that keeps a copied page
+address (`/curves?...`) working on a freshly started server.
+
+While a fresh server has not yet run app.py, the `pages/` folder puts Streamlit in its legacy mode:
+a first visit to `/curves` runs `pages/curves.py` by itself, skipping app.py, and a path that names
+no file there shows a "Page not found" dialog. So each page file is named as its url_path, and a
+page that finds itself run without app.py hands over (`hand_over_to_app`): declaring the pages with
+st.navigation switches the server out of legacy mode for good, and a rerun then runs app.py on the
+same page with the same query string.
+"""
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+VIEWS = {  # url_path: (file, title, icon); the file is named as its url_path (see above)
+    "compare": ("pages/compare.py", "Compare layers", ":material/compare:"),
+    "curves": ("pages/curves.py", "Activation curves", ":material/show_chart:"),
+    "gallery": ("pages/gallery.py", "Layer gallery", ":material/photo_library:"),
+    "evolution": ("pages/evolution.py", "Evolution", ":material/animation:"),
+}
+LANDING = "compare"
+
+_this_run = threading.local()  # a script run stays on its session's script thread
+
+
+def declare_pages(landing: str | None = LANDING, position: str = "sidebar") -> tuple[str, st.Page]:
+    """st.navigation over VIEWS with `landing` as the root page; returns the chosen (url_path, page)."""
+    landing = landing if landing in VIEWS else LANDING
+    pages = {key: st.Page(path, title=title, icon=icon, url_path=key, default=(key == landing))
+             for key, (path, title, icon) in VIEWS.items()}
+    page = st.navigation(list(pages.values()), position=position)
+    return next(key for key, p in pages.items() if p.title == page.title), page
+
+
+def run_page(page: st.Page) -> None:
+    """Runs the chosen page, marked as run by app.py."""
+    _this_run.inside_app = True
+    try:
+        page.run()
+    finally:
+        _this_run.inside_app = False
+
+
+def hand_over_to_app() -> None:
+    """Called first by every page: when legacy mode ran the page file by itself, rerun through app.py."""
+    if getattr(_this_run, "inside_app", False):
+        return
+    declare_pages(position="hidden")
+    st.rerun()
