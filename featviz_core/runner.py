@@ -57,12 +57,15 @@ def snapshot_steps(steps: int, count: int = SNAPSHOTS) -> list[int]:
     return sorted(set(int(m) for m in marks) | {steps})
 
 
+MEMINFO = "/proc/meminfo"
+
+
 def _free_host_memory() -> int:
     """RAM available to a new allocation, in bytes. Linux's MemAvailable counts the page cache the kernel
     would drop; sysconf's free pages do not, and after a pip install that cache can hold most of the RAM
     (CI saw batches cut to 3 for want of "free" memory). Total RAM where the platform says neither."""
     try:
-        with open("/proc/meminfo") as meminfo:
+        with open(MEMINFO) as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024

@@ -126,9 +126,9 @@ def test_interrupting_mid_batch_stores_nothing_and_leaves_no_hooks(tiny, store):
     assert len(calls) == SETTINGS.steps and len(results) == 1
 
 
-def test_automatic_batch_size_without_avphys_pages(tiny, monkeypatch):
-    """Simulates macOS, whose sysconf has no SC_AVPHYS_PAGES."""
-    import os
+def test_free_memory_where_the_platform_reports_only_total_ram(tiny, monkeypatch):
+    """Simulates macOS: no /proc/meminfo, and sysconf has no SC_AVPHYS_PAGES; total RAM is the estimate."""
+    from featviz_core import runner
 
     real = os.sysconf
 
@@ -137,9 +137,11 @@ def test_automatic_batch_size_without_avphys_pages(tiny, monkeypatch):
             raise ValueError("unrecognized configuration name")
         return real(name)
 
+    monkeypatch.setattr(runner, "MEMINFO", "/nonexistent/meminfo")
     monkeypatch.setattr(os, "sysconf", sysconf)
+    assert runner._free_host_memory() == real("SC_PAGE_SIZE") * real("SC_PHYS_PAGES")
     results = collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], SETTINGS))
-    assert len(results) == 2
+    assert [r.label for r in results] == ["relu3:0", "relu3:1"]
 
 
 def test_previews_arrive_at_snapshot_steps(tiny):
