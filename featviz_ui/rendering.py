@@ -1,21 +1,33 @@
 """Rendering for the pages: cached pictures at once, the rest with a progress bar and live previews.
 
 Cache hits are read straight from the store by key (no model load, no forward pass); the model is
-loaded only when something is missing. Finished batches are stored by the core as they complete, so a
-render interrupted by a widget change keeps what it finished.
+loaded only when something is missing. The rest renders in a background job (jobs.py) that a widget
+change does not interrupt: the rerun attaches to it and goes on drawing.
 """
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Sequence
 
 import streamlit as st
 
-from featviz_core import ChannelResult, FeatvizError, RenderSettings, Store, render_channels
+from featviz_core import ChannelResult, FeatvizError, RenderSettings, Store
 from featviz_core.objectives import Target
 
+from . import jobs
 from .models import ModelRef
 
 Slots = dict[str, "st.delta_generator.DeltaGenerator"]
+POLL_S = 0.15
+_WATCHER = "_render_watcher"
+
+
+def _watcher_id() -> str:
+    """This browser session, as a watcher of render jobs."""
+    if _WATCHER not in st.session_state:
+        st.session_state[_WATCHER] = uuid.uuid4().hex
+    return st.session_state[_WATCHER]
 
 
 def limit(targets: list[Target], cap: int) -> list[Target]:
@@ -74,21 +86,34 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
         if label in slots:
             slots[label].caption(f"{label} · waiting")
     area = status_area if status_area is not None else st.empty()
+    keys = {ref.key(t, settings): str(t) for t in missing}
     try:
-        model = ref.load()
+        job = jobs.job_for(_watcher_id(), frozenset(keys),
+                           lambda: jobs.RenderJob(ref.load(), missing, settings, store, frozenset(keys)))
+        wanted = set(keys.values())
         with area.status(f"Rendering {len(missing)} picture{'s' * (len(missing) > 1)}…", expanded=False) as status:
             bar = st.progress(0.0)
-            for event in render_channels(model, [(t.layer, t.channel) for t in missing], settings, store, previews=True):
-                if event.total_steps:
-                    bar.progress(min(1.0, event.done_steps / event.total_steps),
-                                 text=f"step {event.done_steps:,} of {event.total_steps:,} (all pictures)")
-                for label, picture in event.preview:
-                    if label in slots:
+            drawn: dict[str, int] = {}  # label: the preview update drawn last
+            while True:
+                state = job.poll(_watcher_id())
+                # Called on every poll, changed or not: a widget change interrupts the script only at a
+                # Streamlit call, and the job goes on for the next run to attach to.
+                bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)),
+                             text=f"step {state.done_steps:,} of {state.total_steps:,} (all pictures)")
+                for label, (update, picture) in state.previews.items():
+                    if label in slots and label not in results and drawn.get(label) != update:
+                        drawn[label] = update
                         slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
-                for result in event.finished:
-                    results[result.label] = result
-                    if result.label in slots:
-                        draw_tile(slots[result.label], result, inspect_key)
+                for label, result in state.results.items():
+                    if label in wanted and label not in results:
+                        results[label] = result
+                        if label in slots:
+                            draw_tile(slots[label], result, inspect_key)
+                if state.finished:
+                    break
+                time.sleep(POLL_S)
+            if state.error:
+                raise FeatvizError(state.error)
             status.update(label=f"Rendered {len(missing)} picture{'s' * (len(missing) > 1)}", state="complete")
         area.empty()
     except FeatvizError as exc:

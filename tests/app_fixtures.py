@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from featviz_ui import models, rendering
+from featviz_ui import jobs, models
 from featviz_ui.share import VIEW_PARAM
 from featviz_ui.views import LANDING
 
@@ -35,7 +35,7 @@ class RenderCounter:
 def counter(monkeypatch):
     """Counts calls of the core renderer and model loads made by the pages."""
     seen = RenderCounter()
-    real_render, real_load = rendering.render_channels, models.ModelRef.load
+    real_render, real_load = jobs.render_channels, models.ModelRef.load
 
     def counting_render(*args, **kwargs):
         seen.render_calls += 1
@@ -45,7 +45,7 @@ def counter(monkeypatch):
         seen.model_loads += 1
         return real_load(self)
 
-    monkeypatch.setattr(rendering, "render_channels", counting_render)
+    monkeypatch.setattr(jobs, "render_channels", counting_render)
     monkeypatch.setattr(models.ModelRef, "load", counting_load)
     return seen
 

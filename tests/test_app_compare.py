@@ -5,7 +5,7 @@ import os
 
 from tests.app_fixtures import FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app, texts  # noqa: F401
 
-from featviz_ui import models, rendering
+from featviz_ui import jobs, models
 
 
 def test_shared_link_renders_then_serves_a_new_visitor_from_the_cache(cache_dir, counter, monkeypatch):
@@ -21,7 +21,7 @@ def test_shared_link_renders_then_serves_a_new_visitor_from_the_cache(cache_dir,
     def forbidden(*_args, **_kwargs):
         raise AssertionError("a cached view called the renderer or loaded the model")
 
-    monkeypatch.setattr(rendering, "render_channels", forbidden)
+    monkeypatch.setattr(jobs, "render_channels", forbidden)
     monkeypatch.setattr(models.ModelRef, "load", forbidden)
     again = open_app(TWO_BY_TWO)
     assert captions(again) == TWO_BY_TWO_LABELS
