@@ -58,6 +58,11 @@ class RenderJob:
             s = self._state
             return JobState(s.done_steps, s.total_steps, dict(s.results), dict(s.previews), s.error, s.finished)
 
+    def release(self, watcher: str) -> None:
+        """The watcher has all it wanted (or wants something else): without other watchers the job stops."""
+        with _LOCK:
+            self._watchers.pop(watcher, None)
+
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
@@ -107,10 +112,9 @@ def job_for(watcher: str, keys: frozenset[str], make) -> RenderJob:
             job._watchers[watcher] = time.monotonic()  # before it starts, or it would stop at once
             _JOBS.append(job)
         job._thread.start()
-    with _LOCK:
-        for other in _JOBS:
-            if other is not job:
-                other._watchers.pop(watcher, None)
+    for other in running_jobs():
+        if other is not job:
+            other.release(watcher)
     return job
 
 

@@ -109,10 +109,12 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
                         results[label] = result
                         if label in slots:
                             draw_tile(slots[label], result, inspect_key)
-                if state.finished:
+                # A job attached to may render more than this view wants (the view narrowed mid-render).
+                if state.finished or wanted <= results.keys():
                     break
                 time.sleep(POLL_S)
-            if state.error:
+            job.release(_watcher_id())
+            if state.error and not wanted <= results.keys():
                 raise FeatvizError(state.error)
             status.update(label=f"Rendered {len(missing)} picture{'s' * (len(missing) > 1)}", state="complete")
         area.empty()

@@ -85,6 +85,35 @@ def test_a_job_stops_once_its_only_watcher_asks_for_something_else(tiny, store):
     assert list(done.results) == ["conv2:4"] and done.error is None
 
 
+def test_a_job_released_by_its_last_watcher_stops(tiny, store):
+    """conv2's batch runs first (shallow first, and its passes stop before conv3); relu3's batch is held
+    at conv3 until both watchers have released the job, which must then end without it."""
+    keys, make = request(tiny, store, [("conv2", 5), ("relu3", 5)])
+    opened, conv3_calls = threading.Event(), []
+
+    def hold_relu3_batch(_module, _inputs):
+        conv3_calls.append(1)
+        if len(conv3_calls) > 1:  # the first is the batch-size probe
+            opened.wait(timeout=60)
+
+    handle = tiny.module.conv3.register_forward_pre_hook(hold_relu3_batch)
+    try:
+        job = jobs.job_for("session-a", keys, make)
+        jobs.job_for("session-b", keys, never)
+        job.release("session-a")  # session-b still watches: the job goes on
+        while not (state := job.poll("session-b")).results:
+            time.sleep(0.01)
+        job.release("session-b")
+        opened.set()
+        job.join(timeout=60)
+    finally:
+        opened.set()
+        handle.remove()
+    assert list(state.results) == ["conv2:5"]
+    assert list(job.poll("after the end").results) == ["conv2:5"]
+    assert [store.get(k) is not None for k in sorted(keys)].count(True) == 1
+
+
 def test_a_job_abandoned_by_every_watcher_stops(tiny, store, monkeypatch):
     monkeypatch.setattr(jobs, "ABANDONED_AFTER_S", 0.2)
     keys, make = request(tiny, store, [("relu3", 4)])
