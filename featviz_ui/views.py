@@ -20,15 +20,14 @@ VIEWS = {  # url_path: (file, title, icon); the file is named as its url_path (s
     "gallery": ("pages/gallery.py", "Layer gallery", ":material/photo_library:"),
     "evolution": ("pages/evolution.py", "Evolution", ":material/animation:"),
 }
-LANDING = "compare"
+LANDING = "compare"  # served at the root; the others at /<url_path>
 
 _this_run = threading.local()  # a script run stays on its session's script thread
 
 
-def declare_pages(landing: str | None = LANDING, position: str = "sidebar") -> tuple[str, st.Page]:
-    """st.navigation over VIEWS with `landing` as the root page; returns the chosen (url_path, page)."""
-    landing = landing if landing in VIEWS else LANDING
-    pages = {key: st.Page(path, title=title, icon=icon, url_path=key, default=(key == landing))
+def declare_pages(position: str = "sidebar") -> tuple[str, st.Page]:
+    """st.navigation over VIEWS, LANDING at the root; returns the chosen (url_path, page)."""
+    pages = {key: st.Page(path, title=title, icon=icon, url_path=key, default=(key == LANDING))
              for key, (path, title, icon) in VIEWS.items()}
     page = st.navigation(list(pages.values()), position=position)
     return next(key for key, p in pages.items() if p.title == page.title), page

@@ -121,8 +121,10 @@ def test_share_link_on_a_fresh_server_draws_real_pictures(server, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     link = f"{server}/?{SHARE_QUERY}"  # Compare is the landing page, served at the root
     # First request to the fresh server: a share link to a page other than the landing one.
-    _open_first_visit(browser, f"{server}/?view=evolution&size=64&steps=8&layer=blocks.1&channel=2",
-                      "Evolution", ["blocks.1:2 at iteration 8 of 8"]).close()
+    evolution = _open_first_visit(browser, f"{server}/?view=evolution&size=64&steps=8&layer=blocks.1&channel=2",
+                                  "Evolution", ["blocks.1:2 at iteration 8 of 8"])
+    assert evolution.url.startswith(f"{server}/evolution?") and "view=" not in evolution.url  # the page's own address
+    evolution.close()
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     start = time.perf_counter()
