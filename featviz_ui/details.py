@@ -54,11 +54,33 @@ def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
 TILE_KEY = "tile"  # the inspected tile's widget and URL key; Inspect buttons (rendering.draw_tile) set it
 
 
-def inspect_section(ref: ModelRef, results: dict[str, ChannelResult], labels: list[str], store: Store) -> None:
-    """Under a grid: the tile chosen with its Inspect button (or this selector, kept in the link), large."""
-    st.divider()
-    chosen = st.selectbox("Inspect a tile", [label for label in labels if label in results], index=None, key=TILE_KEY,
-                          bind="query-params",
-                          placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
-    if chosen in results:
-        draw_details(ref, results[chosen], store)
+class InspectSection:
+    """Under a grid: the tile chosen with its Inspect button (or this selector, kept in the link), large.
+
+    Placed where it is created (below the grid); `draw` may run before the grid has finished rendering
+    (rendering.render's `before_waiting`), so a finished tile can be inspected while others still
+    render, and again afterwards to add details that were not ready."""
+
+    def __init__(self, ref: ModelRef, labels: list[str], store: Store):
+        self.ref, self.labels, self.store = ref, labels, store
+        self._area = st.container()
+        self._details = None  # the details' placeholder once the selector is drawn
+        self._chosen: str | None = None
+        self._drawn = False
+
+    def draw(self, results: dict[str, ChannelResult]) -> None:
+        if self._details is None:
+            with self._area:
+                st.divider()
+                self._chosen = st.selectbox(
+                    "Inspect a tile", self.labels, index=None, key=TILE_KEY, bind="query-params",
+                    placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
+                self._details = st.empty()
+        if self._drawn or self._chosen is None:
+            return
+        if self._chosen in results:
+            with self._details.container():
+                draw_details(self.ref, results[self._chosen], self.store)
+            self._drawn = True
+        else:
+            self._details.caption(f"{self._chosen} is still rendering: its details follow when it is done.")

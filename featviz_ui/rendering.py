@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
@@ -71,14 +71,21 @@ def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None) -> No
 
 
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
-           slots: Slots | None = None, status_area=None, inspect_key: str | None = None) -> dict[str, ChannelResult]:
+           slots: Slots | None = None, status_area=None, inspect_key: str | None = None,
+           before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None) -> dict[str, ChannelResult]:
     """Results by label ("layer:channel"), drawing each into `slots` as soon as it exists (see
-    `draw_tile` for `inspect_key`)."""
+    `draw_tile` for `inspect_key`).
+
+    `before_waiting` is called once with the results at hand (all of them when nothing is missing)
+    before the wait for the rest: what it draws below the grid, such as the inspected tile's details,
+    is there while the other pictures render."""
     slots = slots or {}
     results = cached_results(ref, targets, settings, store)
     for label, result in results.items():
         if label in slots:
             draw_tile(slots[label], result, inspect_key)
+    if before_waiting is not None:
+        before_waiting(dict(results))
     missing = [t for t in targets if str(t) not in results]
     if not missing:
         return results

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from featviz_ui import rendering
-from featviz_ui.details import TILE_KEY, inspect_section
+from featviz_ui.details import TILE_KEY, InspectSection
 from featviz_ui.picker import layer_label, pick_channels, pick_layers
 from featviz_ui.sidebar import open_page
 
@@ -31,9 +31,10 @@ def main() -> None:
             shown, budget = group[:budget], budget - len(group[:budget])
             slots.update(rendering.tile_slots([str(t) for t in shown], max(2, 8 // len(layers))))
     targets = [t for group in per_layer for t in group if str(t) in slots]
-    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key=TILE_KEY)
-
-    inspect_section(view.ref, results, [str(t) for t in targets], view.store)
+    inspect = InspectSection(view.ref, [str(t) for t in targets], view.store)
+    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key=TILE_KEY,
+                               before_waiting=inspect.draw)
+    inspect.draw(results)
 
 
 main()

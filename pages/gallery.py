@@ -6,7 +6,7 @@ import streamlit as st
 
 from featviz_core.sheets import contact_sheet, manifest, zip_bundle
 from featviz_ui import rendering
-from featviz_ui.details import TILE_KEY, inspect_section
+from featviz_ui.details import TILE_KEY, InspectSection
 from featviz_ui.picker import pick_layer
 from featviz_ui.sidebar import open_page
 
@@ -32,7 +32,10 @@ def main() -> None:
     status = st.empty()
     downloads = st.container()
     slots = rendering.tile_slots([str(t) for t in targets], 8)
-    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key=TILE_KEY)
+    inspect = InspectSection(view.ref, [str(t) for t in targets], view.store)
+    results = rendering.render(view.ref, targets, view.settings, view.store, slots, status, inspect_key=TILE_KEY,
+                               before_waiting=inspect.draw)
+    inspect.draw(results)
     done = [results[str(t)] for t in targets if str(t) in results]
     if done:
         sheet = contact_sheet(done, columns=8)
@@ -44,7 +47,6 @@ def main() -> None:
         left.download_button("⬇ Collage PNG", png.getvalue(), f"{name}.png", "image/png", on_click="ignore", width="stretch")
         right.download_button("⬇ ZIP of PNGs + manifest", zip_bundle(done, doc, sheet), f"{name}.zip", "application/zip",
                               on_click="ignore", width="stretch")
-    inspect_section(view.ref, results, [str(t) for t in targets], view.store)
 
 
 main()

@@ -177,3 +177,21 @@ def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
     traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
     assert traces == 4, f"{traces} curves drawn"
+
+
+def test_a_finished_tile_can_be_inspected_while_the_others_render(server, browser):
+    """Inspect on the first finished tile: its details (self-check score) appear while the other pictures
+    are still forming, and the render goes on to the end without starting over."""
+    labels = [f"blocks.1:{c}" for c in range(4)] + [f"blocks.5:{c}" for c in range(16)]
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{server}/?size=128&steps=64&ch.blocks.1=0-3&ch.blocks.5=0-15")
+    inspect = page.get_by_role("button", name="Inspect")
+    inspect.first.wait_for(timeout=120_000)
+    inspect.first.click()
+    page.get_by_text("Self-check z").wait_for(timeout=120_000)
+    finished_then = inspect.count()
+    assert finished_then < len(labels), "the render had ended before the details showed"
+    assert page.get_by_text("forming").count() + page.get_by_text("waiting").count() > 0
+    _wait_for_tiles(page, labels + [labels[0]], timeout=300)  # the grid, plus the inspected picture
+    assert page.get_by_text("Self-check z").count() == 1
+    print(f"\ndetails shown with {finished_then} of {len(labels)} pictures finished")
