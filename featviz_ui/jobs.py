@@ -112,10 +112,15 @@ def job_for(watcher: str, keys: frozenset[str], make) -> RenderJob:
             job._watchers[watcher] = time.monotonic()  # before it starts, or it would stop at once
             _JOBS.append(job)
         job._thread.start()
-    for other in running_jobs():
-        if other is not job:
-            other.release(watcher)
+    release_all(watcher, keep=job)
     return job
+
+
+def release_all(watcher: str, keep: RenderJob | None = None) -> None:
+    """The watcher's view needs no job (but `keep`): jobs only it watched stop at their next step."""
+    for job in running_jobs():
+        if job is not keep:
+            job.release(watcher)
 
 
 def running_jobs() -> list[RenderJob]:

@@ -88,6 +88,7 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
         before_waiting(dict(results))
     missing = [t for t in targets if str(t) not in results]
     if not missing:
+        jobs.release_all(_watcher_id())  # the view changed to one that is all cached
         return results
     for label in map(str, missing):
         if label in slots:

@@ -85,6 +85,16 @@ def test_a_job_stops_once_its_only_watcher_asks_for_something_else(tiny, store):
     assert list(done.results) == ["conv2:4"] and done.error is None
 
 
+def test_a_job_stops_once_its_only_watcher_moves_to_a_view_that_is_all_cached(tiny, store):
+    keys, make = request(tiny, store, [("relu3", 7)])
+    with gate(tiny) as opened:
+        job = jobs.job_for("session-a", keys, make)
+        jobs.release_all("session-a")  # what rendering.render does when nothing is missing
+        opened.set()
+        job.join(timeout=60)
+    assert job.poll("after the end").results == {} and all(store.get(k) is None for k in keys)
+
+
 def test_a_job_released_by_its_last_watcher_stops(tiny, store):
     """conv2's batch runs first (shallow first, and its passes stop before conv3); relu3's batch is held
     at conv3 until both watchers have released the job, which must then end without it."""
