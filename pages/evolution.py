@@ -18,7 +18,10 @@ def main() -> None:
     count = view.ref.layers[layer].channels
     channel = right.number_input(f"Channel (0–{count - 1})", 0, count - 1, 0, key="channel", bind="query-params")
     target = view.ref.targets([(layer, channel)])[0]
-    results = rendering.render(view.ref, [target], view.settings, view.store)
+    live, _ = st.columns([2, 3])  # while it renders: the picture as it forms
+    slot = live.empty()
+    results = rendering.render(view.ref, [target], view.settings, view.store, slots={str(target): slot})
+    slot.empty()
     result = results.get(str(target))
     if result is None:
         return
