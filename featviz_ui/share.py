@@ -1,27 +1,20 @@
-"""The Share control: the full link of the current view (root address + page + every bound parameter)."""
+"""The Share control: the full link of the current view (the page's address + every bound parameter)."""
 from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from .views import LANDING
-
-VIEW_PARAM = "view"  # which page a root link opens (see featviz_ui/views.py)
+from .views import VIEW_PARAM
 
 
 def share_link(page_url: str | None, view: str, params: list[tuple[str, str]]) -> str:
-    """Links go to the server's root with `view=`: a deep path would meet Streamlit's legacy-pages
-    "Page not found" dialog on a freshly restarted server."""
-    params = [(k, v) for k, v in params if k != VIEW_PARAM]
-    if view != LANDING:
-        params = [(VIEW_PARAM, view)] + params
-    query = urlencode(params)
-    base = ""
-    if page_url:
-        parts = urlsplit(page_url)
-        base = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
-    return f"{base}?{query}" if query else (base or "?")
+    """The page's own address (`.../curves?...`, which works on a freshly restarted server too, see
+    views.py), under whatever path the server is proxied at."""
+    query = urlencode([(k, v) for k, v in params if k != VIEW_PARAM])
+    scheme, netloc, path = urlsplit(page_url or "")[:3]
+    root = path[: -len(view)] if path.endswith("/" + view) else path.rstrip("/") + "/"
+    return urlunsplit((scheme, netloc, root + view, query, ""))
 
 
 def current_params() -> list[tuple[str, str]]:
@@ -34,6 +27,6 @@ def draw_share(view: str) -> None:
     with st.sidebar.expander("Share this view", icon=":material/share:", expanded=False):
         st.code(link, language=None, wrap_lines=True)
         if st.context.url is None:
-            st.caption("Append this query to the server's address to share it.")
+            st.caption("Append this to the server's address to share it.")
         else:
             st.caption("Anyone opening this link sees the same view; pictures already rendered come from the cache.")

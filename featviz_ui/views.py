@@ -1,5 +1,8 @@
-"""The dashboard's pages, declared for st.navigation, and the hand-over that keeps a copied page
-address (`/curves?...`) working on a freshly started server.
+"""The dashboard's pages, declared for st.navigation, and how every page keeps one address that works.
+
+Each page lives at /<url_path> (`/compare`, `/curves?...`). The root is a hidden page that forwards
+to the page a share link names with `?view=` (Compare without one), keeping the query: so a link to
+the root, or the address bar's own address, opens the same view.
 
 While a fresh server has not yet run app.py, the `pages/` folder puts Streamlit in its legacy mode:
 a first visit to `/curves` runs `pages/curves.py` by itself, skipping app.py, and a path that names
@@ -20,15 +23,25 @@ VIEWS = {  # url_path: (file, title, icon); the file is named as its url_path (s
     "gallery": ("pages/gallery.py", "Layer gallery", ":material/photo_library:"),
     "evolution": ("pages/evolution.py", "Evolution", ":material/animation:"),
 }
-LANDING = "compare"  # served at the root; the others at /<url_path>
+LANDING = "compare"  # where the root goes without ?view=
+VIEW_PARAM = "view"  # which page a link to the root opens
+ROOT = "root"  # the forwarding page's key (its address is the root)
 
 _this_run = threading.local()  # a script run stays on its session's script thread
 
 
+def forward_to_linked_page() -> None:
+    """The root: on to the page `?view=` names (LANDING without one), with the rest of the query.
+    Repeated keys (layers=a&layers=b) go as lists: switch_page keeps only the last of repeated pairs."""
+    linked = st.query_params.get(VIEW_PARAM)
+    st.switch_page(VIEWS[linked if linked in VIEWS else LANDING][0],
+                   query_params={k: st.query_params.get_all(k) for k in st.query_params if k != VIEW_PARAM})
+
+
 def declare_pages(position: str = "sidebar") -> tuple[str, st.Page]:
-    """st.navigation over VIEWS, LANDING at the root; returns the chosen (url_path, page)."""
-    pages = {key: st.Page(path, title=title, icon=icon, url_path=key, default=(key == LANDING))
-             for key, (path, title, icon) in VIEWS.items()}
+    """st.navigation over VIEWS plus the hidden root; returns the chosen (key, page)."""
+    pages = {key: st.Page(path, title=title, icon=icon, url_path=key) for key, (path, title, icon) in VIEWS.items()}
+    pages[ROOT] = st.Page(forward_to_linked_page, title="featviz", url_path=ROOT, default=True, visibility="hidden")
     page = st.navigation(list(pages.values()), position=position)
     return next(key for key, p in pages.items() if p.title == page.title), page
 

@@ -8,8 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from featviz_ui import jobs, models
-from featviz_ui.share import VIEW_PARAM
-from featviz_ui.views import LANDING
+from featviz_ui.views import LANDING, VIEW_PARAM
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 # Small enough for a couple of seconds per view on two CPU cores.

@@ -97,16 +97,18 @@ def test_evolution_page_reports_an_out_of_range_channel_in_the_link(warm_cache, 
     assert captions(at)
 
 
-def test_share_link_holds_every_parameter_and_points_at_the_root():
+def test_share_link_is_the_pages_own_address_with_every_parameter():
     from featviz_ui.share import share_link
 
     params = [("size", "64"), ("layers", "blocks.1"), ("layers", "blocks.5")]
-    assert share_link("http://host:8501/", "compare", params) == "http://host:8501/?size=64&layers=blocks.1&layers=blocks.5"
-    # Another page: still the root (no legacy-pages dialog after a restart), with view= naming it first.
-    assert share_link("http://host:8501/curves", "curves", params + [("view", "gallery")]) == \
-        "http://host:8501/?view=curves&size=64&layers=blocks.1&layers=blocks.5"
-    assert share_link(None, "compare", [("size", "64")]) == "?size=64"
-    assert share_link("http://host:8501", "compare", [("size", "64")]) == "http://host:8501/?size=64"
+    query = "size=64&layers=blocks.1&layers=blocks.5"
+    assert share_link("http://host:8501/curves", "curves", params + [("view", "gallery")]) == f"http://host:8501/curves?{query}"
+    assert share_link("http://host:8501/", "compare", params) == f"http://host:8501/compare?{query}"
+    assert share_link("http://host:8501", "compare", [("size", "64")]) == "http://host:8501/compare?size=64"
+    # A server proxied under a path keeps it.
+    assert share_link("https://example.org/tools/featviz/gallery", "gallery", []) == "https://example.org/tools/featviz/gallery"
+    assert share_link("https://example.org/tools/featviz/", "evolution", []) == "https://example.org/tools/featviz/evolution"
+    assert share_link(None, "curves", [("size", "64")]) == "/curves?size=64"  # AppTest: no address
 
 
 def test_server_config_watches_no_files():

@@ -119,7 +119,7 @@ def _wait_for_tiles(page, labels, timeout: float) -> float:
 
 def test_share_link_on_a_fresh_server_draws_real_pictures(server, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    link = f"{server}/?{SHARE_QUERY}"  # Compare is the landing page, served at the root
+    link = f"{server}/?{SHARE_QUERY}"  # the root opens Compare
     # First request to the fresh server: a share link to a page other than the landing one.
     evolution = _open_first_visit(browser, f"{server}/?view=evolution&size=64&steps=8&layer=blocks.1&channel=2",
                                   "Evolution", ["blocks.1:2 at iteration 8 of 8"])
@@ -151,7 +151,8 @@ def test_share_link_on_a_fresh_server_draws_real_pictures(server, browser):
     page.get_by_text("Share this view").click()
     page.wait_for_timeout(300)
     shared = page.locator('[data-testid="stSidebar"] code').inner_text()
-    assert shared.startswith(f"{server}/?") and "ch.blocks.5=0-3" in shared and "size=64" in shared
+    assert shared.startswith(f"{server}/compare?") and "ch.blocks.5=0-3" in shared and "size=64" in shared
+    assert page.url.startswith(f"{server}/compare?")  # the root forwarded to the page's own address
 
     # A second visitor of the link is served from the disk cache.
     other = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -163,20 +164,22 @@ def test_share_link_on_a_fresh_server_draws_real_pictures(server, browser):
     assert cached_total < 15, f"cached view took {cached_total:.1f}s"
 
 
-def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser):
+@pytest.mark.parametrize("path, heading", [("curves", "Activation curves"), ("compare", "Compare layers")])
+def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser, path, heading):
     """The address bar shows /curves?...; pasted as the first visit to a restarted server (legacy pages/
     mode, which runs pages/curves.py without app.py) it opens the same page with its settings."""
-    page = _open_first_visit(browser, f"{server}/curves?size=64&steps=8&ch.blocks.1=0-1&ch.blocks.5=0-1",
-                             "Activation curves", ["blocks.1:0", "blocks.1:1", "blocks.5:0", "blocks.5:1"])
-    assert page.url.startswith(f"{server}/curves?")
+    page = _open_first_visit(browser, f"{server}/{path}?size=64&steps=8&ch.blocks.1=0-1&ch.blocks.5=0-1",
+                             heading, ["blocks.1:0", "blocks.1:1", "blocks.5:0", "blocks.5:1"])
+    assert page.url.startswith(f"{server}/{path}?")
     assert page.get_by_label("Image size").input_value() == "64"
     assert page.get_by_label("Steps").input_value() == "8"
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution"]
     assert all(t in nav for t in titles) and "app" not in nav.split(), nav  # app.py's pages, not pages/
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
-    traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
-    assert traces == 4, f"{traces} curves drawn"
+    if path == "curves":
+        traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
+        assert traces == 4, f"{traces} curves drawn"
 
 
 def test_a_finished_tile_can_be_inspected_while_the_others_render(server, browser):
