@@ -49,7 +49,6 @@ class RenderJob:
         self._request = (model, [(t.layer, t.channel) for t in targets], settings, store)
         self._state = JobState()
         self._watchers: dict[str, float] = {}  # watcher id: time of its last poll
-        self._closed = False  # decided to stop, or ended: nobody may attach any more
         self._thread = threading.Thread(target=self._run, name="featviz-render", daemon=True)
 
     def poll(self, watcher: str) -> JobState:
@@ -84,7 +83,7 @@ class RenderJob:
                     for result in event.finished:
                         s.results[result.label] = result
                     if not self._wanted():
-                        self._closed = True
+                        _JOBS.remove(self)  # in the same locked step: nobody attaches to a job that stops
                         break
         except FeatvizError as exc:
             error = str(exc)
@@ -93,7 +92,6 @@ class RenderJob:
             error = f"Rendering failed: {type(exc).__name__}: {exc}"
         finally:
             with _LOCK:
-                self._closed = True
                 self._state.error, self._state.finished = error, True
                 if self in _JOBS:
                     _JOBS.remove(self)
@@ -103,7 +101,7 @@ def job_for(watcher: str, keys: frozenset[str], make) -> RenderJob:
     """The job that renders `keys` for `watcher`: a running one that covers them all, else `make()`,
     started. The watcher stops watching every other job (a view has one render at a time)."""
     with _LOCK:
-        job = next((j for j in _JOBS if not j._closed and keys <= j.keys), None)
+        job = next((j for j in _JOBS if keys <= j.keys), None)  # the registry holds running jobs only
         if job is not None:
             job._watchers[watcher] = time.monotonic()
     if job is None:

@@ -87,8 +87,9 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     if before_waiting is not None:
         before_waiting(dict(results))
     missing = [t for t in targets if str(t) not in results]
+    watcher = _watcher_id()
     if not missing:
-        jobs.release_all(_watcher_id())  # the view changed to one that is all cached
+        jobs.release_all(watcher)  # the view changed to one that is all cached
         return results
     for label in map(str, missing):
         if label in slots:
@@ -96,14 +97,14 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     area = status_area if status_area is not None else st.empty()
     keys = {ref.key(t, settings): str(t) for t in missing}
     try:
-        job = jobs.job_for(_watcher_id(), frozenset(keys),
+        job = jobs.job_for(watcher, frozenset(keys),
                            lambda: jobs.RenderJob(ref.load(), missing, settings, store, frozenset(keys)))
         wanted = set(keys.values())
         with area.status(f"Rendering {len(missing)} picture{'s' * (len(missing) > 1)}…", expanded=False) as status:
             bar = st.progress(0.0)
             drawn: dict[str, int] = {}  # label: the preview update drawn last
             while True:
-                state = job.poll(_watcher_id())
+                state = job.poll(watcher)
                 # Called on every poll, changed or not: a widget change interrupts the script only at a
                 # Streamlit call, and the job goes on for the next run to attach to.
                 bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)),
@@ -121,7 +122,7 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
                 if state.finished or wanted <= results.keys():
                     break
                 time.sleep(POLL_S)
-            job.release(_watcher_id())
+            job.release(watcher)
             if state.error and not wanted <= results.keys():
                 raise FeatvizError(state.error)
             status.update(label=f"Rendered {len(missing)} picture{'s' * (len(missing) > 1)}", state="complete")
