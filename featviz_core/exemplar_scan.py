@@ -19,6 +19,7 @@ from .imagefolder import FolderListing, Geometry, list_images
 from .models import LoadedModel
 from .receptive import ReceptiveField, measure
 from .store import Store
+from .workers import ModelSource, run_work
 
 SCAN_VERSION = 1
 SHARD = 256  # images per shard: a resumed scan loses at most this much work
@@ -49,18 +50,10 @@ def plan_shards(listing: FolderListing, layers: Sequence[str], k: int, shard_siz
 
 
 def _run_shards(model: LoadedModel, shards: dict[int, ScanShard], ray, workers, source) -> Iterator[tuple[int, Any]]:
-    """(shard number, result) as each finishes: in this process, or through the worker backend."""
+    """(shard number, result) as each finishes, through the worker backend the atlas uses too."""
     numbers = list(shards)
-    if not ray:
-        for n in numbers:
-            yield n, shards[n].run(model)
-        return
-    try:
-        from .workers import ModelSource, run_work
-    except ImportError as exc:
-        raise FeatvizError(f"The Ray backend is not available here ({exc}).") from exc
     source = source or ModelSource(model.name)
-    for i, result in run_work(source, [shards[n] for n in numbers], ray=ray, workers=workers):
+    for i, result in run_work(source, [shards[n] for n in numbers], ray=ray, workers=workers, model=model):
         yield numbers[i], result
 
 
