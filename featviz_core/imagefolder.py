@@ -124,5 +124,5 @@ def model_input(img: Image.Image, size: int) -> tuple[np.ndarray, Geometry]:
     geo = Geometry.fit(img.width, img.height, size)
     scaled = img.resize((geo.scaled_w, geo.scaled_h), Image.Resampling.BILINEAR)
     crop = scaled.crop((geo.left, geo.top, geo.left + size, geo.top + size))
-    arr = np.asarray(crop)
+    arr = np.array(crop)  # writable: torch.from_numpy warns on read-only arrays
     return (arr[..., None] if arr.ndim == 2 else arr), geo
