@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Sequence
 
-from . import cli_exemplars
+from . import cli_exemplars, exemplar_files
 from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
+    render.add_argument("--exemplars", help="an exemplar scan's folder: add each picture's activation over its channel's best photo")
     cli_exemplars.add_parser(sub)
     return parser
 
@@ -100,6 +101,7 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
     for layer in args.layer:
         name = model.resolve_layer(layer)
         requested += [(name, c) for c in parse_channels(args.channels, model.layers[name].channels)]
+    scan = exemplar_files.scan_for_model(args.exemplars, model) if args.exemplars else None
     store = None if args.no_cache else Store(args.cache)
     by_label = {}
     with tqdm(total=1, unit="step", desc="rendering", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -117,6 +119,8 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
             scores = selfcheck.score_pictures(model, [results[i].image for i in idx], layer, [results[i].channel for i in idx], store)
             for i, s in zip(idx, scores):
                 extras[i] = {"z": round(s.z, 3), "rank": s.rank, "layer_channels": s.channels}
+    if scan is not None:
+        exemplar_files.add_ratios(model, scan, [(r.layer, r.channel, r.image) for r in results], extras)
     for r in results:
         with open(os.path.join(args.out, sheets.png_name(r)), "wb") as f:
             f.write(r.png)

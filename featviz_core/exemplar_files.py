@@ -97,3 +97,22 @@ def exemplar_ratio(peak: float, exemplars: list[dict]) -> float | None:
     if not exemplars or exemplars[0]["activation"] <= 0:
         return None
     return peak / exemplars[0]["activation"]
+
+
+def scan_for_model(directory: str, model: LoadedModel) -> dict:
+    """The scan in `directory`, refused unless it was made with this model's weights."""
+    doc = read_scan(directory)
+    if doc["model"]["digest"] != model.digest:
+        raise FeatvizError(f"The exemplar scan in {directory!r} was made with {doc['model'].get('name', 'another model')} "
+                           f"(weights {doc['model']['digest']}), not {model.name} (weights {model.digest}).")
+    return doc
+
+
+def add_ratios(model: LoadedModel, doc: dict, pictures: list[tuple[str, int, np.ndarray]], extras: list[dict]) -> None:
+    """The self-check's second opinion for (layer, channel, picture) triples: each picture's peak over
+    its channel's best photo, added to the matching `extras` dict where the scan covers the channel."""
+    for (layer, channel, picture), extra in zip(pictures, extras):
+        top = exemplars_of(doc, layer, channel)
+        ratio = exemplar_ratio(picture_peak(model, picture[..., :model.in_channels], layer, channel), top) if top else None
+        if ratio is not None:
+            extra.update(exemplar_ratio=round(ratio, 4), exemplar_top1=top[0]["image"])

@@ -177,3 +177,23 @@ def test_ties_go_to_the_first_image_and_the_first_position(tiny, tmp_path, singl
                 act = net.relu3(net.conv3(net.relu2(net.conv2(net.relu1(net.conv1(x))))))[0, int(channel)]
             first = int(torch.nonzero(act == act.max())[0][0]) * act.shape[1] + int(torch.nonzero(act == act.max())[0][1])
             assert divmod(first, act.shape[1]) == tuple(entries[0]["unit"])
+
+
+def test_render_manifest_compares_each_picture_with_its_best_photo(folder, tmp_path, capsys, single_thread):
+    ex, out = tmp_path / "ex", tmp_path / "out"
+    assert main(["exemplars", "--model", "tests.tiny_model:make", "--images", str(folder), "--layers", "relu3",
+                 "--top", "2", "--out", str(ex), "--no-cache", "--device", "cpu"]) == 0
+    render = ["render", "--layer", "relu3", "--channels", "1,4", "--size", "32", "--steps", "6", "--no-cache",
+              "--no-check", "--device", "cpu", "--out", str(out), "--exemplars", str(ex)]
+    assert main(render[:1] + ["--model", "tests.tiny_model:make_other_seed"] + render[1:]) == 2
+    assert "was made with tests.tiny_model:make" in capsys.readouterr().err
+    assert main(render[:1] + ["--model", "tests.tiny_model:make"] + render[1:]) == 0
+    doc = json.loads((ex / "exemplars.json").read_text())
+    net = build(3).eval()
+    for item in json.loads((out / "manifest.json").read_text())["items"]:
+        x, _ = _independent_input(out / item["png"])  # the picture fitted to the 64 px input
+        with torch.no_grad():
+            peak = float(net.relu3(net.conv3(net.relu2(net.conv2(net.relu1(net.conv1(x))))))[0, item["channel"]].max())
+        best = doc["layers"]["relu3"][str(item["channel"])][0]
+        assert item["exemplar_top1"] == best["image"]
+        assert item["exemplar_ratio"] == pytest.approx(peak / best["activation"], rel=1e-3)
