@@ -15,6 +15,11 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from .models import LoadedModel, load_model
 
+# On a CPU every worker renders with one torch thread: a picture's bits depend on the thread count
+# (parallel reductions in the convolutions' backward pass), and a CPU batch is too small to keep two
+# threads busy anyway: two single-threaded processes rendered Lite0's blocks.1 1.5x as fast as one
+# process with two threads. More cores mean more workers (Ray actors), not more threads.
+CPU_THREADS = 1
 RAY_INSTALL_HINT = 'Ray is not installed: pip install "featviz[ray]" (or pip install ray==2.60.0).'
 
 

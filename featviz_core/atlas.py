@@ -1,0 +1,119 @@
+"""A whole-model atlas: every channel of the chosen layers, rendered once into the store.
+
+`plan_atlas` lists every (layer, channel), drops what the store already holds and groups the rest
+into batches exactly as the local runner would (`runner.max_batch`, `runner.plan_batches`).
+`run_atlas` sends the batches to workers (`workers.run_work`: this process or Ray actors) and writes
+each result into the store the moment it arrives, so a killed run resumes where it stopped and the
+dashboard serves every finished channel at once. Every picture has its own random stream, so it is
+the same whatever the backend and however the batches fall.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from .errors import FeatvizError
+from .hooks import LOGITS
+from .models import LoadedModel
+from .objectives import Target
+from .runner import max_batch, plan_batches, render_batch, resolve_targets, spec_for
+from .spec import RenderSettings
+from .store import ChannelResult, Store
+from .workers import CPU_THREADS, ModelSource, run_work
+
+
+@contextmanager
+def cpu_threads(model: LoadedModel, threads: int):
+    """Torch's thread count pinned while a CPU model renders (restored after): see CPU_THREADS."""
+    before = torch.get_num_threads()
+    if model.device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class RenderBatch:
+    """Work item: render these (layer, channel) pictures as one batch; returns ChannelResults
+    (bytes and lists only)."""
+
+    targets: tuple[tuple[str, int], ...]
+    settings: RenderSettings
+
+    @property
+    def units(self) -> int:
+        return len(self.targets)
+
+    def run(self, model: LoadedModel) -> list[ChannelResult]:
+        with cpu_threads(model, CPU_THREADS):
+            return render_batch(model, [Target(layer, channel) for layer, channel in self.targets], self.settings)
+
+
+@dataclass
+class AtlasPlan:
+    layers: list[str]
+    total: int  # pictures in the whole atlas
+    batches: list[RenderBatch] = field(default_factory=list)  # what the store does not hold yet
+    keys: list[list[str]] = field(default_factory=list)  # each batch's cache keys, as the driver computes them
+
+    @property
+    def todo(self) -> int:
+        return sum(b.units for b in self.batches)
+
+
+def atlas_layers(model: LoadedModel, names: Sequence[str] | None = None) -> list[str]:
+    """The layers asked for (aliases allowed), shallow to deep; by default every layer the model
+    lists except logits (the channel objective has no logits layer). For Lite0 that is the stem,
+    every sub-block and stage output, and the head: 3,120 channels."""
+    if not names:
+        return [name for name in model.layers if name != LOGITS]
+    chosen = {model.resolve_layer(name) for name in names}
+    if LOGITS in chosen:
+        raise FeatvizError(f"An atlas shows channels, not classes: leave {LOGITS!r} out of the layers.")
+    return [name for name in model.layers if name in chosen]
+
+
+def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettings, store: Store,
+               batch_size: int | None = None) -> AtlasPlan:
+    """Every channel of `layers` that `store` lacks, in the local runner's batches (shallow first; on a
+    CPU a batch never mixes layers). `batch_size` overrides the memory-based size."""
+    if settings.objective != "channel":
+        raise FeatvizError(f"An atlas renders the channel objective; {settings.objective!r} is for single renders.")
+    targets = resolve_targets(model, [(layer, c) for layer in layers for c in range(model.layers[layer].channels)])
+    todo = [(t, key) for t in targets if (key := spec_for(model, t, settings).key()) not in store]
+    plan = AtlasPlan(list(layers), len(targets))
+    if not todo:
+        return plan
+    cap = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=list(model.layers).index), settings.size)
+    for batch in plan_batches([t.layer for t, _ in todo], cap, split_layers=model.device.type != "cuda"):
+        plan.batches.append(RenderBatch(tuple((todo[i][0].layer, todo[i][0].channel) for i in batch), settings))
+        plan.keys.append([todo[i][1] for i in batch])
+    return plan
+
+
+def run_atlas(source: ModelSource, model: LoadedModel, plan: AtlasPlan, store: Store, ray: str | bool | None = None,
+              workers: int | None = None, progress: bool = True) -> int:
+    """Render the plan's batches and store each result as it arrives; returns how many were rendered.
+    One progress bar over the whole atlas (pictures already in the store count as done)."""
+    from tqdm import tqdm
+
+    rendered = 0
+    with tqdm(total=plan.total, initial=plan.total - plan.todo, unit="picture", desc="atlas", file=sys.stderr,
+              dynamic_ncols=True, disable=not progress) as bar:
+        for index, results in run_work(source, plan.batches, ray, workers, model=None if ray else model):
+            if sorted(r.key for r in results) != sorted(plan.keys[index]):
+                # The worker's model is not the driver's (other weights or code): its pictures would be
+                # stored under keys that describe something else.
+                raise FeatvizError("A worker rendered with a different model than this one (its weights or featviz "
+                                   "version differ): install the same featviz and weights on every node.")
+            for result in results:
+                store.put(result)
+            rendered += len(results)
+            bar.update(len(results))
+    return rendered

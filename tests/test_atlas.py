@@ -1,0 +1,93 @@
+"""The atlas in this process on the tiny model: it plans every channel of the chosen layers, stores each
+batch as it arrives (a killed run resumes, a finished one renders nothing), and a picture does not
+depend on how the batches fall."""
+from __future__ import annotations
+
+import pytest
+
+from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
+from featviz_core.atlas import atlas_layers, plan_atlas, run_atlas
+from featviz_core.workers import ModelSource
+
+from .conftest import TINY, count_forwards
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+SETTINGS = RenderSettings(size=32, steps=6)
+SOURCE = ModelSource(TINY, device="cpu")
+
+
+def test_layers_default_to_every_listed_layer_but_logits(tiny):
+    assert atlas_layers(tiny) == ["conv1", "relu1", "conv2", "relu2", "conv3", "relu3"]
+    assert atlas_layers(tiny, ["relu3", "conv1"]) == ["conv1", "relu3"]  # shallow to deep
+    with pytest.raises(FeatvizError, match="channels, not classes"):
+        atlas_layers(tiny, ["logits"])
+    with pytest.raises(FeatvizError, match="Unknown layer 'relu9'.*relu3"):
+        atlas_layers(tiny, ["relu9"])
+    with pytest.raises(FeatvizError, match="channel objective"):
+        plan_atlas(tiny, ["relu3"], SETTINGS.with_(objective="neuron"), None)
+
+
+def test_killed_run_resumes_and_a_finished_one_renders_nothing(tiny, store):
+    layers = ["relu1", "relu3"]  # 8 + 16 channels
+    plan = plan_atlas(tiny, layers, SETTINGS, store, batch_size=5)
+    assert plan.total == plan.todo == 24
+    # The local runner's batches: never two layers in one on a CPU, as even as the cap allows.
+    assert [b.units for b in plan.batches] == [4, 4, 4, 4, 4, 4]
+    assert {len({layer for layer, _ in b.targets}) for b in plan.batches} == {1}
+
+    put, stored = store.put, []
+
+    def killed_after_two_batches(result):
+        if len(stored) == 8:
+            raise KeyboardInterrupt  # Ctrl-C, or the machine going away, mid-atlas
+        stored.append(result.key)
+        put(result)
+
+    store.put = killed_after_two_batches
+    with pytest.raises(KeyboardInterrupt):
+        run_atlas(SOURCE, tiny, plan, store, progress=False)
+    del store.put
+    assert len(store) == 8
+
+    rest = plan_atlas(tiny, layers, SETTINGS, store, batch_size=5)
+    assert rest.total == 24 and rest.todo == 16
+    assert not {k for keys in rest.keys for k in keys} & set(stored)
+    with count_forwards(tiny.module) as calls:
+        assert run_atlas(SOURCE, tiny, rest, store, progress=False) == 16
+    assert len(calls) == 4 * SETTINGS.steps  # 16 pictures in batches of 4
+    assert len(store) == 24
+
+    done = plan_atlas(tiny, layers, SETTINGS, store, batch_size=5)
+    assert done.todo == 0 and done.batches == []
+    with count_forwards(tiny.module) as calls:
+        assert run_atlas(SOURCE, tiny, done, store, progress=False) == 0
+    assert calls == []
+
+
+def test_pictures_do_not_depend_on_how_batches_fall(tiny, tmp_path):
+    layers = ["conv2", "relu3"]
+    stores = [Store(str(tmp_path / f"cache{cap}")) for cap in (3, 16)]
+    try:
+        for cap, store in zip((3, 16), stores):
+            run_atlas(SOURCE, tiny, plan_atlas(tiny, layers, SETTINGS, store, batch_size=cap), store, progress=False)
+        small, large = ({r.key: r for r in collect(render_channels(tiny, [(layer, c) for layer in layers for c in range(16)],
+                                                                     SETTINGS, store))} for store in stores)
+        # Pictures rendered outside any atlas, in other company, are the same pictures too.
+        pair = collect(render_channels(tiny, [("relu3", 11), ("relu3", 2)], SETTINGS, None, batch_size=2))
+    finally:
+        for store in stores:
+            store.close()
+    assert len(small) == len(large) == 32 and small.keys() == large.keys()
+    for key, picture in small.items():
+        assert (picture.png, picture.curve, picture.snapshots) == (large[key].png, large[key].curve, large[key].snapshots)
+    for picture in pair:
+        assert (picture.png, picture.curve) == (small[picture.key].png, small[picture.key].curve)
+
+
+def test_a_worker_with_other_weights_is_refused(tiny, store):
+    other = load_model("tests.tiny_model:make_other_seed", device="cpu")
+    plan = plan_atlas(tiny, ["relu3"], SETTINGS.with_(steps=1), store, batch_size=16)
+    with pytest.raises(FeatvizError, match="different model"):
+        run_atlas(SOURCE, other, plan, store, progress=False)
+    assert len(store) == 0
