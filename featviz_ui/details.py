@@ -38,9 +38,9 @@ def z_curves(ref: ModelRef, results: list[ChannelResult], size: int, store: Stor
 
 def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
     """The picture large, its activation curve and its self-check score."""
-    picture, facts = st.columns([2, 3])
+    picture, photos, facts = exemplars.detail_columns(ref, result)
     picture.image(result.png, caption=result.label, width="stretch")
-    exemplars.draw_exemplars(picture, ref, result, store)
+    exemplars.draw_exemplars(photos, ref, result, store)
     with facts:
         score = check_score(ref, result, store)
         a, b, c = st.columns(3)

@@ -66,25 +66,42 @@ def _ratio(ref: ModelRef, result: ChannelResult, top: list[dict], scan_key: str,
     return exemplar_ratio(cached["peak"], top)
 
 
-def draw_exemplars(area, ref: ModelRef, result: ChannelResult, store: Store) -> None:
-    """Into `area` (the picture's column): the channel's best real photos, as receptive-field crops,
-    with how the picture compares to the best of them. Nothing when no scan covers the channel."""
+def _covering(ref: ModelRef, layer: str, channel: int) -> tuple[str, dict, list[dict]] | None:
     found = scan_for(ref)
-    top = exemplars_of(found[1], result.layer, result.channel) if found else []
-    if not top:
+    top = exemplars_of(found[1], layer, channel) if found else []
+    return (*found, top) if top else None
+
+
+def detail_columns(ref: ModelRef, result: ChannelResult, widths: tuple[int, int] = (2, 3)) -> tuple:
+    """(picture, photos, rest) columns for a channel's details: a column for its exemplars beside the
+    picture when a scan covers the channel, else `photos` is the picture's own column."""
+    if _covering(ref, result.layer, result.channel) is None:
+        picture, rest = st.columns(list(widths))
+        return picture, picture, rest
+    return tuple(st.columns([widths[0], widths[0], widths[1]]))
+
+
+def draw_exemplars(area, ref: ModelRef, result: ChannelResult, store: Store) -> None:
+    """Into `area`: the channel's best real photos, as receptive-field crops, with how the picture
+    compares to the best of them. Nothing when no scan covers the channel."""
+    covering = _covering(ref, result.layer, result.channel)
+    if covering is None:
         return
-    directory, doc = found
-    crops, captions = [], []
+    directory, doc, top = covering
+    crops, captions, names = [], [], []
     for rank, entry in enumerate(top):
         path = os.path.join(directory, crop_name(result.layer, result.channel, rank))
         if os.path.isfile(path):
             crops.append(path)
-            captions.append(f"{os.path.basename(entry['image'])} · {entry['activation']:.2f}")
+            captions.append(f"{entry['activation']:.1f}")
+            names.append(os.path.basename(entry["image"]))
     with area:
         st.markdown("**Real photos that excite it most**")
-        if crops:
-            st.image(crops, caption=captions, width=96)
         ratio = _ratio(ref, result, top, doc.get("scan_key", doc["folder"]), store)
         if ratio is not None:
             st.metric("Picture vs. best photo", f"{ratio:.2f}×", help="The channel's peak activation on this picture "
                       "(fitted to the model's input size) over its peak on the photo that excites it most.")
+        if crops:
+            st.image(crops, caption=captions, width=68)
+            st.caption("Where each photo excites the channel most (its receptive field), best first, with the peak "
+                       "activation. Photos: " + ", ".join(names))

@@ -28,9 +28,9 @@ def main() -> None:
     frames = dict(result.snapshots)
     steps = list(frames)
     step = st.select_slider("Iteration", steps, value=steps[-1], key="step", bind="query-params")
-    picture, chart = st.columns([2, 3])
+    picture, photos, chart = exemplars.detail_columns(view.ref, result)
     picture.image(frames[step], caption=f"{result.label} at iteration {step} of {steps[-1]}", width="stretch")
-    exemplars.draw_exemplars(picture, view.ref, result, view.store)
+    exemplars.draw_exemplars(photos, view.ref, result, view.store)
     with chart:
         st.plotly_chart(curves_figure([result], marker_step=step, height=360), key="evolution_curve", width="stretch")
         gif = evolution_gif(result)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.app_fixtures import TWO_BY_TWO, cache_dir, counter, open_app  # noqa: F401
+from tests.app_fixtures import FAST, TWO_BY_TWO, cache_dir, counter, open_app  # noqa: F401
 from tests.exemplar_fixtures import build_folder
 
 from featviz_core import load_model
@@ -30,7 +30,7 @@ def image_captions(at) -> list[str]:
 
 def test_inspected_channel_shows_its_exemplars_and_the_ratio(lite0_scan, cache_dir, counter, monkeypatch):
     directory, doc = lite0_scan
-    wanted = [f"{e['image'].split('/')[-1]} · {e['activation']:.2f}" for e in doc["layers"]["blocks.5"]["3"]]
+    wanted = [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.5"]["3"]]
     assert len(wanted) == 3
 
     plain = open_app({**TWO_BY_TWO, "tile": "blocks.5:3"})  # no scan configured: no exemplars
@@ -40,9 +40,16 @@ def test_inspected_channel_shows_its_exemplars_and_the_ratio(lite0_scan, cache_d
     monkeypatch.setattr(sys, "argv", ["app.py", "--exemplars", str(directory)])
     at = open_app({**TWO_BY_TWO, "tile": "blocks.5:3"})
     shown = image_captions(at)
-    assert shown[-3:] == wanted  # the crops, best first, under the inspected picture
+    assert shown[-3:] == wanted  # the crops, best first, beside the inspected picture
+    names = ", ".join(e["image"].split("/")[-1] for e in doc["layers"]["blocks.5"]["3"])
+    assert any(c.value.endswith("Photos: " + names) for c in at.caption)
     ratio = {m.label: m.value for m in at.metric}["Picture vs. best photo"]
     assert float(ratio.rstrip("×")) > 0
     assert doc["folder"] in [c.value for c in at.sidebar.code]  # which folder the scan used
     at.selectbox(key="tile").set_value("blocks.1:0").run()  # another layer of the scan
-    assert image_captions(at)[-3:] == [f"{e['image'].split('/')[-1]} · {e['activation']:.2f}" for e in doc["layers"]["blocks.1"]["0"]]
+    assert image_captions(at)[-3:] == [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.1"]["0"]]
+
+    # Evolution has its own view of a channel: the same exemplars beside its picture.
+    evolution = open_app({**FAST, "layer": "blocks.5", "channel": "3"}, page="evolution")
+    assert [c for c in image_captions(evolution) if c in wanted] == wanted
+    assert "Picture vs. best photo" in [m.label for m in evolution.metric]
