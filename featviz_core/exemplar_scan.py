@@ -81,29 +81,38 @@ def check_request(model: LoadedModel, layers: Sequence[str], k: int) -> list[str
     return list(dict.fromkeys(names))
 
 
-def assemble(model: LoadedModel, listing: FolderListing, folder: str, layers: Sequence[str], k: int,
-             shard_results: Sequence[dict], store: Store | None) -> dict:
-    """Merge the shards' lists and turn each entry into an image path, a box and an activation."""
-    paths, sizes, skipped = listing.paths, {}, dict(listing.skipped)
-    merged = {layer: [[] for _ in range(model.layers[layer].channels)] for layer in layers}
-    widths = {}
-    for res in shard_results:
-        for layer in layers:
-            merged[layer] = merge_lists(merged[layer], res["layers"][layer], k)
-        widths.update(res["width"])
-        for reason, count in res["skipped"].items():
-            skipped[reason] = skipped.get(reason, 0) + count
-    start = 0
-    for res in shard_results:  # in shard order: a shard's sizes follow the previous shard's
-        sizes.update({start + i: s for i, s in enumerate(res["sizes"]) if s})
-        start += len(res["sizes"])
-    out = {}
-    for layer in layers:
+class Merge:
+    """The running merge of shard results, taken in any order: exact, since every list is cut in the
+    same total order (exemplars.merge_lists). Only the merged lists are kept, not every shard's."""
+
+    def __init__(self, model: LoadedModel, layers: Sequence[str], k: int):
+        self.k = k
+        self.lists = {layer: [[] for _ in range(model.layers[layer].channels)] for layer in layers}
+        self.sizes: dict[int, list[int]] = {}  # global image index -> [width, height], readable images
+        self.skipped: dict[str, int] = {}
+        self.widths: dict[str, int] = {}
+
+    def add(self, shard: ScanShard, result: dict) -> None:
+        for layer in self.lists:
+            self.lists[layer] = merge_lists(self.lists[layer], result["layers"][layer], self.k)
+        self.widths.update(result["width"])
+        for reason, count in result["skipped"].items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
+        self.sizes.update({shard.start + i: size for i, size in enumerate(result["sizes"]) if size})
+
+
+def assemble(model: LoadedModel, listing: FolderListing, folder: str, merge: Merge, store: Store | None) -> dict:
+    """The merged lists as exemplars.json: each entry an image path, a box and an activation."""
+    paths, out = listing.paths, {}
+    for layer, lists in merge.lists.items():
         rf = receptive_field(model, layer, store)
-        out[layer] = {str(c): [_entry(model, rf, paths[img], sizes[img], pos, widths[layer], act) for act, img, pos in entries]
-                      for c, entries in enumerate(merged[layer])}
+        out[layer] = {str(c): [_entry(model, rf, paths[img], merge.sizes[img], pos, merge.widths[layer], act)
+                               for act, img, pos in entries] for c, entries in enumerate(lists)}
+    skipped = dict(listing.skipped)
+    for reason, count in merge.skipped.items():
+        skipped[reason] = skipped.get(reason, 0) + count
     return {"model": {"name": model.name, "digest": model.digest, "input_size": model.input_size},
-            "folder": folder, "images": len(sizes), "skipped": skipped, "top": k, "layers": out}
+            "folder": folder, "images": len(merge.sizes), "skipped": skipped, "top": merge.k, "layers": out}
 
 
 def _entry(model: LoadedModel, rf: ReceptiveField, path: str, size: list[int], pos: int, width: int, act: float) -> dict:
@@ -126,25 +135,26 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
     final = store.get_json(f"exemplars:result:{key}") if store is not None else None
     total = len(listing.files)
     if final is not None:
-        yield ScanProgress(total, total, total, final)
+        yield ScanProgress(total, total, total, {**final, "folder": folder})
         return
     shards = plan_shards(listing, layers, k, shard_size, batch)
-    results: dict[int, dict] = {}
-    for n in range(len(shards)):
+    merge, todo = Merge(model, layers, k), {}
+    for n, shard in enumerate(shards):
         stored = store.get_json(f"exemplars:shard:{key}:{n}") if store is not None else None
-        if stored is not None:
-            results[n] = stored
-    resumed = sum(shards[n].units for n in results)
+        if stored is None:
+            todo[n] = shard
+        else:
+            merge.add(shard, stored)
+    resumed = total - sum(s.units for s in todo.values())
     progress = ScanProgress(resumed, total, resumed)
     yield progress
-    todo = {n: s for n, s in enumerate(shards) if n not in results}
     for n, result in _run_shards(model, todo, ray, workers, source):
-        results[n] = result
+        merge.add(shards[n], result)
         if store is not None:
             store.put_json(f"exemplars:shard:{key}:{n}", result)
         progress = ScanProgress(progress.done + shards[n].units, total, resumed, None, progress.forwards + result["forwards"], [n])
         yield progress
-    doc = assemble(model, listing, folder, layers, k, [results[n] for n in range(len(shards))], store)
+    doc = assemble(model, listing, folder, merge, store)
     doc["scan_key"] = key
     if store is not None:
         store.put_json(f"exemplars:result:{key}", doc)
