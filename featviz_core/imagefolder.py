@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -62,11 +63,14 @@ def list_images(folder: str) -> FolderListing:
                 skipped["link leading out of the folder"] += 1
                 continue
             try:
-                stat = os.stat(path)
+                info = os.stat(path)
             except OSError:
-                skipped["unreadable"] += 1
+                skipped["unreadable image"] += 1
                 continue
-            files.append((os.path.relpath(path, root).replace(os.sep, "/"), stat.st_size, stat.st_mtime_ns))
+            if not stat.S_ISREG(info.st_mode):  # a pipe or device named .jpg would block or never end
+                skipped["not a regular file"] += 1
+                continue
+            files.append((os.path.relpath(path, root).replace(os.sep, "/"), info.st_size, info.st_mtime_ns))
             if len(files) > MAX_FILES:
                 raise FeatvizError(f"Image folder {folder!r} holds more than {MAX_FILES:,} images: scan a smaller folder.")
     files.sort()

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "camera", "rocket")
-JUNK = {"not an image file": 1, "unreadable image": 2, "link leading out of the folder": 1}
+JUNK = {"not an image file": 1, "unreadable image": 2, "link leading out of the folder": 1, "not a regular file": 1}
 
 
 def _photo(name: str) -> Image.Image:
@@ -21,7 +21,7 @@ def _photo(name: str) -> Image.Image:
 
 
 def build_folder(root: Path) -> Path:
-    """18 readable images (sorted names), 2 unreadable ones, a text file and 2 links leading out."""
+    """18 readable images (sorted names), 2 unreadable ones, a text file, a named pipe and 2 links leading out."""
     folder = root / "photos"
     for i, name in enumerate(PHOTOS):
         img = _photo(name)
@@ -43,6 +43,7 @@ def build_folder(root: Path) -> Path:
     _photo("astronaut").save(outside / "secret.png")
     os.symlink(outside / "secret.png", folder / "escape.png")  # a file link out of the folder
     os.symlink(outside, folder / "linked_dir")  # a folder link: never entered
+    os.mkfifo(folder / "set_b" / "pipe.jpg")  # opening it would block until someone writes
     return folder
 
 
