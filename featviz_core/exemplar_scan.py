@@ -130,7 +130,8 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
     layers = check_request(model, layers, k)
     listing = list_images(folder)
     if not listing.files:
-        raise FeatvizError(f"Image folder {folder!r} holds no JPEG, PNG or WebP files ({', '.join(f'{n} {r}' for r, n in listing.skipped.items()) or 'it is empty'}).")
+        found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
+        raise FeatvizError(f"Image folder {folder!r} holds no JPEG, PNG or WebP files ({found}).")
     key = scan_key(model, layers, k, listing, shard_size)
     final = store.get_json(f"exemplars:result:{key}") if store is not None else None
     total = len(listing.files)

@@ -152,10 +152,15 @@ def test_cli_writes_exemplars_json_and_crops(tiny, folder, tmp_path, capsys, sin
     ({"--layers": "logits"}, "no spatial map"),
     ({"--top": "0"}, "--top 0 is out of range"),
     ({"--shard-size": "-3"}, "--shard-size -3 is out of range"),
+    ({"--images": "EMPTY"}, r"holds no JPEG, PNG or WebP files \(1 not an image file\)"),
 ])
 def test_cli_bad_input_exits_2_with_one_clear_line(folder, tmp_path, capsys, change, message):
     args = {"--model": "tests.tiny_model:make", "--images": str(folder), "--layers": "relu3", "--out": str(tmp_path / "ex"),
             "--device": "cpu", "--no-cache": None, **change}
+    if args["--images"] == "EMPTY":
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "readme.txt").write_text("no photos here")
+        args["--images"] = str(tmp_path / "empty")
     argv = ["exemplars"] + [x for k, v in args.items() for x in ((k,) if v is None else (k, v))]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
