@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Sequence
 
-from . import cli_atlas
+from . import cli_atlas, cli_exemplars, exemplar_files
 from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
@@ -19,6 +19,8 @@ from .spec import METHODS, RenderSettings
 from .store import DEFAULT_CACHE_DIR, Store
 
 MAX_CHANNELS_PER_RUN = 4096
+# Subcommands with a module of their own: each has add_parser(subparsers) and run(args) -> exit code.
+SUBCOMMANDS = {"atlas": cli_atlas, "exemplars": cli_exemplars}
 
 
 def parse_channels(text: str, count: int) -> list[int]:
@@ -71,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
-    cli_atlas.add_parser(sub)
+    render.add_argument("--exemplars", help="an exemplar scan's folder: add each picture's activation over its channel's best photo")
+    for command in SUBCOMMANDS.values():
+        command.add_parser(sub)
     return parser
 
 
@@ -100,6 +104,7 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
     for layer in args.layer:
         name = model.resolve_layer(layer)
         requested += [(name, c) for c in parse_channels(args.channels, model.layers[name].channels)]
+    scan = exemplar_files.scan_for_model(args.exemplars, model) if args.exemplars else None
     store = None if args.no_cache else Store(args.cache)
     by_label = {}
     with tqdm(total=1, unit="step", desc="rendering", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -117,6 +122,8 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
             scores = selfcheck.score_pictures(model, [results[i].image for i in idx], layer, [results[i].channel for i in idx], store)
             for i, s in zip(idx, scores):
                 extras[i] = {"z": round(s.z, 3), "rank": s.rank, "layer_channels": s.channels}
+    if scan is not None:
+        exemplar_files.add_ratios(model, scan, [(r.layer, r.channel, r.image) for r in results], extras)
     for r in results:
         with open(os.path.join(args.out, sheets.png_name(r)), "wb") as f:
             f.write(r.png)
@@ -136,8 +143,8 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "atlas":
-            return cli_atlas.run(args)
+        if args.command in SUBCOMMANDS:
+            return SUBCOMMANDS[args.command].run(args)
         if args.command == "models":
             cmd_models()
             return 0

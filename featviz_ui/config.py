@@ -47,6 +47,14 @@ def custom_models(argv: list[str] | None = None) -> list[str]:
     return [m for m in known.model if ":" in m]
 
 
+def exemplar_dirs(argv: list[str] | None = None) -> list[str]:
+    """`--exemplars DIR` flags after `streamlit run app.py --` (repeatable): folders of exemplar scans."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--exemplars", action="append", default=[])
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.exemplars
+
+
 def model_choices() -> dict[str, str]:
     """Model name -> description, default first, then the registry, then server-given custom models."""
     registry = list_models()

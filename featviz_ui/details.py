@@ -10,6 +10,7 @@ import streamlit as st
 from featviz_core import ChannelResult, Store
 from featviz_core.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
 
+from . import exemplars
 from .charts import curves_figure
 from .models import ModelRef
 
@@ -37,8 +38,9 @@ def z_curves(ref: ModelRef, results: list[ChannelResult], size: int, store: Stor
 
 def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
     """The picture large, its activation curve and its self-check score."""
-    picture, facts = st.columns([2, 3])
+    picture, photos, facts = exemplars.detail_columns(ref, result)
     picture.image(result.png, caption=result.label, width="stretch")
+    exemplars.draw_exemplars(photos, ref, result, store)
     with facts:
         score = check_score(ref, result, store)
         a, b, c = st.columns(3)

@@ -14,7 +14,7 @@ from featviz_core.objectives import KINDS
 from featviz_core.param import INITS
 from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
 
-from . import urlstate
+from . import exemplars, urlstate
 from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices
 from .models import ModelRef, current_store, model_ref, save_upload, upload_path
 from .views import hand_over_to_app
@@ -109,6 +109,7 @@ def draw_sidebar() -> View:
                              bind="query-params", help="\n".join(f"- **{k}**: {v}" for k, v in choices.items()))
         weights_id = _weights_widgets(model)
         ref = _model_ref(model, weights_id)
+        exemplars.draw_scan_note(ref)
         st.subheader("Render settings")
         try:
             settings = _settings_widgets(limits)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from featviz_core.sheets import evolution_gif
-from featviz_ui import rendering
+from featviz_ui import exemplars, rendering
 from featviz_ui.charts import curves_figure
 from featviz_ui.picker import pick_layer
 from featviz_ui.sidebar import open_page
@@ -28,8 +28,9 @@ def main() -> None:
     frames = dict(result.snapshots)
     steps = list(frames)
     step = st.select_slider("Iteration", steps, value=steps[-1], key="step", bind="query-params")
-    picture, chart = st.columns([2, 3])
+    picture, photos, chart = exemplars.detail_columns(view.ref, result)
     picture.image(frames[step], caption=f"{result.label} at iteration {step} of {steps[-1]}", width="stretch")
+    exemplars.draw_exemplars(photos, view.ref, result, view.store)
     with chart:
         st.plotly_chart(curves_figure([result], marker_step=step, height=360), key="evolution_curve", width="stretch")
         gif = evolution_gif(result)
