@@ -1,4 +1,4 @@
-"""Command line: `python -m featviz_core {models,layers,render}`. Bad input exits with code 2."""
+"""Command line: `python -m featviz_core {models,layers,render,dashboard}` (installed: `featviz ...`). Bad input exits with code 2."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import re
 import sys
 from typing import Sequence
 
+from . import cli_dashboard
 from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
@@ -48,8 +49,13 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, mps")
 
 
+def _prog() -> str:
+    """`featviz` when run as the installed console script, else the module form."""
+    return "featviz" if os.path.basename(sys.argv[0]) in ("featviz", "featviz.exe") else "python -m featviz_core"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m featviz_core", description="Feature visualization by activation maximization.")
+    parser = argparse.ArgumentParser(prog=_prog(), description="Feature visualization by activation maximization.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered models")
     layers = sub.add_parser("layers", help="list a model's visualizable layers")
@@ -70,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
+    cli_dashboard.add_parser(sub)
     return parser
 
 
@@ -132,8 +139,14 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "pass_through", False):  # only `dashboard` hands its arguments on
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_args = extra
     try:
+        if args.command == "dashboard":
+            return cli_dashboard.run(args)
         if args.command == "models":
             cmd_models()
             return 0
