@@ -4,6 +4,7 @@ ships every file that command needs. A fresh `pip install` is too slow for the s
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -81,6 +82,9 @@ def test_pyproject_ships_app_pages_and_streamlit_config():
         assert (app_dir / page_file).resolve() == (pages_dir / Path(page_file).name).resolve()
     for pattern in tool["package-data"]["featviz_app"]:
         assert (app_dir / pattern).is_file()
+    from featviz_core import site
+    shipped = {p.name for pattern in tool["package-data"]["featviz_core"] for p in (ROOT / "featviz_core").glob(pattern)}
+    assert shipped == set(os.listdir(site.ASSETS)) == {"atlas.css", "atlas.js"}
 
 
 def test_dependencies_match_requirements_txt():
