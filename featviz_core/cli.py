@@ -15,7 +15,7 @@ from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
 from .objectives import KINDS
 from .param import INITS
 from .runner import render_channels
-from .spec import METHODS, RenderSettings
+from .spec import METHODS, PRECISIONS, RenderSettings
 from .store import DEFAULT_CACHE_DIR, Store
 
 MAX_CHANNELS_PER_RUN = 4096
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=default.seed)
     render.add_argument("--init", default=default.init, choices=INITS)
     render.add_argument("--objective", default=default.objective, choices=KINDS)
+    render.add_argument("--precision", default=default.precision, choices=PRECISIONS,
+                        help="bf16: autocast the model on a CUDA GPU (unverified quality; off by default)")
     render.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
     render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -100,7 +102,7 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
     if args.objective == "logit":
         args.layer = [LOGITS]
     settings = RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed,
-                              init=args.init, objective=args.objective)
+                              init=args.init, objective=args.objective, precision=args.precision)
     requested = []
     for layer in args.layer:
         name = model.resolve_layer(layer)
