@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -196,11 +197,12 @@ def describe(model: LoadedModel) -> dict:
             "layers": {name: info.channels for name, info in model.layers.items()}}
 
 
-def _checked(model: LoadedModel, layer: str, results: list[ChannelResult], store: Store | None) -> list[selfcheck.CheckScore]:
+def _checked(model: LoadedModel, layer: str, results: list[ChannelResult], store: Store | None, bar) -> list[selfcheck.CheckScore]:
     """Self-check scores of one layer's pictures, kept in the store by picture key (a rerun is instant)."""
     keys = [f"check:{selfcheck.STATS_VERSION}:{r.key}" for r in results]
     cached = [store.get_json(k) if store is not None else None for k in keys]
     todo = [i for i, doc in enumerate(cached) if doc is None]
+    bar.update(len(results) - len(todo))
     for start in range(0, len(todo), CHECK_CHUNK):
         part = todo[start:start + CHECK_CHUNK]
         scores = selfcheck.score_pictures(model, [results[i].image for i in part], layer, [results[i].channel for i in part], store)
@@ -208,6 +210,7 @@ def _checked(model: LoadedModel, layer: str, results: list[ChannelResult], store
             cached[i] = {"z": score.z, "rank": score.rank, "channels": score.channels, "layer_z": list(score.layer_z)}
             if store is not None:
                 store.put_json(keys[i], cached[i])
+        bar.update(len(part))
     return [selfcheck.CheckScore(layer, r.channel, float("nan"), d["z"], d["rank"], d["channels"], tuple(d["layer_z"]))
             for r, d in zip(results, cached)]
 
@@ -217,18 +220,23 @@ def export_from_store(out: str, model: LoadedModel, settings: RenderSettings, la
     """The atlas of what `store` holds for these layers (names or aliases -> channels; a bare list of
     layers means every channel), rendered with `settings`; each picture self-checked (cached in the
     store). Channels not in the store are left out (logged). Returns index.html's path."""
+    from tqdm import tqdm
+
     wanted = layers if isinstance(layers, Mapping) else {name: None for name in layers}
-    site: dict[str, list[SiteChannel]] = {}
-    missing = 0
+    found: dict[str, list[ChannelResult | None]] = {}
     for name, channels in wanted.items():
         layer = model.resolve_layer(name)
         channels = range(model.layers[layer].channels) if channels is None else channels
-        found = [store.get(spec_for(model, Target(layer, int(c)), settings).key()) for c in channels]
-        missing += sum(r is None for r in found)
-        results = [r for r in found if r is not None]
-        scores = _checked(model, layer, results, store) if check and results else [None] * len(results)
-        site[layer] = [SiteChannel(r, s.z, s.rank, selfcheck.neighbours(s, NEIGHBOURS)) if s else SiteChannel(r)
-                       for r, s in zip(results, scores)]
+        found[layer] = [store.get(spec_for(model, Target(layer, int(c)), settings).key()) for c in channels]
+    missing = sum(r is None for rs in found.values() for r in rs)
+    site: dict[str, list[SiteChannel]] = {}
+    with tqdm(total=sum(len(rs) for rs in found.values()) - missing, unit="picture", desc="self-check",
+              file=sys.stderr, dynamic_ncols=True, disable=not check) as bar:
+        for layer, results in found.items():
+            results = [r for r in results if r is not None]
+            scores = _checked(model, layer, results, store, bar) if check and results else [None] * len(results)
+            site[layer] = [SiteChannel(r, s.z, s.rank, selfcheck.neighbours(s, NEIGHBOURS)) if s else SiteChannel(r)
+                           for r, s in zip(results, scores)]
     if missing:
         log.warning("%d requested channels are not rendered yet (not in the cache): the atlas leaves them out", missing)
     return write_site(out, describe(model), settings, site, dashboard_url)
