@@ -113,12 +113,13 @@ def _channel_body(model: dict, settings: RenderSettings, layer: str, slug: str, 
     near_html = (h.grid(near, "neighbours") if near else "") + (
         f'<p class="meta">Not in this atlas: {h.esc(", ".join(absent))}</p>' if absent else "")
     open_link = f'<p><a href="{h.esc(dashboard)}">Open in the dashboard</a></p>' if dashboard else ""
+    no_near = f'<p class="meta">{"None." if item.z is not None else "Not known: the atlas was written without the self-check."}</p>'
     return (f"<h1>{h.esc(layer)} · channel {r.channel}</h1>"
             f'<div class="meta">{h.esc(model["name"])}</div>{nav}<div class="channel">'
             f'<img class="picture" src="{h.href(str(r.channel) + ".png")}" alt="{h.esc(r.label)}">'
             f"<div>{h.facts(rows)}{dead}<h2>Activation while rendering</h2>{h.curve_svg(r.curve, r.label)}"
             f"<h2>Neighbours</h2><p class=\"meta\">The channels this picture excites most after its own.</p>"
-            f"{near_html or '<p class=meta>None (no self-check).</p>'}{open_link}</div></div>")
+            f"{near_html or no_near}{open_link}</div></div>")
 
 
 def _write(out: str, rel: str, text: str) -> None:
