@@ -91,6 +91,15 @@ def test_two_nodes_render_the_single_process_pictures(cluster, model, reference,
 
 
 def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_renders_nothing(cluster, model, reference, tmp_path):
+    import torch
+
+    from .tiny_model import build
+
+    # The same network from a weights file: the actors get its bytes through the object store, and a
+    # restarted actor gets them again.
+    weights = tmp_path / "tiny.pt"
+    torch.save(build(3).state_dict(), weights)
+    source = ModelSource(TINY, weights=str(weights), device="cpu")
     store = Store(str(tmp_path / "cache"))
     put, killed = store.put, []
 
@@ -104,7 +113,7 @@ def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_render
 
     store.put = kill_a_worker_after_the_first_batch
     plan = plan_atlas(model, LAYERS, SETTINGS, store, batch_size=4)
-    assert run_atlas(SOURCE, model, plan, store, ray="auto", workers=2, progress=False) == 24
+    assert run_atlas(source, model, plan, store, ray="auto", workers=2, progress=False) == 24
     del store.put
     (pid, stored_then), = killed
     assert stored_then < 24  # killed mid-run
