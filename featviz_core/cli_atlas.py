@@ -55,7 +55,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .atlas import atlas_layers, plan_atlas, run_atlas
+    from .atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
     from .models import load_model
     from .spec import RenderSettings
     from .store import Store
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         store = Store(args.cache) if args.cache else Store()
         try:
             plan = plan_atlas(model, layers, settings, store, args.batch_size)
+            check_room(store, plan, estimated_entry_bytes(settings))
             print(f"{model.name}: {plan.total} pictures in {len(layers)} layers, {plan.total - plan.todo} already in "
                   f"the cache, {plan.todo} to render in {len(plan.batches)} batches"
                   + (" on Ray" if args.ray else ""), file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
-from featviz_core.atlas import atlas_layers, plan_atlas, run_atlas
+from featviz_core.atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
 from featviz_core.workers import ModelSource
 
 from .conftest import TINY, count_forwards
@@ -100,6 +100,9 @@ def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
     store = Store(str(tmp_path / "cache"), size_limit=150_000)  # 8 of these pictures, not 16
     plan = plan_atlas(tiny, ["relu3"], SETTINGS, store, batch_size=4)
     try:
+        with pytest.raises(FeatvizError, match="needs about"):  # the CLI's check before any render
+            check_room(store, plan, estimated_entry_bytes(SETTINGS))
+        check_room(store, plan_atlas(tiny, ["relu1"], SETTINGS, store), estimated_entry_bytes(SETTINGS))  # 8 fit
         with pytest.raises(FeatvizError, match=r"needs about .* GB of cache.*FEATVIZ_CACHE_GB=1\b"):
             run_atlas(SOURCE, tiny, plan, store, progress=False)
         assert len(store) == 4  # the first batch is kept
