@@ -21,7 +21,7 @@ from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import LoadedModel
 from .objectives import Target
-from .runner import max_batch, plan_batches, render_batch, resolve_targets, snapshot_steps, spec_for
+from .runner import collect, max_batch, plan_batches, render_channels, resolve_targets, snapshot_steps, spec_for
 from .spec import RenderSettings
 from .store import ChannelResult, Store
 from .workers import CPU_THREADS, ModelSource, run_work
@@ -52,8 +52,10 @@ class RenderBatch:
         return len(self.targets)
 
     def run(self, model: LoadedModel) -> list[ChannelResult]:
+        # The runner's own loop, as one batch with no store: a GPU out of memory halves it (logged)
+        # and the pictures stay the same.
         with cpu_threads(model, CPU_THREADS):
-            return render_batch(model, [Target(layer, channel) for layer, channel in self.targets], self.settings)
+            return collect(render_channels(model, list(self.targets), self.settings, None, batch_size=len(self.targets)))
 
 
 @dataclass

@@ -135,3 +135,18 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "c").exists()  # refused before any work
     assert main(["atlas", "--model", TINY, "--workers", "0", "--cache", str(tmp_path / "c")]) == 2
     assert "--workers 0 is out of range" in capsys.readouterr().err
+
+
+def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog):
+    import logging
+
+    from featviz_core.atlas import RenderBatch
+
+    oom = load_model("tests.tiny_model:make_oom", device="cpu")  # a forward pass of over 3 pictures fails
+    batch = RenderBatch(tuple(("relu3", c) for c in range(8)), SETTINGS)
+    with caplog.at_level(logging.WARNING, logger="featviz_core.runner"):
+        split = batch.run(oom)
+    assert "Out of GPU memory with 8 pictures in a batch" in caplog.text
+    whole = {r.label: r for r in batch.run(tiny)}  # the same weights under another name (other keys)
+    assert sorted(r.label for r in split) == sorted(whole)
+    assert all(r.png == whole[r.label].png and r.curve == whole[r.label].curve for r in split)
