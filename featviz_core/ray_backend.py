@@ -112,6 +112,16 @@ def start_actors(ray, source: ModelSource, workers: int | None) -> tuple[list, A
     return [actor.remote(source, weights, plan.threads) for _ in range(plan.count)], weights
 
 
+def worker_error(exc: Exception) -> FeatvizError:
+    """What a worker raised, as the message a person reads: a FeatvizError's own text, else the last
+    line of Ray's report (never its remote traceback)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, FeatvizError):
+        return FeatvizError(str(cause))
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return FeatvizError(f"A Ray worker failed: {lines[-1][:300] if lines else type(exc).__name__}")
+
+
 def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
                workers: int | None = None) -> Iterator[tuple[int, Any]]:
     """workers.run_work on Ray: yields (index, result) as each item finishes, feeding each actor
@@ -132,7 +142,10 @@ def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 index, actor = pending.pop(ref)
-                result = ray.get(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise worker_error(exc) from None
                 submit(actor)
                 yield index, result
         finally:
