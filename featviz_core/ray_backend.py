@@ -99,7 +99,9 @@ def connected(address: str | bool):
         ray.shutdown()
 
 
-def start_actors(ray, source: ModelSource, workers: int | None) -> list:
+def start_actors(ray, source: ModelSource, workers: int | None) -> tuple[list, Any]:
+    """The actors, and the weights' object reference: the caller holds it for the whole run, since
+    an actor restarted after a crash reads its constructor arguments from the object store again."""
     plan = plan_actors(ray.cluster_resources(), source.device, workers)
     weights = None
     if source.weights:
@@ -107,7 +109,17 @@ def start_actors(ray, source: ModelSource, workers: int | None) -> list:
             weights = ray.put(f.read())
     actor = ray.remote(ModelWorker).options(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus,
                                             max_restarts=-1, max_task_retries=-1)
-    return [actor.remote(source, weights, plan.threads) for _ in range(plan.count)]
+    return [actor.remote(source, weights, plan.threads) for _ in range(plan.count)], weights
+
+
+def worker_error(exc: Exception) -> FeatvizError:
+    """What a worker raised, as the message a person reads: a FeatvizError's own text, else the last
+    line of Ray's report (never its remote traceback)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, FeatvizError):
+        return FeatvizError(str(cause))
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return FeatvizError(f"A Ray worker failed: {lines[-1][:300] if lines else type(exc).__name__}")
 
 
 def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
@@ -115,7 +127,7 @@ def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
     """workers.run_work on Ray: yields (index, result) as each item finishes, feeding each actor
     the next item as it hands one back."""
     with connected(address) as ray:
-        actors = start_actors(ray, source, workers)
+        actors, _weights = start_actors(ray, source, workers)
         queue, pending = deque(range(len(items))), {}
 
         def submit(actor) -> None:
@@ -130,7 +142,10 @@ def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)
                 index, actor = pending.pop(ref)
-                result = ray.get(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    raise worker_error(exc) from None
                 submit(actor)
                 yield index, result
         finally:

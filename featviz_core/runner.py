@@ -170,12 +170,6 @@ def _render_batch(model, targets, settings, specs, done, total, preview_every) -
                    finished=_results(targets, specs, curves, snaps, seconds))
 
 
-def render_batch(model: LoadedModel, targets: Sequence[Target], settings: RenderSettings) -> list[ChannelResult]:
-    """One batch rendered to the end, without a store: what a worker process runs for its driver."""
-    specs = [spec_for(model, t, settings) for t in targets]
-    return [r for event in _render_batch(model, list(targets), settings, specs, 0, 0, False) for r in event.finished]
-
-
 def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]], settings: RenderSettings,
                     store: Store | None = None, batch_size: int | None = None, previews: bool = False) -> Iterator[Progress]:
     """Render every (layer, channel) with `settings`, in batches, through the store.

@@ -5,19 +5,21 @@ inside a fresh network namespace (Ray binds to the machine's address; there it b
         unshare -n bash -c 'ip link set lo up; exec python -m pytest tests/ray_cases.py'
 
 One cluster for the module: the pictures equal the single-process ones; a worker killed mid-run
-(SIGKILL) is replaced and the atlas still completes; a rerun renders nothing."""
+(SIGKILL) is replaced and the atlas still completes; a rerun renders nothing; a worker's error reaches the
+driver as its message."""
 from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
-from featviz_core import RenderSettings, Store, load_model  # noqa: E402
+from featviz_core import FeatvizError, RenderSettings, Store  # noqa: E402
 from featviz_core.atlas import plan_atlas, run_atlas  # noqa: E402
-from featviz_core.workers import ModelSource  # noqa: E402
+from featviz_core.workers import ModelSource, run_work  # noqa: E402
 
 from .conftest import TINY  # noqa: E402
 
@@ -60,6 +62,14 @@ def _keys(model, store) -> list[str]:
     return [spec_for(model, Target(layer, c), SETTINGS).key() for layer in LAYERS for c in range(model.layers[layer].channels)]
 
 
+@dataclass(frozen=True)
+class Refused:
+    units: int = 1
+
+    def run(self, model):
+        raise FeatvizError(f"nothing to do on {model.name}")
+
+
 def _same_pictures(store, reference) -> None:
     assert len(reference) == 24
     for key, want in reference.items():
@@ -91,6 +101,15 @@ def test_two_nodes_render_the_single_process_pictures(cluster, model, reference,
 
 
 def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_renders_nothing(cluster, model, reference, tmp_path):
+    import torch
+
+    from .tiny_model import build
+
+    # The same network from a weights file: the actors get its bytes through the object store, and a
+    # restarted actor gets them again.
+    weights = tmp_path / "tiny.pt"
+    torch.save(build(3).state_dict(), weights)
+    source = ModelSource(TINY, weights=str(weights), device="cpu")
     store = Store(str(tmp_path / "cache"))
     put, killed = store.put, []
 
@@ -104,7 +123,7 @@ def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_render
 
     store.put = kill_a_worker_after_the_first_batch
     plan = plan_atlas(model, LAYERS, SETTINGS, store, batch_size=4)
-    assert run_atlas(SOURCE, model, plan, store, ray="auto", workers=2, progress=False) == 24
+    assert run_atlas(source, model, plan, store, ray="auto", workers=2, progress=False) == 24
     del store.put
     (pid, stored_then), = killed
     assert stored_then < 24  # killed mid-run
@@ -114,3 +133,9 @@ def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_render
     assert rerun.todo == 0 and rerun.batches == []
     assert run_atlas(SOURCE, model, rerun, store, ray="auto", progress=False) == 0
     store.close()
+
+
+def test_a_worker_error_is_the_message_not_a_remote_traceback(cluster):
+    with pytest.raises(FeatvizError) as raised:
+        list(run_work(SOURCE, [Refused()], ray="auto", workers=1))
+    assert str(raised.value) == f"nothing to do on {TINY}"

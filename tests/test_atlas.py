@@ -3,13 +3,12 @@ batch as it arrives (a killed run resumes, a finished one renders nothing), and 
 depend on how the batches fall."""
 from __future__ import annotations
 
-import json
 import sys
 
 import pytest
 
 from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
-from featviz_core.atlas import atlas_layers, plan_atlas, run_atlas
+from featviz_core.atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
 from featviz_core.workers import ModelSource
 
 from .conftest import TINY, count_forwards
@@ -100,6 +99,9 @@ def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
     store = Store(str(tmp_path / "cache"), size_limit=150_000)  # 8 of these pictures, not 16
     plan = plan_atlas(tiny, ["relu3"], SETTINGS, store, batch_size=4)
     try:
+        with pytest.raises(FeatvizError, match="needs about"):  # the CLI's check before any render
+            check_room(store, plan, estimated_entry_bytes(SETTINGS))
+        check_room(store, plan_atlas(tiny, ["relu1"], SETTINGS, store), estimated_entry_bytes(SETTINGS))  # 8 fit
         with pytest.raises(FeatvizError, match=r"needs about .* GB of cache.*FEATVIZ_CACHE_GB=1\b"):
             run_atlas(SOURCE, tiny, plan, store, progress=False)
         assert len(store) == 4  # the first batch is kept
@@ -115,11 +117,10 @@ def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys, monk
     assert main(args) == 0
     first = capsys.readouterr()
     assert "24 pictures in 2 layers, 0 already in the cache, 24 to render" in first.err
-    doc = json.loads((tmp_path / "atlas" / "manifest.json").read_text())
-    assert doc["layers"] == {"conv1": 8, "relu3": 16}
-    assert [(i["layer"], i["channel"]) for i in doc["items"]] == [("conv1", c) for c in range(8)] + [("relu3", c) for c in range(16)]
-    for item in doc["items"]:
-        assert (tmp_path / "atlas" / item["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    index = tmp_path / "atlas" / "index.html"
+    assert f"to {index}" in first.out and "relu3" in index.read_text()
+    pictures = {(p.parent.name, p.name) for p in (tmp_path / "atlas" / "layers").glob("*/*.png")}
+    assert pictures == {("conv1", f"{c}.png") for c in range(8)} | {("relu3", f"{c}.png") for c in range(16)}
     assert main(args) == 0
     assert "24 already in the cache, 0 to render in 0 batches" in capsys.readouterr().err
 
@@ -134,3 +135,18 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "c").exists()  # refused before any work
     assert main(["atlas", "--model", TINY, "--workers", "0", "--cache", str(tmp_path / "c")]) == 2
     assert "--workers 0 is out of range" in capsys.readouterr().err
+
+
+def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog):
+    import logging
+
+    from featviz_core.atlas import RenderBatch
+
+    oom = load_model("tests.tiny_model:make_oom", device="cpu")  # a forward pass of over 3 pictures fails
+    batch = RenderBatch(tuple(("relu3", c) for c in range(8)), SETTINGS)
+    with caplog.at_level(logging.WARNING, logger="featviz_core.runner"):
+        split = batch.run(oom)
+    assert "Out of GPU memory with 8 pictures in a batch" in caplog.text
+    whole = {r.label: r for r in batch.run(tiny)}  # the same weights under another name (other keys)
+    assert sorted(r.label for r in split) == sorted(whole)
+    assert all(r.png == whole[r.label].png and r.curve == whole[r.label].curve for r in split)

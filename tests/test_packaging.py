@@ -95,4 +95,4 @@ def test_dependencies_match_requirements_txt():
     required = pins((ROOT / "requirements.txt").read_text().splitlines())
     declared = pins(PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["ui"])
     assert declared == required
-    assert PYPROJECT["project"]["optional-dependencies"]["ray"] == ["ray==2.60.0"]
+    assert PYPROJECT["project"]["optional-dependencies"]["ray"] == ["ray[client]==2.60.0"]

@@ -13,7 +13,10 @@ import tempfile
 import pytest
 
 from featviz_core import FeatvizError
-from featviz_core.ray_backend import plan_actors
+from featviz_core.ray_backend import ModelWorker, plan_actors
+from featviz_core.workers import ModelSource
+
+from .conftest import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,7 +40,7 @@ def test_two_node_cluster_in_a_network_namespace():
         shutil.rmtree(temp, ignore_errors=True)
     report = done.stdout[-4000:] + done.stderr[-2000:]
     assert done.returncode == 0, report
-    assert "2 passed" in done.stdout, report  # both cases ran: none skipped
+    assert "3 passed" in done.stdout, report  # both cases ran: none skipped
 
 
 def test_actor_plan():
@@ -57,3 +60,22 @@ def test_actor_plan():
         plan_actors({"CPU": 8}, "cuda")
     with pytest.raises(FeatvizError, match=">= 1"):
         plan_actors({"CPU": 8}, "auto", workers=0)
+
+
+def test_worker_loads_weights_from_bytes_not_the_drivers_path(tiny, tmp_path):
+    import torch
+
+    from .tiny_model import build
+
+    path = tmp_path / "tiny.pt"
+    torch.save(build(3).state_dict(), path)
+    data = path.read_bytes()
+    path.unlink()  # a remote node has no such file: only the bytes travel
+    before = torch.get_num_threads()
+    try:
+        worker = ModelWorker(ModelSource(TINY, weights=str(path), device="cpu"), data, threads=1)
+        assert worker.model.digest == tiny.digest and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(FeatvizError, match="does not exist"):
+        ModelWorker(ModelSource(TINY, weights=str(path), device="cpu"), None, threads=1)
