@@ -143,6 +143,12 @@ def test_cli_writes_exemplars_json_and_crops(tiny, folder, tmp_path, capsys, sin
     crop = Image.open(out / "crops" / "relu3" / "5_1.png")
     assert crop.size == (x1 - x0, y1 - y0)  # the receptive-field crop of that photo
     assert np.array_equal(np.asarray(crop), np.asarray(Image.open(folder / entry["image"]).convert("RGB").crop((x0, y0, x1, y1))))
+    whole = np.asarray(Image.open(out / "whole" / "relu3" / "5_1.jpg")).astype(int)
+    photo = Image.open(folder / entry["image"])
+    assert max(whole.shape[:2]) <= 256 and whole.shape[1] / whole.shape[0] == pytest.approx(photo.width / photo.height, abs=0.02)
+    scale = whole.shape[1] / photo.width  # the crop outlined: its top-left corner is orange
+    corner = whole[round(y0 * scale) + 1, round(x0 * scale) + 1]
+    assert abs(corner - np.array([255, 64, 0])).max() < 60, corner
     assert "scanned 18 images" in capsys.readouterr().out
 
 
