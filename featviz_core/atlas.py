@@ -9,6 +9,7 @@ the same whatever the backend and however the batches fall.
 """
 from __future__ import annotations
 
+import math
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,15 +80,21 @@ def atlas_layers(model: LoadedModel, names: Sequence[str] | None = None) -> list
     return [name for name in model.layers if name in chosen]
 
 
+def atlas_keys(model: LoadedModel, layers: Sequence[str], settings: RenderSettings) -> list[tuple[Target, str]]:
+    """Every (layer, channel) of `layers` with the cache key of its picture, shallow to deep."""
+    targets = resolve_targets(model, [(layer, c) for layer in layers for c in range(model.layers[layer].channels)])
+    return [(t, spec_for(model, t, settings).key()) for t in targets]
+
+
 def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettings, store: Store,
                batch_size: int | None = None) -> AtlasPlan:
     """Every channel of `layers` that `store` lacks, in the local runner's batches (shallow first; on a
     CPU a batch never mixes layers). `batch_size` overrides the memory-based size."""
     if settings.objective != "channel":
         raise FeatvizError(f"An atlas renders the channel objective; {settings.objective!r} is for single renders.")
-    targets = resolve_targets(model, [(layer, c) for layer in layers for c in range(model.layers[layer].channels)])
-    todo = [(t, key) for t in targets if (key := spec_for(model, t, settings).key()) not in store]
-    plan = AtlasPlan(list(layers), len(targets))
+    keyed = atlas_keys(model, layers, settings)
+    todo = [(t, key) for t, key in keyed if key not in store]
+    plan = AtlasPlan(list(layers), len(keyed))
     if not todo:
         return plan
     cap = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=list(model.layers).index), settings.size)
@@ -95,6 +102,17 @@ def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
         plan.batches.append(RenderBatch(tuple((todo[i][0].layer, todo[i][0].channel) for i in batch), settings))
         plan.keys.append([todo[i][1] for i in batch])
     return plan
+
+
+def check_room(store: Store, plan: AtlasPlan, sample: Sequence[ChannelResult]) -> None:
+    """Stop when the whole atlas would not fit in the store (judged from the first pictures): its
+    least-recently-used eviction would drop the first pictures while the last render, and the atlas
+    would never be complete."""
+    need = plan.total * sum(len(r.to_bytes()) for r in sample) / max(1, len(sample))
+    if need > store.size_limit:
+        raise FeatvizError(f"This atlas needs about {need / 2**30:.1f} GB of cache, more than the cache's limit of "
+                           f"{store.size_limit / 2**30:.1f} GB: set FEATVIZ_CACHE_GB={math.ceil(1.2 * need / 2**30)} "
+                           f"(or choose fewer layers with --layers).")
 
 
 def run_atlas(source: ModelSource, model: LoadedModel, plan: AtlasPlan, store: Store, ray: str | bool | None = None,
@@ -114,6 +132,8 @@ def run_atlas(source: ModelSource, model: LoadedModel, plan: AtlasPlan, store: S
                                    "version differ): install the same featviz and weights on every node.")
             for result in results:
                 store.put(result)
+            if not rendered:
+                check_room(store, plan, results)
             rendered += len(results)
             bar.update(len(results))
     return rendered

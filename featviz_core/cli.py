@@ -1,4 +1,4 @@
-"""Command line: `python -m featviz_core {models,layers,render}`. Bad input exits with code 2."""
+"""Command line: `python -m featviz_core {models,layers,render,dashboard}` (installed: `featviz ...`). Bad input exits with code 2."""
 from __future__ import annotations
 
 import argparse
@@ -8,17 +8,19 @@ import re
 import sys
 from typing import Sequence
 
-from . import cli_exemplars, exemplar_files
+from . import cli_atlas, cli_dashboard, cli_exemplars, exemplar_files
 from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
 from .objectives import KINDS
 from .param import INITS
 from .runner import render_channels
-from .spec import METHODS, RenderSettings
+from .spec import METHODS, PRECISIONS, RenderSettings
 from .store import DEFAULT_CACHE_DIR, Store
 
 MAX_CHANNELS_PER_RUN = 4096
+# Subcommands with a module of their own: each has add_parser(subparsers) and run(args) -> exit code.
+SUBCOMMANDS = {"atlas": cli_atlas, "exemplars": cli_exemplars, "dashboard": cli_dashboard}
 
 
 def parse_channels(text: str, count: int) -> list[int]:
@@ -49,8 +51,13 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu), cpu, cuda, mps")
 
 
+def _prog() -> str:
+    """`featviz` when run as the installed console script, else the module form."""
+    return "featviz" if os.path.basename(sys.argv[0]) in ("featviz", "featviz.exe") else "python -m featviz_core"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m featviz_core", description="Feature visualization by activation maximization.")
+    parser = argparse.ArgumentParser(prog=_prog(), description="Feature visualization by activation maximization.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered models")
     layers = sub.add_parser("layers", help="list a model's visualizable layers")
@@ -67,12 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=default.seed)
     render.add_argument("--init", default=default.init, choices=INITS)
     render.add_argument("--objective", default=default.objective, choices=KINDS)
+    render.add_argument("--precision", default=default.precision, choices=PRECISIONS,
+                        help="bf16: autocast the model on a CUDA GPU (unverified quality; off by default)")
     render.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
     render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
     render.add_argument("--exemplars", help="an exemplar scan's folder: add each picture's activation over its channel's best photo")
-    cli_exemplars.add_parser(sub)
+    for command in SUBCOMMANDS.values():
+        command.add_parser(sub)
     return parser
 
 
@@ -96,7 +106,7 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
     if args.objective == "logit":
         args.layer = [LOGITS]
     settings = RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed,
-                              init=args.init, objective=args.objective)
+                              init=args.init, objective=args.objective, precision=args.precision)
     requested = []
     for layer in args.layer:
         name = model.resolve_layer(layer)
@@ -138,10 +148,14 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "pass_through", False):  # only `dashboard` hands its arguments on
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_args = extra
     try:
-        if args.command == "exemplars":
-            return cli_exemplars.run(args)
+        if args.command in SUBCOMMANDS:
+            return SUBCOMMANDS[args.command].run(args)
         if args.command == "models":
             cmd_models()
             return 0

@@ -63,9 +63,14 @@ class LoadedModel:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] -> the model's input space (channels_last, as the module is)."""
-        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-        return ((images - mean) / std).contiguous(memory_format=torch.channels_last)
+        return self.normalizer(images.device, images.dtype)(images)
+
+    def normalizer(self, device: torch.device, dtype: torch.dtype = torch.float32) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`normalize` with its mean and std built once: the render loop normalizes every step, and on
+        a GPU building them per call is a host-to-device copy the step waits for."""
+        mean = torch.tensor(self.mean, device=device, dtype=dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=device, dtype=dtype).view(1, -1, 1, 1)
+        return lambda images: ((images - mean) / std).contiguous(memory_format=torch.channels_last)
 
     def resolve_layer(self, name: str) -> str:
         """A listed layer name or alias -> the module name; unknown names list the valid ones."""

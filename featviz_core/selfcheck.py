@@ -9,7 +9,7 @@ The same statistics turn activation curves into z-scores, putting early and deep
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -41,6 +41,14 @@ class CheckScore:
     z: float  # robust z-score against natural photos
     rank: int  # 1 = the picture's own channel has the highest z of its layer
     channels: int
+    layer_z: tuple[float, ...] = field(default=(), compare=False, repr=False)  # every channel's z on this picture
+
+
+def neighbours(score: CheckScore, count: int = 6) -> list[int]:
+    """The channels of the layer that the picture excites most after its own (highest z first, ties
+    by index): what else responds to the same pattern, whether or not the picture ranked first."""
+    order = np.argsort(-np.asarray(score.layer_z, dtype=np.float64), kind="stable")
+    return [int(c) for c in order if c != score.channel][:count]
 
 
 def natural_photos(channels: int = 3) -> list[np.ndarray]:
@@ -119,5 +127,6 @@ def score_pictures(model: LoadedModel, pictures: Sequence[np.ndarray], layer: st
     scores = []
     for b, channel in enumerate(channels):
         own = z[b, channel]
-        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1, z.shape[1]))
+        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1, z.shape[1],
+                                 tuple(float(v) for v in z[b])))
     return scores

@@ -135,5 +135,10 @@ class Store:
     def volume(self) -> int:
         return self._cache.volume()
 
+    @property
+    def size_limit(self) -> int:
+        """Bytes kept before least-recently-used entries are evicted."""
+        return int(self._cache.size_limit)
+
     def close(self) -> None:
         self._cache.close()

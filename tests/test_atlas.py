@@ -3,6 +3,9 @@ batch as it arrives (a killed run resumes, a finished one renders nothing), and 
 depend on how the batches fall."""
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 
 from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
@@ -91,3 +94,43 @@ def test_a_worker_with_other_weights_is_refused(tiny, store):
     with pytest.raises(FeatvizError, match="different model"):
         run_atlas(SOURCE, other, plan, store, progress=False)
     assert len(store) == 0
+
+
+def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
+    store = Store(str(tmp_path / "cache"), size_limit=150_000)  # 8 of these pictures, not 16
+    plan = plan_atlas(tiny, ["relu3"], SETTINGS, store, batch_size=4)
+    try:
+        with pytest.raises(FeatvizError, match=r"needs about .* GB of cache.*FEATVIZ_CACHE_GB=1\b"):
+            run_atlas(SOURCE, tiny, plan, store, progress=False)
+        assert len(store) == 4  # the first batch is kept
+    finally:
+        store.close()
+
+
+def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys, monkeypatch):
+    from featviz_core.cli import main
+
+    args = ["atlas", "--model", "tests.tiny_model:make_aliased", "--device", "cpu", "--layers", "relu3,first", "--size", "32", "--steps", "3",
+            "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "cache")]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "24 pictures in 2 layers, 0 already in the cache, 24 to render" in first.err
+    doc = json.loads((tmp_path / "atlas" / "manifest.json").read_text())
+    assert doc["layers"] == {"conv1": 8, "relu3": 16}
+    assert [(i["layer"], i["channel"]) for i in doc["items"]] == [("conv1", c) for c in range(8)] + [("relu3", c) for c in range(16)]
+    for item in doc["items"]:
+        assert (tmp_path / "atlas" / item["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(args) == 0
+    assert "24 already in the cache, 0 to render in 0 batches" in capsys.readouterr().err
+
+
+def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
+    from featviz_core.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["atlas", "--model", TINY, "--ray", "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "featviz[ray]"' in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()  # refused before any work
+    assert main(["atlas", "--model", TINY, "--workers", "0", "--cache", str(tmp_path / "c")]) == 2
+    assert "--workers 0 is out of range" in capsys.readouterr().err
