@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .errors import FeatvizError
 from .exemplars import spatial_maxima
@@ -21,6 +21,8 @@ from .models import LoadedModel
 
 DOC = "exemplars.json"
 CROP_SIDE = 192  # a crop's longer side at most, in pixels
+WHOLE_SIDE = 256  # the whole photo's longer side at most
+OUTLINE = (255, 64, 0)
 MAX_DOC_BYTES = 256 * 2**20
 
 
@@ -29,26 +31,44 @@ def crop_name(layer: str, channel: int, rank: int) -> str:
     return f"crops/{re.sub(r'[^A-Za-z0-9._-]', '_', layer)}/{int(channel)}_{int(rank)}.png"
 
 
+def whole_name(layer: str, channel: int, rank: int) -> str:
+    """The whole photo of that exemplar, small, with its crop outlined."""
+    return crop_name(layer, channel, rank).replace("crops/", "whole/", 1)[:-4] + ".jpg"
+
+
+def _save_views(img: Image.Image, box: list[int], crop: str, whole: str) -> None:
+    part = img.crop(tuple(box))
+    part.thumbnail((CROP_SIDE, CROP_SIDE))
+    part.save(crop)
+    small = img.copy()
+    small.thumbnail((WHOLE_SIDE, WHOLE_SIDE))
+    scale = small.width / img.width
+    outline = [round(v * scale) for v in box]
+    ImageDraw.Draw(small).rectangle([outline[0], outline[1], max(outline[0], outline[2] - 1), max(outline[1], outline[3] - 1)],
+                                    outline=OUTLINE, width=max(2, small.width // 100))
+    small.save(whole, quality=85)
+
+
 def write_outputs(doc: dict, root: str, out: str) -> int:
-    """`out/exemplars.json` and every crop (images opened once each, from `root`). Returns crops written;
-    an image that cannot be read any more is left without crops rather than failing the scan."""
-    os.makedirs(out, exist_ok=True)
-    wanted = defaultdict(list)  # image -> [(box, crop name)]
+    """`out/exemplars.json`, every crop and every whole photo with its crop outlined (images opened once
+    each, from `root`). Returns crops written; an image that cannot be read any more is left without
+    them rather than failing the scan."""
+    wanted = defaultdict(list)  # image -> [(box, crop name, whole name)]
     for layer, channels in doc["layers"].items():
-        os.makedirs(os.path.join(out, os.path.dirname(crop_name(layer, 0, 0))), exist_ok=True)
+        for folder in (crop_name(layer, 0, 0), whole_name(layer, 0, 0)):
+            os.makedirs(os.path.join(out, os.path.dirname(folder)), exist_ok=True)
         for channel, entries in channels.items():
             for rank, entry in enumerate(entries):
-                wanted[entry["image"]].append((entry["box"], crop_name(layer, int(channel), rank)))
+                names = crop_name(layer, int(channel), rank), whole_name(layer, int(channel), rank)
+                wanted[entry["image"]].append((entry["box"], *(os.path.join(out, n) for n in names)))
     written = 0
-    for image, crops in wanted.items():
+    for image, views in wanted.items():
         try:
             img = open_image(os.path.join(root, image))
         except FeatvizError:
             continue
-        for box, name in crops:
-            crop = img.crop(tuple(box))
-            crop.thumbnail((CROP_SIDE, CROP_SIDE))
-            crop.save(os.path.join(out, name))
+        for box, crop, whole in views:
+            _save_views(img, box, crop, whole)
             written += 1
     tmp = os.path.join(out, DOC + ".part")
     with open(tmp, "w") as f:

@@ -12,7 +12,7 @@ import os
 import streamlit as st
 
 from featviz_core import ChannelResult, FeatvizError, Store
-from featviz_core.exemplar_files import crop_name, exemplar_ratio, exemplars_of, picture_peak, read_scan
+from featviz_core.exemplar_files import crop_name, exemplar_ratio, exemplars_of, picture_peak, read_scan, whole_name
 
 from .config import exemplar_dirs
 from .models import ModelRef
@@ -88,11 +88,13 @@ def draw_exemplars(area, ref: ModelRef, result: ChannelResult, store: Store) -> 
     if covering is None:
         return
     directory, doc, top = covering
-    crops, captions, names = [], [], []
+    crops, wholes, captions, names = [], [], [], []
     for rank, entry in enumerate(top):
         path = os.path.join(directory, crop_name(result.layer, result.channel, rank))
-        if os.path.isfile(path):
+        whole = os.path.join(directory, whole_name(result.layer, result.channel, rank))
+        if os.path.isfile(path) and os.path.isfile(whole):
             crops.append(path)
+            wholes.append(whole)
             captions.append(f"{entry['activation']:.1f}")
             names.append(os.path.basename(entry["image"]))
     with area:
@@ -105,3 +107,5 @@ def draw_exemplars(area, ref: ModelRef, result: ChannelResult, store: Store) -> 
             st.image(crops, caption=captions, width=68)
             st.caption("Where each photo excites the channel most (its receptive field), best first, with the peak "
                        "activation. Photos: " + ", ".join(names))
+            with st.expander("Whole photos"):
+                st.image(wholes, caption=names, width="stretch")

@@ -13,6 +13,8 @@ from featviz_core import load_model
 from featviz_core.exemplar_files import write_outputs
 from featviz_core.exemplar_scan import scan_folder
 
+pytestmark = pytest.mark.real_model
+
 
 @pytest.fixture(scope="module")
 def lite0_scan(tmp_path_factory):
@@ -40,14 +42,16 @@ def test_inspected_channel_shows_its_exemplars_and_the_ratio(lite0_scan, cache_d
     monkeypatch.setattr(sys, "argv", ["app.py", "--exemplars", str(directory)])
     at = open_app({**TWO_BY_TWO, "tile": "blocks.5:3"})
     shown = image_captions(at)
-    assert shown[-3:] == wanted  # the crops, best first, beside the inspected picture
-    names = ", ".join(e["image"].split("/")[-1] for e in doc["layers"]["blocks.5"]["3"])
-    assert any(c.value.endswith("Photos: " + names) for c in at.caption)
+    names = [e["image"].split("/")[-1] for e in doc["layers"]["blocks.5"]["3"]]
+    # The crops, best first, beside the inspected picture, then the whole photos in an expander.
+    assert shown[-6:] == wanted + names
+    assert any(c.value.endswith("Photos: " + ", ".join(names)) for c in at.caption)
+    assert "Whole photos" in [e.label for e in at.expander]
     ratio = {m.label: m.value for m in at.metric}["Picture vs. best photo"]
     assert float(ratio.rstrip("×")) > 0
     assert doc["folder"] in [c.value for c in at.sidebar.code]  # which folder the scan used
     at.selectbox(key="tile").set_value("blocks.1:0").run()  # another layer of the scan
-    assert image_captions(at)[-3:] == [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.1"]["0"]]
+    assert image_captions(at)[-6:-3] == [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.1"]["0"]]
 
     # Evolution has its own view of a channel: the same exemplars beside its picture.
     evolution = open_app({**FAST, "layer": "blocks.5", "channel": "3"}, page="evolution")

@@ -1,19 +1,26 @@
 """Dataset exemplars on the tiny model: the lists against an independent brute force, the boxes against
-the activation map, shards against one pass, a killed scan resuming, junk files skipped and counted."""
+the activation map, shards against one pass, a scan killed (by an exception, and by SIGKILL in a subprocess) resuming,
+junk files skipped and counted."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from featviz_core import FeatvizError
+from featviz_core import FeatvizError, Store
 from featviz_core.cli import main
-from featviz_core.exemplar_scan import scan_folder
-from featviz_core.imagefolder import open_image
+from featviz_core.exemplar_scan import scan_folder, scan_key
+from featviz_core.imagefolder import list_images, open_image
 from tests.conftest import count_forwards
 from tests.exemplar_fixtures import JUNK, READABLE, build_folder
 from tests.tiny_model import build
@@ -87,10 +94,16 @@ def test_top1_of_each_channel_is_the_brute_force_argmax_and_its_box_holds_the_pe
 def test_shards_merged_give_the_lists_of_one_pass(tiny, folder, single_thread):
     one = final(scan_folder(tiny, str(folder), LAYERS, 4, None, shard_size=1000, batch=16))
     many = final(scan_folder(tiny, str(folder), LAYERS, 4, None, shard_size=3, batch=2))
-    for layer in LAYERS:
-        assert one["layers"][layer].keys() == many["layers"][layer].keys()
-        for channel, entries in one["layers"][layer].items():
-            other = many["layers"][layer][channel]
+    assert_same_lists(one, many)
+
+
+def assert_same_lists(a: dict, b: dict) -> None:
+    """The same images and boxes in the same order; activations equal up to batch-composition rounding."""
+    assert a["layers"].keys() == b["layers"].keys()
+    for layer, channels in a["layers"].items():
+        assert channels.keys() == b["layers"][layer].keys()
+        for channel, entries in channels.items():
+            other = b["layers"][layer][channel]
             assert [(e["image"], e["box"]) for e in entries] == [(e["image"], e["box"]) for e in other]
             assert [e["activation"] for e in entries] == pytest.approx([e["activation"] for e in other], rel=1e-5)
 
@@ -143,6 +156,12 @@ def test_cli_writes_exemplars_json_and_crops(tiny, folder, tmp_path, capsys, sin
     crop = Image.open(out / "crops" / "relu3" / "5_1.png")
     assert crop.size == (x1 - x0, y1 - y0)  # the receptive-field crop of that photo
     assert np.array_equal(np.asarray(crop), np.asarray(Image.open(folder / entry["image"]).convert("RGB").crop((x0, y0, x1, y1))))
+    whole = np.asarray(Image.open(out / "whole" / "relu3" / "5_1.jpg")).astype(int)
+    photo = Image.open(folder / entry["image"])
+    assert max(whole.shape[:2]) <= 256 and whole.shape[1] / whole.shape[0] == pytest.approx(photo.width / photo.height, abs=0.02)
+    scale = whole.shape[1] / photo.width  # the crop outlined: its top-left corner is orange
+    corner = whole[round(y0 * scale) + 1, round(x0 * scale) + 1]
+    assert abs(corner - np.array([255, 64, 0])).max() < 60, corner
     assert "scanned 18 images" in capsys.readouterr().out
 
 
@@ -164,7 +183,7 @@ def test_cli_bad_input_exits_2_with_one_clear_line(folder, tmp_path, capsys, cha
     argv = ["exemplars"] + [x for k, v in args.items() for x in ((k,) if v is None else (k, v))]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and __import__("re").search(message, err[-1]) and "Traceback" not in "".join(err)
+    assert err[-1].startswith("error: ") and re.search(message, err[-1]) and "Traceback" not in "".join(err)
     assert not os.path.exists(tmp_path / "ex" / "exemplars.json")
 
 
@@ -202,3 +221,36 @@ def test_render_manifest_compares_each_picture_with_its_best_photo(folder, tmp_p
         best = doc["layers"]["relu3"][str(item["channel"])][0]
         assert item["exemplar_top1"] == best["image"]
         assert item["exemplar_ratio"] == pytest.approx(peak / best["activation"], rel=1e-3)
+
+
+def test_a_scan_killed_with_sigkill_resumes_from_its_stored_shards(tiny, tmp_path, single_thread):
+    photos = tmp_path / "noise"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(400):
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photos / f"{i:03d}.png")
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "featviz_core", "exemplars", "--model", "tests.tiny_model:make", "--images", str(photos),
+            "--layers", "relu3", "--top", "3", "--out", str(tmp_path / "ex"), "--cache", str(cache), "--device", "cpu",
+            "--shard-size", "20", "--batch-size", "4"]
+    key = scan_key(tiny, ["relu3"], 3, list_images(str(photos)), 20)
+    proc = subprocess.Popen(argv, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    store = Store(str(cache))
+    try:
+        deadline = time.time() + 120
+        while not all(f"json:exemplars:shard:{key}:{n}" in store for n in (0, 1)):
+            assert proc.poll() is None and time.time() < deadline, "the scan ended before two shards were stored"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stored = sum(f"json:exemplars:shard:{key}:{n}" in store for n in range(20))
+        assert 2 <= stored < 20 and not (tmp_path / "ex" / "exemplars.json").exists()
+        with count_forwards(tiny.module) as passes:
+            events = list(scan_folder(tiny, str(photos), ["relu3"], 3, store, shard_size=20, batch=4))
+        assert events[0].resumed == 20 * stored
+        assert events[-1].forwards == 5 * (20 - stored) and len(passes) == 5 * (20 - stored) + 1  # + receptive-field probe
+        assert_same_lists(events[-1].result, final(scan_folder(tiny, str(photos), ["relu3"], 3, None, shard_size=400, batch=4)))
+    finally:
+        proc.kill()
+        store.close()
