@@ -109,11 +109,11 @@ def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
         store.close()
 
 
-def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys, monkeypatch):
+def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys):
     from featviz_core.cli import main
 
-    args = ["atlas", "--model", "tests.tiny_model:make_aliased", "--device", "cpu", "--layers", "relu3,first", "--size", "32", "--steps", "3",
-            "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "cache")]
+    args = ["atlas", "--model", "tests.tiny_model:make_aliased", "--device", "cpu", "--layers", "relu3,first",
+            "--size", "32", "--steps", "3", "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "cache")]
     assert main(args) == 0
     first = capsys.readouterr()
     assert "24 pictures in 2 layers, 0 already in the cache, 24 to render" in first.err
