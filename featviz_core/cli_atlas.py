@@ -8,6 +8,7 @@ process or on Ray workers), then written out as a static site (featviz_core/site
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import FeatvizError
@@ -48,6 +49,8 @@ def _check(args: argparse.Namespace) -> None:
         raise FeatvizError(f"--workers {args.workers} is out of range: use 1 to {MAX_WORKERS}.")
     if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
         raise FeatvizError(f"--batch-size {args.batch_size} is out of range: use 1 to 4096.")
+    if args.workers is not None and not args.ray:
+        raise FeatvizError("--workers sets how many Ray workers render: add --ray (a local cluster) or --ray ADDRESS.")
     if args.ray:
         from .ray_backend import import_ray
 
@@ -80,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{model.name}: {plan.total} pictures in {len(layers)} layers, {plan.total - plan.todo} already in "
                   f"the cache, {plan.todo} to render in {len(plan.batches)} batches"
                   + (" on Ray" if args.ray else ""), file=sys.stderr)
+            if not args.ray and model.device.type == "cpu" and plan.todo and (os.cpu_count() or 1) > 1:
+                print(f"rendering on one CPU core, so that every backend makes the same pictures: --ray renders on "
+                      f"all {os.cpu_count()} (one single-threaded worker each)", file=sys.stderr)
             run_atlas(source, model, plan, store, args.ray, args.workers)
             index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url, check=not args.no_check)
         finally:

@@ -3,6 +3,7 @@ batch as it arrives (a killed run resumes, a finished one renders nothing), and 
 depend on how the batches fall."""
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -123,6 +124,7 @@ def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys):
     assert main(args) == 0
     first = capsys.readouterr()
     assert "24 pictures in 2 layers, 0 already in the cache, 24 to render" in first.err
+    assert ("--ray renders on all" in first.err) == ((os.cpu_count() or 1) > 1)
     index = tmp_path / "atlas" / "index.html"
     assert f"to {index}" in first.out and "relu3" in index.read_text()
     pictures = {(p.parent.name, p.name) for p in (tmp_path / "atlas" / "layers").glob("*/*.png")}
@@ -139,8 +141,10 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert 'pip install "featviz[ray]"' in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()  # refused before any work
-    assert main(["atlas", "--model", TINY, "--workers", "0", "--cache", str(tmp_path / "c")]) == 2
+    assert main(["atlas", "--model", TINY, "--workers", "0", "--ray", "--cache", str(tmp_path / "c")]) == 2
     assert "--workers 0 is out of range" in capsys.readouterr().err
+    assert main(["atlas", "--model", TINY, "--workers", "2", "--cache", str(tmp_path / "c")]) == 2
+    assert "add --ray" in capsys.readouterr().err
 
 
 def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog):
