@@ -34,7 +34,7 @@ sys.path.insert(0, REPO)
 import torch  # noqa: E402
 
 from benchmark import machine, update_readme  # noqa: E402  (bench/ is this script's folder)
-from featviz_core import RenderSettings, Store, collect, load_model, render_channels  # noqa: E402
+from featviz_core import RenderSettings, Store, collect, render_channels  # noqa: E402
 from featviz_core.atlas import atlas_layers, plan_atlas, run_atlas  # noqa: E402
 from featviz_core.runner import max_batch  # noqa: E402
 from featviz_core.workers import ModelSource, run_work  # noqa: E402
@@ -174,7 +174,8 @@ def run(args) -> int:
     command = "python bench/atlas.py" + (" --quick" if args.quick else "")
     doc = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine("cpu"),
            "quick": args.quick, "command": command, "settings": f"{settings.size} px, {settings.steps} steps"}
-    print(f"atlas benchmark: {doc['machine']['cpu']}, {doc['machine']['cores']} cores, load {doc['machine']['load_average']}", flush=True)
+    m = doc["machine"]
+    print(f"atlas benchmark: {m['cpu']}, {m['cores']} cores, load {m['load_average']}", flush=True)
     doc["rows"] = rows(model, settings, source, [1, 2])
     print("projection (one batch per layer, this process):", flush=True)
     doc["projection"] = projection(model, settings, source)

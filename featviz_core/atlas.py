@@ -88,10 +88,43 @@ def atlas_keys(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
     return [(t, spec_for(model, t, settings).key()) for t in targets]
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How a device batches pictures (the runner's rules): at most `cap` to a batch; layers mixed in
+    one batch on a GPU only (on a CPU a shallow picture would pay for a deep one's forward pass)."""
+
+    cap: int
+    mix_layers: bool
+
+
+def batching_for(model: LoadedModel, layers: Sequence[str], size: int) -> Batching:
+    return Batching(max_batch(model, sorted(layers, key=list(model.layers).index), size), model.device.type == "cuda")
+
+
+@dataclass(frozen=True)
+class MeasureBatching:
+    """Work item: the workers' Batching, measured where the pictures will render, for a driver on
+    another device (a CPU laptop driving GPU workers)."""
+
+    layers: tuple[str, ...]
+    size: int
+    units: int = 0
+
+    def run(self, model: LoadedModel) -> Batching:
+        return batching_for(model, self.layers, self.size)
+
+
+def workers_batching(source: ModelSource, layers: Sequence[str], size: int, ray: str | bool) -> Batching:
+    """Ask one worker of the cluster how its device batches these layers."""
+    ((_, batching),) = list(run_work(source, [MeasureBatching(tuple(layers), size)], ray, workers=1))
+    return batching
+
+
 def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettings, store: Store,
-               batch_size: int | None = None) -> AtlasPlan:
-    """Every channel of `layers` that `store` lacks, in the local runner's batches (shallow first; on a
-    CPU a batch never mixes layers). `batch_size` overrides the memory-based size."""
+               batch_size: int | None = None, batching: Batching | None = None) -> AtlasPlan:
+    """Every channel of `layers` that `store` lacks, in the local runner's batches (shallow first).
+    `batching`: the workers' rules when they differ from this model's device (workers_batching);
+    `batch_size` overrides the memory-based size."""
     if settings.objective != "channel":
         raise FeatvizError(f"An atlas renders the channel objective; {settings.objective!r} is for single renders.")
     keyed = atlas_keys(model, layers, settings)
@@ -99,8 +132,9 @@ def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
     plan = AtlasPlan(list(layers), len(keyed))
     if not todo:
         return plan
-    cap = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=list(model.layers).index), settings.size)
-    for batch in plan_batches([t.layer for t, _ in todo], cap, split_layers=model.device.type != "cuda"):
+    mix_layers = batching.mix_layers if batching else model.device.type == "cuda"
+    cap = batch_size or (batching or batching_for(model, {t.layer for t, _ in todo}, settings.size)).cap
+    for batch in plan_batches([t.layer for t, _ in todo], cap, split_layers=not mix_layers):
         plan.batches.append(RenderBatch(tuple((todo[i][0].layer, todo[i][0].channel) for i in batch), settings))
         plan.keys.append([todo[i][1] for i in batch])
     return plan

@@ -20,7 +20,7 @@ from .models import LoadedModel, load_model
 # threads busy anyway: two single-threaded processes rendered Lite0's blocks.1 1.5x as fast as one
 # process with two threads. More cores mean more workers (Ray actors), not more threads.
 CPU_THREADS = 1
-RAY_INSTALL_HINT = 'Ray is not installed: pip install "featviz[ray]" (or pip install ray==2.60.0).'
+RAY_INSTALL_HINT = 'Ray is not installed: pip install "featviz[ray]" (or pip install "ray[client]==2.60.0").'
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ inside a fresh network namespace (Ray binds to the machine's address; there it b
     RAY_TMPDIR=$(mktemp -d) RAY_AUTH_MODE=disabled PYTHONPATH=. \
         unshare -n bash -c 'ip link set lo up; exec python -m pytest tests/ray_cases.py'
 
-One cluster for the module: the pictures equal the single-process ones; a worker killed mid-run
+One cluster for the module: the pictures (through the CLI) equal the single-process ones; a worker killed mid-run
 (SIGKILL) is replaced and the atlas still completes; a rerun renders nothing; a worker's error reaches the
 driver as its message."""
 from __future__ import annotations
@@ -23,7 +23,7 @@ from featviz_core.workers import ModelSource, run_work  # noqa: E402
 
 from .conftest import TINY  # noqa: E402
 
-SETTINGS = RenderSettings(size=32, steps=24)
+SETTINGS = RenderSettings(size=32, steps=12)
 LAYERS = ["relu1", "relu3"]  # 8 + 16 channels, batches of 4: six batches
 SOURCE = ModelSource(TINY, device="cpu")
 
@@ -91,13 +91,24 @@ def _worker_pids() -> list[int]:
     return pids
 
 
-def test_two_nodes_render_the_single_process_pictures(cluster, model, reference, tmp_path):
+def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, reference, tmp_path, capsys, monkeypatch):
+    from featviz_core import atlas
+    from featviz_core.cli import main
+
     assert len(ray.nodes()) == 2 and ray.cluster_resources()["CPU"] == 2
-    store = Store(str(tmp_path / "cache"))
-    plan = plan_atlas(model, LAYERS, SETTINGS, store, batch_size=4)
-    assert run_atlas(SOURCE, model, plan, store, ray="auto", progress=False) == 24
-    _same_pictures(store, reference)
-    store.close()
+    asked = []
+    measure = atlas.workers_batching
+    monkeypatch.setattr(atlas, "workers_batching", lambda *a: asked.append(a[1:]) or measure(*a))
+    out = tmp_path / "site"
+    args = ["atlas", "--model", TINY, "--device", "cpu", "--layers", ",".join(LAYERS), "--size", str(SETTINGS.size),
+            "--steps", str(SETTINGS.steps), "--ray", "auto", "--no-check", "--out", str(out), "--cache", str(tmp_path / "c")]
+    assert main(args) == 0
+    assert asked == [(LAYERS, SETTINGS.size, "auto")]  # a cluster elsewhere: a worker measured the batches
+    assert "24 to render in 3 batches on Ray" in capsys.readouterr().err  # the worker's cap: 8 on a CPU
+    by_label = {want.label: want for want in reference.values()}
+    for layer in LAYERS:
+        for c in range(8 if layer == "relu1" else 16):
+            assert (out / "layers" / layer / f"{c}.png").read_bytes() == by_label[f"{layer}:{c}"].png
 
 
 def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_renders_nothing(cluster, model, reference, tmp_path):

@@ -3,12 +3,13 @@ batch as it arrives (a killed run resumes, a finished one renders nothing), and 
 depend on how the batches fall."""
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
 
 from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
-from featviz_core.atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
+from featviz_core.atlas import Batching, atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
 from featviz_core.workers import ModelSource
 
 from .conftest import TINY, count_forwards
@@ -69,20 +70,26 @@ def test_killed_run_resumes_and_a_finished_one_renders_nothing(tiny, store):
 
 def test_pictures_do_not_depend_on_how_batches_fall(tiny, tmp_path):
     layers = ["conv2", "relu3"]
-    stores = [Store(str(tmp_path / f"cache{cap}")) for cap in (3, 16)]
+    # Batches of 2-3, of 16, and of 10-11 planned for a GPU, one with both layers (which a CPU worker's
+    # runner still renders a layer at a time).
+    ways = [(3, None), (16, None), (None, Batching(12, mix_layers=True))]
+    stores = [Store(str(tmp_path / f"cache{n}")) for n in range(len(ways))]
     try:
-        for cap, store in zip((3, 16), stores):
-            run_atlas(SOURCE, tiny, plan_atlas(tiny, layers, SETTINGS, store, batch_size=cap), store, progress=False)
-        small, large = ({r.key: r for r in collect(render_channels(tiny, [(layer, c) for layer in layers for c in range(16)],
-                                                                     SETTINGS, store))} for store in stores)
+        for (cap, batching), store in zip(ways, stores):
+            plan = plan_atlas(tiny, layers, SETTINGS, store, cap, batching)
+            run_atlas(SOURCE, tiny, plan, store, progress=False)
+        assert [len({layer for layer, _ in b.targets}) for b in plan.batches] == [1, 2, 1]
+        small, large, mixed = ({r.key: r for r in collect(render_channels(tiny, [(layer, c) for layer in layers for c in range(16)],
+                                                                            SETTINGS, store))} for store in stores)
         # Pictures rendered outside any atlas, in other company, are the same pictures too.
         pair = collect(render_channels(tiny, [("relu3", 11), ("relu3", 2)], SETTINGS, None, batch_size=2))
     finally:
         for store in stores:
             store.close()
-    assert len(small) == len(large) == 32 and small.keys() == large.keys()
+    assert len(small) == len(large) == 32 and small.keys() == large.keys() == mixed.keys()
     for key, picture in small.items():
-        assert (picture.png, picture.curve, picture.snapshots) == (large[key].png, large[key].curve, large[key].snapshots)
+        for other in (large[key], mixed[key]):
+            assert (picture.png, picture.curve, picture.snapshots) == (other.png, other.curve, other.snapshots)
     for picture in pair:
         assert (picture.png, picture.curve) == (small[picture.key].png, small[picture.key].curve)
 
@@ -109,14 +116,15 @@ def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
         store.close()
 
 
-def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys, monkeypatch):
+def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys):
     from featviz_core.cli import main
 
-    args = ["atlas", "--model", "tests.tiny_model:make_aliased", "--device", "cpu", "--layers", "relu3,first", "--size", "32", "--steps", "3",
-            "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "cache")]
+    args = ["atlas", "--model", "tests.tiny_model:make_aliased", "--device", "cpu", "--layers", "relu3,first",
+            "--size", "32", "--steps", "3", "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "cache")]
     assert main(args) == 0
     first = capsys.readouterr()
     assert "24 pictures in 2 layers, 0 already in the cache, 24 to render" in first.err
+    assert ("--ray renders on all" in first.err) == ((os.cpu_count() or 1) > 1)
     index = tmp_path / "atlas" / "index.html"
     assert f"to {index}" in first.out and "relu3" in index.read_text()
     pictures = {(p.parent.name, p.name) for p in (tmp_path / "atlas" / "layers").glob("*/*.png")}
@@ -133,8 +141,10 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert 'pip install "featviz[ray]"' in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()  # refused before any work
-    assert main(["atlas", "--model", TINY, "--workers", "0", "--cache", str(tmp_path / "c")]) == 2
+    assert main(["atlas", "--model", TINY, "--workers", "0", "--ray", "--cache", str(tmp_path / "c")]) == 2
     assert "--workers 0 is out of range" in capsys.readouterr().err
+    assert main(["atlas", "--model", TINY, "--workers", "2", "--cache", str(tmp_path / "c")]) == 2
+    assert "add --ray" in capsys.readouterr().err
 
 
 def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog):
