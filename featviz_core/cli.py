@@ -15,7 +15,7 @@ from .objectives import KINDS
 from .param import INITS
 from .runner import render_channels
 from .spec import METHODS, RenderSettings
-from .store import DEFAULT_CACHE_DIR, Store
+from .store import Store
 
 MAX_CHANNELS_PER_RUN = 4096
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--init", default=default.init, choices=INITS)
     render.add_argument("--objective", default=default.objective, choices=KINDS)
     render.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
-    render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
+    render.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache)")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
     return parser

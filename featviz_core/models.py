@@ -119,17 +119,20 @@ def _has_mps() -> bool:
 
 
 def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
-    """Read a state dict safely (never unpickles arbitrary objects)."""
+    """Read a state dict safely (never unpickles arbitrary objects). Messages name the file, not its
+    folder: on a server the file is a visitor's upload and its place is nobody's business."""
+    name = os.path.basename(path)
     if not os.path.isfile(path):
-        raise FeatvizError(f"Weights file {path!r} does not exist.")
+        raise FeatvizError(f"Weights file {name!r} does not exist.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, pickled objects refused by weights_only, ...
-        raise FeatvizError(f"Weights file {path!r} is not a readable PyTorch state dict ({type(exc).__name__}: {str(exc)[:200]}).") from exc
+        detail = str(exc)[:200].replace(os.path.dirname(os.path.abspath(path)), "…")
+        raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict ({type(exc).__name__}: {detail}).") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FeatvizError(f"Weights file {path!r} does not hold a state dict (a mapping of names to tensors).")
+        raise FeatvizError(f"Weights file {name!r} does not hold a state dict (a mapping of names to tensors).")
     return state
 
 

@@ -14,8 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-DEFAULT_CACHE_DIR = os.environ.get("FEATVIZ_CACHE", "cache")
-DEFAULT_SIZE_LIMIT = int(float(os.environ.get("FEATVIZ_CACHE_GB", "2")) * 2**30)
+from .uploads import cache_budget
+
+DEFAULT_CACHE_DIR = "cache"  # FEATVIZ_CACHE moves it (read when a Store opens, not at import)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("FEATVIZ_CACHE", DEFAULT_CACHE_DIR)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -83,9 +88,12 @@ def _disk_class():
 class Store:
     """Size-capped, process-safe disk cache of ChannelResults (and small JSON blobs) by key."""
 
-    def __init__(self, directory: str = DEFAULT_CACHE_DIR, size_limit: int = DEFAULT_SIZE_LIMIT):
+    def __init__(self, directory: str | None = None, size_limit: int | None = None):
+        """`size_limit` defaults to FEATVIZ_CACHE_GB less the uploads' share (uploads.cache_budget)."""
         import diskcache
 
+        directory = directory or default_cache_dir()
+        size_limit = cache_budget()[0] if size_limit is None else size_limit
         self.directory = directory
         self._cache = diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-used",
                                       disk=_disk_class())

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import streamlit as st
@@ -16,11 +15,13 @@ from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
 
 from . import urlstate
 from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices
-from .models import ModelRef, current_store, model_ref, save_upload, upload_path
+from .models import ModelRef, current_store, current_uploads, model_ref, weights_file
 from .views import hand_over_to_app
 
 _VIEW = "_featviz_view"
 WEIGHTS = "weights"  # URL parameter: content hash of an uploaded state dict kept on this server
+_STORED = "_featviz_uploads"  # this session's file_uploader file ids -> upload ids
+_MISFITS = "_featviz_misfits"  # (model, weights id) -> why those weights do not fit that model
 
 
 @dataclass
@@ -66,16 +67,47 @@ def _settings_widgets(limits: Caps) -> RenderSettings:
     return RenderSettings(method=method, size=int(size), steps=int(steps), seed=int(seed), init=init, objective=objective)
 
 
+def _keep_upload(upload) -> str | None:
+    """Stores an uploaded file once per upload (not on every rerun); its id, or None after an error."""
+    stored = st.session_state.setdefault(_STORED, {})
+    if upload.file_id not in stored:
+        try:
+            stored[upload.file_id] = current_uploads().put(upload.getvalue(), "weights")
+        except FeatvizError as exc:
+            st.error(urlstate.plain(str(exc)))
+            return None
+    return stored[upload.file_id]
+
+
+def _linked_weights(model: str) -> str | None:
+    """The link's weights id if it names an upload on this server; a note (and None) otherwise.
+    Never deletes anything: the upload may be someone else's, for another model."""
+    raw = urlstate.single_value(WEIGHTS, "uploaded weights id")
+    if raw is None:
+        return None
+    if model not in UPLOAD_ARCHITECTURES and ":" not in model:
+        urlstate.note(f"The link names uploaded weights, but {model} takes none: showing its own weights.")
+        return None
+    try:
+        weights_file(raw)
+    except FeatvizError as exc:
+        urlstate.note(f"{exc} Showing {model} with its packaged weights.", "error")
+        return None
+    return raw
+
+
 def _weights_widgets(model: str) -> str | None:
     """Upload a state dict for the chosen architecture; its hash goes in the URL, the file stays here."""
-    weights_id = st.query_params.get(WEIGHTS)
+    weights_id = _linked_weights(model)
     if model not in UPLOAD_ARCHITECTURES and ":" not in model:
         return None
     with st.expander("Your own weights", expanded=bool(weights_id)):
         upload = st.file_uploader(f"State dict for {model} (.pt / .pth)", type=["pt", "pth", "bin"], key="upload")
-        if upload is not None:
-            weights_id = save_upload(upload.getvalue())
-            st.query_params[WEIGHTS] = weights_id
+        stored = _keep_upload(upload) if upload is not None else None
+        if stored:
+            weights_id = stored
+            if st.query_params.get(WEIGHTS) != stored:
+                st.query_params[WEIGHTS] = stored
         if weights_id:
             st.caption(f"Using uploaded weights `{weights_id}`.")
             if st.button("Use the packaged weights"):
@@ -85,18 +117,22 @@ def _weights_widgets(model: str) -> str | None:
 
 
 def _model_ref(model: str, weights_id: str | None) -> ModelRef | None:
-    try:
-        return model_ref(model, weights_id)
-    except FeatvizError as exc:
-        st.error(f"**Could not load {model}{' with the uploaded weights' if weights_id else ''}.** {exc}")
-    if weights_id:  # a bad upload must not take the model away: drop it and fall back
-        if os.path.exists(upload_path(weights_id)):
-            os.remove(upload_path(weights_id))
-        del st.query_params[WEIGHTS]
+    """The model with the uploaded weights, or with its packaged ones when they do not fit: then the
+    sidebar says why, and the upload stays (the link may be meant for another model)."""
+    misfits = st.session_state.setdefault(_MISFITS, {})  # so a rerun does not read the file again
+    if weights_id and (model, weights_id) not in misfits:
         try:
-            return model_ref(model, None)
+            return model_ref(model, weights_id)
         except FeatvizError as exc:
-            st.error(str(exc))
+            misfits[model, weights_id] = str(exc)
+    if weights_id:
+        st.warning(urlstate.plain(f"The uploaded weights {weights_id} do not fit {model}: {misfits[model, weights_id]} "
+                                  f"Showing {model} with its packaged weights. The file stays on this server: choose "
+                                  "the model it was saved from, or upload another."))
+    try:
+        return model_ref(model, None)
+    except FeatvizError as exc:
+        st.error(urlstate.plain(f"Could not load {model}. {exc}"))
     return None
 
 
@@ -113,7 +149,7 @@ def draw_sidebar() -> View:
         try:
             settings = _settings_widgets(limits)
         except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
-            st.error(str(exc))
+            st.error(urlstate.plain(str(exc)))
             settings = RenderSettings()
     view = View(ref, settings, current_store(), limits)
     st.session_state[_VIEW] = view

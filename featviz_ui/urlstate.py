@@ -6,11 +6,23 @@ URL value first and returns a message (shown by the caller) or fixes the value t
 """
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from featviz_core.errors import unknown_choice
 
 NOTES = "_featviz_url_notes"
+# The ASCII punctuation that can start markdown (CommonMark lets a backslash escape any of it): with
+# these escaped, text from a link forms no link, image, autolink (http\://, www\.), e-mail link, HTML,
+# heading, list, emphasis, code, maths or Streamlit directive (:red[...]).
+_MARKDOWN = re.compile(r"""([\\`*_{}\[\]()<>#+\-.!|~$:&@])""")
+
+
+def plain(text: str) -> str:
+    """`text` for a Streamlit element that renders markdown (st.error, st.warning, ...), shown as
+    typed: Streamlit has no plain-text alert, and a message may quote a hostile link."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def raw_values(key: str) -> list[str]:
@@ -30,7 +42,15 @@ def note(message: str, level: str = "warning") -> None:
 def draw_notes(area) -> None:
     """Shown in a container above the page, filled after the page ran (pages add notes too)."""
     for level, message in st.session_state.get(NOTES, []):
-        (area.error if level == "error" else area.warning)(message, icon=":material/link:")
+        (area.error if level == "error" else area.warning)(plain(message), icon=":material/link:")
+
+
+def single_value(key: str, kind: str) -> str | None:
+    """A parameter that is not a widget's (read on every run): the first of repeated values, said."""
+    values = st.query_params.get_all(key)
+    if len(values) > 1:
+        note(f"The link gives the {kind} {len(values)} times: using the first, {values[0]!r}.")
+    return values[0] if values else None
 
 
 def check_choice(key: str, options, kind: str) -> None:
