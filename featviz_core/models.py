@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +17,7 @@ from torch import nn
 
 from .errors import FeatvizError, unknown_choice
 from .hooks import LOGITS, LayerTap
+from .weights import apply_state_dict, load_state_dict_file  # noqa: F401 (zoo imports them from here)
 
 DEFAULT_MODEL = "lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -116,43 +116,6 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 def _has_mps() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-
-
-def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
-    """Read a state dict safely (never unpickles arbitrary objects). Messages name the file, not its
-    folder: on a server the file is a visitor's upload and its place is nobody's business."""
-    name = os.path.basename(path)
-    if not os.path.isfile(path):
-        raise FeatvizError(f"Weights file {name!r} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, pickled objects refused by weights_only, ...
-        detail = str(exc)[:200].replace(os.path.dirname(os.path.abspath(path)), "…")
-        raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict ({type(exc).__name__}: {detail}).") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FeatvizError(f"Weights file {name!r} does not hold a state dict (a mapping of names to tensors).")
-    return state
-
-
-def apply_state_dict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """load_state_dict with a message that names the mismatch instead of a wall of keys."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)})")
-        raise FeatvizError(f"Weights do not fit {what}: {'; '.join(parts)} keys.")
-    module.load_state_dict(state)
 
 
 def _weights_digest(module: nn.Module) -> str:
@@ -263,7 +226,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
     if ":" in name:
         parts = _import_factory(name)
         if weights:
-            apply_state_dict(parts.module, load_state_dict_file(weights), name)
+            apply_state_dict(parts.module, load_state_dict_file(weights, parts.module), name)
     elif name in _REGISTRY:
         parts = _REGISTRY[name][0](weights)
     else:

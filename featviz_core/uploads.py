@@ -19,7 +19,7 @@ import re
 import tempfile
 import time
 
-from .errors import FeatvizError, unknown_choice
+from .errors import FeatvizError, megabytes, unknown_choice
 
 UPLOAD_KINDS = ("weights", "photo")
 _SUFFIX = {"weights": ".pt", "photo": ".img"}
@@ -62,10 +62,6 @@ def upload_quota(hosted: bool) -> tuple[int, int]:
     return upload_bytes, int(files) if files else MAX_FILES
 
 
-def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB"
-
-
 class UploadStore:
     """Uploaded files under `directory`, at most `max_total_bytes` and `max_files` in all."""
 
@@ -86,8 +82,8 @@ class UploadStore:
         """Keep `data`; return its content id. Raises FeatvizError (too large, disk trouble)."""
         self._check_kind(kind)
         if len(data) > self.max_total_bytes:
-            raise FeatvizError(f"The file is {_mb(len(data))}; this server keeps uploads of at most "
-                               f"{_mb(self.max_total_bytes)}.")
+            raise FeatvizError(f"The file is {megabytes(len(data))}; this server keeps uploads of at most "
+                               f"{megabytes(self.max_total_bytes)}.")
         upload_id = hashlib.sha256(data).hexdigest()[:20]
         target = self._file(upload_id, kind)
         try:
