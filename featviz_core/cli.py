@@ -99,6 +99,8 @@ def cmd_render(args, model: LoadedModel) -> list[dict]:
         name = model.resolve_layer(layer)
         requested += [(name, c) for c in parse_channels(args.channels, model.layers[name].channels)]
     store = None if args.no_cache else Store(args.cache)
+    for notice in store.notices if store is not None else []:
+        print(f"warning: {notice}", file=sys.stderr)
     by_label = {}
     with tqdm(total=1, unit="step", desc="rendering", file=sys.stderr, dynamic_ncols=True) as bar:
         for event in render_channels(model, requested, settings, store, args.batch_size):

@@ -14,15 +14,18 @@ from .charts import curves_figure
 from .models import ModelRef
 
 
+SCORE_SHAPE = {"layer": str, "channel": int, "activation": float, "z": float, "rank": int, "channels": int}
+
+
 def check_score(ref: ModelRef, result: ChannelResult, store: Store) -> CheckScore:
     key = f"ui:score:{result.key}"
-    cached = store.get_json(key)
+    cached = store.get_json(key, SCORE_SHAPE)
     if cached is None:
         with st.spinner("Self-checking the picture against natural photos…"):
             score = score_pictures(ref.load(), [result.image[..., :3]], result.layer, [result.channel], store)[0]
         store.put_json(key, asdict(score))
         return score
-    return CheckScore(**cached)
+    return CheckScore(**{k: cached[k] for k in SCORE_SHAPE})
 
 
 @st.cache_data(show_spinner="Measuring natural-photo statistics…", max_entries=64)

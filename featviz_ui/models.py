@@ -78,6 +78,10 @@ class ModelRef:
         return {"name": self.name, "digest": self.digest, "weights": self.weights_id or "default"}
 
 
+# What a card must look like to be used (anything else is a miss, and the card is written again).
+CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, str)]}
+
+
 def _card_key(name: str, weights_id: str | None) -> str:
     return f"ui:card:{CARD_VERSION}:{name}:{weights_id or 'default'}"
 
@@ -91,10 +95,10 @@ def _write_card(store: Store, name: str, weights_id: str | None, model: LoadedMo
 def model_ref(name: str, weights_id: str | None = None) -> ModelRef:
     """The card from the store, or load the model once to write it. Raises FeatvizError."""
     store = current_store()
-    card = store.get_json(_card_key(name, weights_id))
-    if card is None:
+    card = store.get_json(_card_key(name, weights_id), CARD_SHAPE)
+    if card is None or not card["layers"]:
         model = _load(name, weights_file(weights_id))
         _write_card(store, name, weights_id, model)
-        card = store.get_json(_card_key(name, weights_id))
+        card = store.get_json(_card_key(name, weights_id), CARD_SHAPE)
     layers = {row[0]: LayerInfo(*row) for row in card["layers"]}
     return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]))

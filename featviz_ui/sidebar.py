@@ -151,7 +151,10 @@ def draw_sidebar() -> View:
         except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
             st.error(urlstate.plain(str(exc)))
             settings = RenderSettings()
-    view = View(ref, settings, current_store(), limits)
+        store = current_store()
+        for notice in store.notices:  # the cache healed itself when this server opened it
+            st.warning(notice, icon=":material/healing:")
+    view = View(ref, settings, store, limits)
     st.session_state[_VIEW] = view
     return view
 
