@@ -10,6 +10,7 @@ import streamlit as st
 from featviz_core import ChannelResult, Store
 from featviz_core.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
 
+from . import urlstate
 from .charts import curves_figure
 from .models import ModelRef
 
@@ -75,6 +76,7 @@ class InspectSection:
         if self._details is None:
             with self._area:
                 st.divider()
+                urlstate.check_choice(TILE_KEY, self.labels, "tile")
                 self._chosen = st.selectbox(
                     "Inspect a tile", self.labels, index=None, key=TILE_KEY, bind="query-params",
                     placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")

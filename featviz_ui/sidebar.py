@@ -21,6 +21,7 @@ from .views import hand_over_to_app
 _VIEW = "_featviz_view"
 WEIGHTS = "weights"  # URL parameter: content hash of an uploaded state dict kept on this server
 _STORED = "_featviz_uploads"  # this session's file_uploader file ids -> upload ids
+MAX_SEED = 2**31 - 1
 _MISFITS = "_featviz_misfits"  # (model, weights id) -> why those weights do not fit that model
 
 
@@ -45,20 +46,20 @@ def current_view() -> View:
 def _settings_widgets(limits: Caps) -> RenderSettings:
     default = RenderSettings()
     why = " (this public server's cap)" if limits.hosted else ""
-    urlstate.check_choice("method", METHODS, "method")
-    urlstate.check_choice("init", INITS, "starting image")
-    urlstate.check_choice("objective", KINDS, "objective")
-    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", why)
-    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", why)
+    size, steps = min(default.size, limits.size), min(default.steps, limits.steps)
+    urlstate.check_choice("method", METHODS, "method", default.method)
+    urlstate.check_choice("init", INITS, "starting image", default.init)
+    urlstate.check_choice("objective", KINDS, "objective", default.objective)
+    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", size, why)
+    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", steps, why)
+    urlstate.clamp_number("seed", 0, MAX_SEED, "seed", default.seed)
     method = st.selectbox("Method", METHODS, index=METHODS.index(default.method), key="method", bind="query-params",
                           help="fourier: decorrelated Fourier image (Olah et al.); maco: magnitude-constrained; classic: Keras-style pixel ascent.")
     left, right = st.columns(2)
-    size = left.number_input("Image size", SIZE_RANGE[0], limits.size, min(default.size, limits.size), step=16,
-                             key="size", bind="query-params")
-    steps = right.number_input("Steps", STEPS_RANGE[0], limits.steps, min(default.steps, limits.steps), step=8,
-                               key="steps", bind="query-params")
+    size = left.number_input("Image size", SIZE_RANGE[0], limits.size, size, step=16, key="size", bind="query-params")
+    steps = right.number_input("Steps", STEPS_RANGE[0], limits.steps, steps, step=8, key="steps", bind="query-params")
     left, right = st.columns(2)
-    seed = left.number_input("Seed", 0, 2**31 - 1, default.seed, key="seed", bind="query-params")
+    seed = left.number_input("Seed", 0, MAX_SEED, default.seed, key="seed", bind="query-params")
     init = right.selectbox("Starting image", INITS, index=INITS.index(default.init), key="init", bind="query-params")
     objective = st.selectbox("Objective", KINDS, index=KINDS.index(default.objective), key="objective", bind="query-params",
                              help="channel: mean of a feature map; neuron: its centre unit; logit: a class score (layer 'logits', channels are class indices).")
@@ -82,7 +83,7 @@ def _keep_upload(upload) -> str | None:
 def _linked_weights(model: str) -> str | None:
     """The link's weights id if it names an upload on this server; a note (and None) otherwise.
     Never deletes anything: the upload may be someone else's, for another model."""
-    raw = urlstate.single_value(WEIGHTS, "uploaded weights id")
+    raw = urlstate.single_value(WEIGHTS)
     if raw is None:
         return None
     if model not in UPLOAD_ARCHITECTURES and ":" not in model:
@@ -139,8 +140,9 @@ def _model_ref(model: str, weights_id: str | None) -> ModelRef | None:
 def draw_sidebar() -> View:
     limits = caps()
     with st.sidebar:
+        urlstate.note_repeats()
         choices = model_choices()
-        urlstate.check_choice("model", list(choices), "model")
+        urlstate.check_choice("model", list(choices), "model", DEFAULT_MODEL)
         model = st.selectbox("Model", list(choices), index=list(choices).index(DEFAULT_MODEL), key="model",
                              bind="query-params", help="\n".join(f"- **{k}**: {v}" for k, v in choices.items()))
         weights_id = _weights_widgets(model)
