@@ -32,12 +32,13 @@ def open_cache(directory: str, **settings):
     try:
         cache = diskcache.Cache(directory, **settings)
         ok = cache._sql("PRAGMA quick_check").fetchall() == [("ok",)]  # noqa: SLF001 - diskcache's own connection
-    except sqlite3.DatabaseError as exc:
+    except (OSError, sqlite3.OperationalError) as exc:  # a file, no permission, locked: not damage to heal
+        raise FeatvizError(f"Cannot use {directory!r} as the cache folder ({getattr(exc, 'strerror', None) or exc}): "
+                           "give a folder this user can write (FEATVIZ_CACHE; on the command line --cache, or "
+                           "--no-cache).") from None
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
         cache, ok = None, False
         log.info("cache database %s is unreadable (%s)", os.path.join(directory, DB), exc)
-    except OSError as exc:
-        raise FeatvizError(f"Cannot use {directory!r} as the cache folder ({exc.strerror or exc}): give a folder "
-                           "this user can write, or --no-cache.") from None
     if not ok:
         if cache is not None:
             cache.close()

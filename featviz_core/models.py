@@ -202,17 +202,25 @@ def _import_factory(spec: str) -> ModelParts:
     """`package.module:factory` -> ModelParts. The factory returns ModelParts, or
     (module, (mean, std)) or (module, (mean, std), input_size)."""
     mod_name, _, attr = spec.partition(":")
+    form = "a callable taking no arguments that returns ModelParts or (module, (mean, std)[, input_size])"
     try:
         factory = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:
         raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. Use the form package.module:callable.") from exc
-    made = factory()
+    try:
+        made = factory()
+    except Exception as exc:  # a class that needs arguments (torch.nn:Linear), not callable, or failing
+        raise FeatvizError(f"Model factory {spec!r} failed when called ({type(exc).__name__}: {str(exc)[:200]}): "
+                           f"it must be {form}.") from exc
     if isinstance(made, ModelParts):
         return made
     if isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], nn.Module):
-        mean, std = made[1]
-        return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
-    raise FeatvizError(f"Model factory {spec!r} must return ModelParts or (module, (mean, std)[, input_size]).")
+        try:
+            mean, std = made[1]
+            return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
+        except (TypeError, ValueError):
+            pass
+    raise FeatvizError(f"Model factory {spec!r} returned {type(made).__name__}: it must be {form}.")
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None, weights: str | None = None) -> LoadedModel:
@@ -232,7 +240,11 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
     else:
         raise unknown_choice("model", name, list(_REGISTRY) + ["package.module:factory"])
     module = _prepare(parts.module, device)
-    layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
+    try:
+        layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
+    except RuntimeError as exc:  # a custom module that cannot take an image of its stated size
+        raise FeatvizError(f"Model {name!r} does not run on a {len(parts.mean)}x{parts.input_size}x{parts.input_size} "
+                           f"image ({str(exc)[:200]}): check its mean/std (one per input channel) and input size.") from exc
     return LoadedModel(
         name=name,
         module=_speed_up(module, len(parts.mean), parts.input_size, device, set(layers)),

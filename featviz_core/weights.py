@@ -60,7 +60,7 @@ def load_state_dict_file(path: str, module: nn.Module | None = None) -> dict[str
     folder: on a server the file is a visitor's upload and its place is nobody's business."""
     name = os.path.basename(path)
     if not os.path.isfile(path):
-        raise FeatvizError(f"Weights file {name!r} does not exist.")
+        raise FeatvizError(f"Weights file {name!r} does not exist (or is not a file).")
     limit = weights_limit(module)
     is_zip = check_weight_file(path, limit)
     try:
