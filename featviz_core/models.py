@@ -202,7 +202,7 @@ def _import_factory(spec: str) -> ModelParts:
     """`package.module:factory` -> ModelParts. The factory returns ModelParts, or
     (module, (mean, std)) or (module, (mean, std), input_size)."""
     mod_name, _, attr = spec.partition(":")
-    form = "a callable taking no arguments that returns ModelParts or (module, (mean, std)[, input_size])"
+    form = "a callable taking no arguments, and must return ModelParts or (module, (mean, std)[, input_size])"
     try:
         factory = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:

@@ -61,7 +61,7 @@ def test_places_and_settings_are_checked_first(places, nothing_runs, capsys, arg
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "torch.nn:Linear"], "Model factory 'torch.nn:Linear' failed when called (TypeError"),
-    (["--model", "torchvision.models:resnet18"], "returned ResNet: it must be a callable taking no arguments"),
+    (["--model", "torchvision.models:resnet18"], "returned ResNet: it must be a callable taking no arguments, and must return ModelParts"),
     (["--model", ":x"], "Cannot import model factory ':x'"),
     (["--model", TINY, "--channels", "0-9999999999"], "Channel 9999999999 is out of range: the layer has 16 channels"),
     (["--model", TINY, "--channels", "3-1"], "runs backwards: write it as 1-3"),
