@@ -137,8 +137,17 @@ def _model_ref(model: str, weights_id: str | None) -> ModelRef | None:
     return None
 
 
+def _server_settings() -> tuple[Caps, Store]:
+    """The host's caps and cache; a bad environment variable stops every page with a message naming it."""
+    try:
+        return caps(), current_store()
+    except FeatvizError as exc:
+        st.error(urlstate.plain(f"This server is misconfigured: {exc}"))
+        st.stop()
+
+
 def draw_sidebar() -> View:
-    limits = caps()
+    limits, store = _server_settings()
     with st.sidebar:
         urlstate.note_repeats()
         choices = model_choices()
@@ -153,7 +162,6 @@ def draw_sidebar() -> View:
         except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
             st.error(urlstate.plain(str(exc)))
             settings = RenderSettings()
-        store = current_store()
         for notice in store.notices:  # the cache healed itself when this server opened it
             st.warning(notice, icon=":material/healing:")
     view = View(ref, settings, store, limits)

@@ -44,3 +44,14 @@ def test_a_model_card_of_the_wrong_shape_is_written_again(warm_copy):
     store = Store(str(warm_copy))
     assert store.get_json(key, models.CARD_SHAPE)["layers"]  # the card was written again
     store.close()
+
+
+def test_a_misconfigured_server_names_the_variable(warm_copy, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_HOSTED", "1")
+    monkeypatch.setenv("FEATVIZ_MAX_SIZE", "big")
+    at = open_app(TWO_BY_TWO)
+    assert "FEATVIZ_MAX_SIZE='big' must be a whole number from 32 to 1024" in texts(at.error)
+    monkeypatch.setenv("FEATVIZ_MAX_SIZE", "64")
+    monkeypatch.setenv("FEATVIZ_CACHE_GB", "-1")
+    at = open_app(TWO_BY_TWO)
+    assert "FEATVIZ_CACHE_GB='-1' must be a positive number" in texts(at.error)
