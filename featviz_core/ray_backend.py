@@ -8,7 +8,6 @@ blocks.1 of Lite0 1.5x as fast as one process with two threads. An actor that di
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import deque
 from contextlib import contextmanager
@@ -71,9 +70,6 @@ class ModelWorker:
 
     def run(self, item: Work) -> Any:
         return item.run(self.model)
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 @contextmanager
