@@ -192,6 +192,10 @@ def run(args) -> int:
 
 def in_network_namespace(argv) -> int:
     """Run this script again inside `unshare -n` with loopback up and its own RAY_TMPDIR."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        print("bench/atlas.py starts Ray inside a network namespace of its own, which needs root (unshare -n); "
+              "--no-netns runs Ray on this machine's network instead.", file=sys.stderr)
+        return 2
     temp = tempfile.mkdtemp(prefix="fvb-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     env = {**os.environ, NETNS_FLAG: "1", "RAY_TMPDIR": temp, "RAY_AUTH_MODE": "disabled"}
     try:
