@@ -24,6 +24,7 @@ from .objectives import Target
 from .runner import collect, max_batch, plan_batches, render_channels, resolve_targets, snapshot_steps, spec_for
 from .spec import RenderSettings
 from .store import ChannelResult, Store
+from .uploads import cache_budget
 from .workers import CPU_THREADS, ModelSource, run_work
 
 
@@ -152,8 +153,10 @@ def check_room(store: Store, plan: AtlasPlan, per_picture: float) -> None:
     the first pictures while the last render, and the atlas would never be complete."""
     need = plan.total * per_picture
     if need > store.size_limit:
+        pictures, uploads = cache_budget()  # FEATVIZ_CACHE_GB is shared with uploads
+        advice = math.ceil(1.2 * need * (pictures + uploads) / pictures / 2**30)
         raise FeatvizError(f"This atlas needs about {need / 2**30:.1f} GB of cache, more than the cache's limit of "
-                           f"{store.size_limit / 2**30:.1f} GB: set FEATVIZ_CACHE_GB={math.ceil(1.2 * need / 2**30)} "
+                           f"{store.size_limit / 2**30:.1f} GB: set FEATVIZ_CACHE_GB={advice} "
                            f"(or choose fewer layers with --layers).")
 
 
