@@ -57,6 +57,22 @@ def _check(args: argparse.Namespace) -> None:
         import_ray()  # before loading the model: say how to install Ray at once
 
 
+def _room_for(store, need: float):
+    """Without a cache size chosen by the user (FEATVIZ_CACHE_GB), an atlas bigger than the default
+    budget gets a store whose limit fits it (and says so): the whole Lite0 atlas needs about 3.7 GB,
+    and least-recently-used eviction would otherwise drop its first pictures while the last render."""
+    if need <= store.size_limit or os.environ.get("FEATVIZ_CACHE_GB"):
+        return store  # fits, or the user chose the budget: check_room holds them to it
+    from .store import Store
+
+    limit = int(1.2 * need)
+    print(f"this atlas needs about {need / 2**30:.1f} GB of cache: the cache's limit is {limit / 2**30:.1f} GB for this "
+          f"run (set FEATVIZ_CACHE_GB to choose another)", file=sys.stderr)
+    directory = store.directory
+    store.close()
+    return Store(directory, size_limit=limit)
+
+
 def run(args: argparse.Namespace) -> int:
     from .atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas, workers_batching
     from .models import load_model
@@ -76,9 +92,10 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model, device="cpu" if remote else args.device, weights=args.weights)
         layers = atlas_layers(model, [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None)
         batching = workers_batching(source, layers, settings.size, args.ray) if remote and not args.batch_size else None
-        store = Store(args.cache) if args.cache else Store()
+        store = Store(args.cache)
         try:
             plan = plan_atlas(model, layers, settings, store, args.batch_size, batching)
+            store = _room_for(store, plan.total * estimated_entry_bytes(settings))
             check_room(store, plan, estimated_entry_bytes(settings))
             print(f"{model.name}: {plan.total} pictures in {len(layers)} layers, {plan.total - plan.todo} already in "
                   f"the cache, {plan.todo} to render in {len(plan.batches)} batches"

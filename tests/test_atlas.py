@@ -116,6 +116,23 @@ def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
         store.close()
 
 
+def test_an_atlas_over_the_default_budget_raises_the_limit_unless_the_user_chose_one(tmp_path, monkeypatch):
+    from featviz_core.cli_atlas import _room_for
+
+    monkeypatch.delenv("FEATVIZ_CACHE_GB", raising=False)
+    store = _room_for(Store(str(tmp_path / "cache"), size_limit=150_000), 10 * 2**20)
+    try:
+        assert store.size_limit >= 10 * 2**20  # the plain `featviz atlas --model lite0` needs ~3.7 GB
+    finally:
+        store.close()
+    monkeypatch.setenv("FEATVIZ_CACHE_GB", "0.001")
+    chosen = Store(str(tmp_path / "cache2"))
+    try:
+        assert _room_for(chosen, 10 * 2**20) is chosen  # a budget the user set is kept: check_room refuses
+    finally:
+        chosen.close()
+
+
 def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys):
     from featviz_core.cli import main
 
