@@ -66,8 +66,9 @@ def captions(at: AppTest) -> list[str]:
 
 
 def texts(elements) -> str:
-    """The elements' text as a person reads it: markdown escapes (urlstate.plain) removed."""
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(e.value) for e in elements))
+    """The elements' text as a person reads it: markdown escapes and word joiners (urlstate.plain) removed."""
+    text = "\n".join(str(e.value) for e in elements).replace("\u2060", "")
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
 
 
 _WARM: list = []  # the one warm cache of the session (see below)
