@@ -19,13 +19,13 @@ import re
 import tempfile
 import time
 
+from .cache_repair import LEFTOVER_SECONDS  # a temporary file this old belongs to a write that was killed
 from .errors import FeatvizError, megabytes, unknown_choice
 
 UPLOAD_KINDS = ("weights", "photo")
 _SUFFIX = {"weights": ".pt", "photo": ".img"}
 _ID = re.compile(r"[0-9a-f]{20}")
 _PART = ".part"
-STALE_PART_SECONDS = 3600  # a temporary file this old belongs to a write that was killed
 UPLOAD_SHARE = 0.25  # of FEATVIZ_CACHE_GB, unless FEATVIZ_UPLOADS_GB says otherwise (at most half)
 MAX_FILES = 100
 HOSTED_MAX_FILES = 20
@@ -140,7 +140,7 @@ class UploadStore:
         for kind in UPLOAD_KINDS:
             for entry in _scan(os.path.join(self.directory, kind)):
                 try:
-                    if entry.name.endswith(_PART) and now - entry.stat().st_mtime > STALE_PART_SECONDS:
+                    if entry.name.endswith(_PART) and now - entry.stat().st_mtime > LEFTOVER_SECONDS:
                         _remove(entry.path)
                 except FileNotFoundError:
                     continue

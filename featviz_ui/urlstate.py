@@ -15,15 +15,20 @@ from featviz_core.errors import unknown_choice
 NOTES = "_featviz_url_notes"
 MULTI_VALUED = frozenset({"layers"})  # parameters a link may repeat (a multiselect's choices)
 # The ASCII punctuation that can start markdown (CommonMark lets a backslash escape any of it): with
-# these escaped, text from a link forms no link, image, autolink (http\://, www\.), e-mail link, HTML,
-# heading, list, emphasis, code, maths or Streamlit directive (:red[...]).
+# these escaped, text from a link forms no link, image, HTML, heading, list, emphasis, code, maths or
+# Streamlit directive (:red[...]). GFM's autolinks (http://…, www.…, a@b.c) are found in the text after
+# escapes are read, so an invisible word joiner on both sides of every ':', '.' and '@' breaks them (checked in
+# Chromium: tests/test_browser_uploads.py).
 _MARKDOWN = re.compile(r"""([\\`*_{}\[\]()<>#+\-.!|~$:&@])""")
+_AUTOLINK_BREAK = re.compile(r"(\\[:.@])")  # escaped by then
+WORD_JOINER = "\u2060"
 
 
 def plain(text: str) -> str:
     """`text` for a Streamlit element that renders markdown (st.error, st.warning, ...), shown as
     typed: Streamlit has no plain-text alert, and a message may quote a hostile link."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    escaped = _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    return _AUTOLINK_BREAK.sub(WORD_JOINER + "\\1" + WORD_JOINER, escaped)
 
 
 def raw_values(key: str) -> list[str]:

@@ -66,21 +66,30 @@ def captions(at: AppTest) -> list[str]:
 
 
 def texts(elements) -> str:
-    """The elements' text as a person reads it: markdown escapes (urlstate.plain) removed."""
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(e.value) for e in elements))
+    """The elements' text as a person reads it: markdown escapes and word joiners (urlstate.plain) removed."""
+    text = "\n".join(str(e.value) for e in elements).replace("\u2060", "")
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+_WARM: list = []  # the one warm cache of the session (see below)
 
 
 @pytest.fixture(scope="session")
 def warm_cache_dir(tmp_path_factory):
-    """A cache that already holds TWO_BY_TWO at FAST settings, rendered once through the core."""
+    """A cache that already holds TWO_BY_TWO at FAST settings, rendered once through the core.
+    Each test module imports this fixture, which makes it a fixture of that module: without the
+    module-level memo, every module rendered its own (20-35 s each on a busy machine)."""
     from featviz_core import RenderSettings, Store, collect, load_model, render_channels
 
+    if _WARM:
+        return _WARM[0]
     directory = tmp_path_factory.mktemp("warm") / "cache"
     store = Store(str(directory))
     pairs = [tuple(label.split(":")) for label in TWO_BY_TWO_LABELS]
     collect(render_channels(load_model("lite0"), [(layer, int(c)) for layer, c in pairs],
                             RenderSettings(size=64, steps=8), store))
     store.close()
+    _WARM.append(directory)
     return directory
 
 

@@ -54,3 +54,16 @@ def test_uploads_are_kept_when_they_do_not_fit_and_same_file_uploads_do_not_coll
     visitor.get_by_text("do not fit lite0").first.wait_for(timeout=60_000)
     assert open(path, "rb").read() == weights.read_bytes()  # the file is still there, whole
     assert [str(f) for f in (tmp_path / "cache" / "uploads" / "weights").iterdir()] == [path]  # one file, no .part
+
+    # What a person sees of hostile text in a link: the text as typed, never a link, image or markup
+    # (GFM autolinks http://…, www.… and a@b.c even after markdown escapes; urlstate.plain breaks them).
+    hostile = browser.new_page(viewport={"width": 1400, "height": 1000})
+    hostile.goto(f"{warm_server}/?{VIEW}&model=[evil](http://evil.example)&init=![x](http://evil.example/i.png)"
+                 "&method=www.evil.example&objective=:red[evil]&seed=mailto:a@evil.example&weights=<b>evil</b>")
+    hostile.get_by_text("Valid objectives", exact=False).first.wait_for(timeout=60_000)
+    shown = hostile.locator('[data-testid="stMain"]').inner_text().replace("\u2060", "")
+    for typed in ("[evil](http://evil.example)", "![x](http://evil.example/i.png)", "www.evil.example", ":red[evil]",
+                  "mailto:a@evil.example"):
+        assert typed in shown, typed
+    found = hostile.locator('a[href*="evil"], img[src*="evil"], b:text("evil")')
+    assert found.count() == 0, [found.nth(i).evaluate("e => e.outerHTML") for i in range(found.count())]

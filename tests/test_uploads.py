@@ -9,7 +9,8 @@ import time
 import pytest
 
 from featviz_core.errors import FeatvizError
-from featviz_core.uploads import STALE_PART_SECONDS, UploadStore, cache_budget, upload_quota
+from featviz_core.cache_repair import LEFTOVER_SECONDS
+from featviz_core.uploads import UploadStore, cache_budget, upload_quota
 
 
 def _leftovers(directory) -> list[str]:
@@ -98,7 +99,7 @@ def test_stale_temporary_files_of_killed_writes_are_cleaned(tmp_path):
     stale, fresh = tmp_path / "weights" / ".old.part", tmp_path / "weights" / ".writing.part"
     stale.write_bytes(b"half")
     fresh.write_bytes(b"half")
-    old = time.time() - STALE_PART_SECONDS - 10
+    old = time.time() - LEFTOVER_SECONDS - 10
     os.utime(stale, (old, old))
     uploads.put(b"new", "weights")
     assert not stale.exists() and fresh.exists()  # a write in progress elsewhere is left alone
