@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import FeatvizError, unknown_choice
 from .objectives import KINDS
-from .param import INITS
+from .param import INITS, PHOTO
 
 # Bump when a change to the algorithm changes the pictures: old cache entries then stop matching.
 ALGORITHM_VERSION = 4
@@ -28,12 +28,15 @@ class RenderSettings:
     seed: int = 0
     init: str = "noise"
     objective: str = "channel"
+    photo: str = ""  # with init "photo": the photo's digest (photos.photo_digest); the pixels travel beside
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise unknown_choice("method", self.method, METHODS)
-        if self.init not in INITS:
-            raise unknown_choice("starting image", self.init, INITS)
+        if self.init not in INITS + (PHOTO,):
+            raise unknown_choice("starting image", self.init, INITS + (PHOTO,))
+        if (self.init == PHOTO) != bool(self.photo) or not isinstance(self.photo, str):
+            raise FeatvizError("A 'photo' starting image needs the photo's digest, and only it takes one.")
         if self.objective not in KINDS:
             raise unknown_choice("objective", self.objective, KINDS)
         for name, (lo, hi) in (("size", SIZE_RANGE), ("steps", STEPS_RANGE)):
@@ -80,6 +83,9 @@ class RenderSpec:
 
     def key(self) -> str:
         """Stable digest of everything that decides the picture."""
+        settings = asdict(self.settings)
+        if not settings["photo"]:  # not started from a photo: the keys stay what they were before photos
+            del settings["photo"]
         payload = {"v": ALGORITHM_VERSION, "model": self.model, "weights": self.weights_digest,
-                   "layer": self.layer, "channel": self.channel, **asdict(self.settings)}
+                   "layer": self.layer, "channel": self.channel, **settings}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
