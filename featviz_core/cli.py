@@ -8,6 +8,7 @@ import re
 import sys
 from typing import Sequence
 
+from . import cli_dream
 from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
+    cli_dream.add_parser(sub)
     return parser
 
 
@@ -137,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models":
             cmd_models()
             return 0
+        if args.command == "dream":
+            return cli_dream.run(args)
         model = load_model(args.model, device=args.device, weights=args.weights)
         if args.command == "layers":
             cmd_layers(model)
