@@ -8,7 +8,7 @@ import sys
 from .dream import DreamSettings, dream_channels
 from .errors import FeatvizError
 from .photos import MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
-from .store import DEFAULT_CACHE_DIR, Store
+from .store import Store
 
 
 def add_parser(subparsers) -> None:
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--octaves", type=int, default=default.octaves)
     p.add_argument("--seed", type=int, default=default.seed)
     p.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
-    p.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder")
+    p.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 

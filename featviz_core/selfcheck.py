@@ -84,11 +84,15 @@ def _channel_means(model: LoadedModel, images: torch.Tensor, layer: str, chunk: 
     return torch.cat(rows)
 
 
+STATS_SHAPE = {"median": [float], "scale": [float]}  # one number per channel each
+
+
 def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
     """Per-channel median and robust spread of `layer` on natural photo crops at `size` px."""
     key = f"natural:{STATS_VERSION}:{model.digest}:{layer}:{size}"
-    cached = store.get_json(key) if store is not None else None
-    if cached is not None:
+    cached = store.get_json(key, STATS_SHAPE) if store is not None else None
+    channels = model.layers[layer].channels
+    if cached is not None and len(cached["median"]) == len(cached["scale"]) == channels:
         return LayerStats(np.asarray(cached["median"]), np.asarray(cached["scale"]))
     acts = _channel_means(model, _crops(size, model.in_channels), layer).numpy().astype(np.float64)
     median = np.median(acts, axis=0)

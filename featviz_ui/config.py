@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from featviz_core import DEFAULT_MODEL, list_models
-from featviz_core.store import DEFAULT_CACHE_DIR
+from featviz_core.store import default_cache_dir
 
 # Architectures an uploaded state dict can be loaded into (lite0 also accepts one).
 UPLOAD_ARCHITECTURES = ("lite0", "vgg16", "googlenet", "resnet50", "resnet18", "alexnet")
@@ -36,7 +36,7 @@ def caps() -> Caps:
 
 def cache_dir() -> str:
     # Read at call time (not import time) so tests and launchers can point it elsewhere.
-    return os.environ.get("FEATVIZ_CACHE", DEFAULT_CACHE_DIR)
+    return default_cache_dir()
 
 
 def custom_models(argv: list[str] | None = None) -> list[str]:

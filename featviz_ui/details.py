@@ -10,19 +10,23 @@ import streamlit as st
 from featviz_core import ChannelResult, Store
 from featviz_core.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
 
+from . import urlstate
 from .charts import curves_figure
 from .models import ModelRef
 
 
+SCORE_SHAPE = {"layer": str, "channel": int, "activation": float, "z": float, "rank": int, "channels": int}
+
+
 def check_score(ref: ModelRef, result: ChannelResult, store: Store) -> CheckScore:
     key = f"ui:score:{result.key}"
-    cached = store.get_json(key)
+    cached = store.get_json(key, SCORE_SHAPE)
     if cached is None:
         with st.spinner("Self-checking the picture against natural photos…"):
             score = score_pictures(ref.load(), [result.image[..., :3]], result.layer, [result.channel], store)[0]
         store.put_json(key, asdict(score))
         return score
-    return CheckScore(**cached)
+    return CheckScore(**{k: cached[k] for k in SCORE_SHAPE})
 
 
 @st.cache_data(show_spinner="Measuring natural-photo statistics…", max_entries=64)
@@ -72,6 +76,7 @@ class InspectSection:
         if self._details is None:
             with self._area:
                 st.divider()
+                urlstate.check_choice(TILE_KEY, self.labels, "tile")
                 self._chosen = st.selectbox(
                     "Inspect a tile", self.labels, index=None, key=TILE_KEY, bind="query-params",
                     placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
