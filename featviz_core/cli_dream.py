@@ -62,7 +62,7 @@ def _out_path(out: str, label: str, several: bool) -> str:
     if not several:
         return out
     stem, ext = os.path.splitext(out)
-    return f"{stem}_{label.replace(':-1', '').replace(':', '_')}{ext or '.png'}"
+    return f"{stem}_{label.replace(':', '_')}{ext or '.png'}"
 
 
 def run(args) -> int:
@@ -91,5 +91,5 @@ def run(args) -> int:
         with open(path, "wb") as f:
             f.write(result.png)
         origin = "from cache" if result.cached else f"{result.seconds:.1f} s"
-        print(f"wrote {path}: {result.label.replace(':-1', '')} objective {result.curve[0]:.3g} -> {result.curve[-1]:.3g} ({origin})")
+        print(f"wrote {path}: {result.label} objective {result.curve[0]:.3g} -> {result.curve[-1]:.3g} ({origin})")
     return 0

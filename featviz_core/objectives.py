@@ -26,7 +26,7 @@ class Target:
     channel: int
 
     def __str__(self) -> str:
-        return f"{self.layer}:{self.channel}"
+        return self.layer if self.channel < 0 else f"{self.layer}:{self.channel}"  # < 0: a whole layer (dreams)
 
 
 def parse_target(text: str) -> tuple[Target, float]:
