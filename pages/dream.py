@@ -4,6 +4,7 @@ import streamlit as st
 from featviz_core.dream import DreamSettings, dream_channels, spec_for
 from featviz_core.hooks import LOGITS
 from featviz_core.objectives import Target
+from featviz_core.photos import square
 from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.photo_picker import pick_photo
@@ -46,7 +47,7 @@ def main() -> None:
     status = st.empty()
     columns = st.columns(1 + len(layers), border=True)
     columns[0].markdown(f"**{photo.label}**")
-    columns[0].image(photo.pixels, caption="the photo", width="stretch")
+    columns[0].image(square(photo.pixels, settings.size), caption="the photo", width="stretch")  # as the dreams frame it
     slots = {}
     for column, target in zip(columns[1:], targets):
         column.markdown(f"**{layer_label(view, target.layer)}**")
