@@ -39,6 +39,8 @@ def main() -> None:
                             max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
     layers = sorted(layers, key=options.index)
     settings = dream_settings(view)
+    st.caption("Image size and seed come from the sidebar; its method, steps, starting image and objective are "
+               "for the other pages.")
     if photo is None or not layers:
         if not layers:
             st.info("Pick at least one layer.")
