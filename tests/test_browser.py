@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -215,3 +216,15 @@ def test_a_dream_link_draws_the_photo_and_its_dreams(server, browser):
         assert np.abs(dream - photo).mean() > 8, f"{caption}: no dream drawn over the photo"
         assert np.corrcoef(dream.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1] > 0.3, f"{caption}: not the photo"
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # a curve per layer
+
+    # A bad upload is said in one message and the dreams stay; a good one takes over, named by its content id.
+    uploader = page.locator('[data-testid="stMainBlockContainer"] input[type="file"]')
+    uploader.set_input_files(files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not pixels at all"}])
+    page.get_by_text("is not an image featviz can read").wait_for(timeout=30_000)
+    assert page.url.count("photo=chelsea") == 1 and len(_tile_texts(page)) == 3
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(buf, "PNG")
+    uploader.set_input_files(files=[{"name": "mine.png", "mimeType": "image/png", "buffer": buf.getvalue()}])
+    page.get_by_text("your photo (").first.wait_for(timeout=30_000)
+    _wait_for_tiles(page, captions, timeout=120)
+    assert re.search(r"photo=[0-9a-f]{20}", page.url), page.url
