@@ -8,7 +8,7 @@ from featviz_core.photos import square
 from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.photo_picker import pick_photo
-from featviz_ui.picker import layer_label
+from featviz_ui.picker import layer_label, resolve_url_layers
 from featviz_ui.sidebar import open_page
 from featviz_ui.targets import default_layers
 
@@ -35,6 +35,7 @@ def main() -> None:
                "Early layers paint textures over the photo; deep layers grow eyes and animal parts.")
     photo = pick_photo()
     options = [n for n in view.ref.layers if n != LOGITS]
+    resolve_url_layers(view, "layers")  # aliases in a link become names; unknown ones are said
     layers = st.multiselect("Layers", options, default=default_layers(options), key="layers", bind="query-params",
                             max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
     layers = sorted(layers, key=options.index)

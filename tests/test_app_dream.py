@@ -77,4 +77,6 @@ def test_bad_photos_in_a_link_are_said_and_the_page_keeps_working(cache_dir, cou
         assert words in shown, (value, shown)
         assert str(cache_dir) not in shown and "Traceback" not in shown
         assert at.get("selectbox")  # the photo choice is still there to pick another
+    at = open_app({"size": "48", "dsteps": "2", "octaves": "1", "layers": ["nope", "blocks.1"]}, page="dream")
+    assert "Unknown layer 'nope'" in texts(at.error) and at.multiselect(key="layers").value == ["blocks.1"]
     assert calls == [1]  # unknown names fall back to chelsea: dreamed once, then from the cache
