@@ -9,7 +9,7 @@ import sys
 import tempfile
 from typing import Sequence
 
-from . import cli_atlas, cli_dashboard, cli_exemplars, exemplar_files
+from . import cli_atlas, cli_dashboard, cli_dream, cli_exemplars, exemplar_files
 from .errors import FeatvizError
 from .hooks import LOGITS
 from .models import DEFAULT_MODEL, LoadedModel, list_models, load_model
@@ -21,7 +21,7 @@ from .store import Store
 
 MAX_CHANNELS_PER_RUN = 4096
 # Subcommands with a module of their own: each has add_parser(subparsers) and run(args) -> exit code.
-SUBCOMMANDS = {"atlas": cli_atlas, "exemplars": cli_exemplars, "dashboard": cli_dashboard}
+SUBCOMMANDS = {"atlas": cli_atlas, "dream": cli_dream, "exemplars": cli_exemplars, "dashboard": cli_dashboard}
 
 
 def parse_channels(text: str, count: int) -> list[int]:
@@ -190,13 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.streamlit_args = extra
     try:
+        if getattr(args, "weights", None) and not os.path.isfile(args.weights):
+            raise FeatvizError(f"--weights {args.weights!r} does not exist or is not a file.")
         if args.command in SUBCOMMANDS:
             return SUBCOMMANDS[args.command].run(args)
         if args.command == "models":
             cmd_models()
             return 0
-        if args.weights and not os.path.isfile(args.weights):
-            raise FeatvizError(f"--weights {args.weights!r} does not exist or is not a file.")
         checked = check_render_args(args) if args.command == "render" else None
         model = load_model(args.model, device=args.device, weights=args.weights)
         if checked is None:

@@ -26,7 +26,7 @@ class Target:
     channel: int
 
     def __str__(self) -> str:
-        return f"{self.layer}:{self.channel}"
+        return self.layer if self.channel < 0 else f"{self.layer}:{self.channel}"  # < 0: a whole layer (dreams)
 
 
 def parse_target(text: str) -> tuple[Target, float]:
@@ -65,9 +65,11 @@ class Objective:
         return f"Objective({self.name})"
 
 
-def _per_element(targets: list[Target], score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str) -> Objective:
-    """Element b scores `score(acts[layer_b][b], channel_b)`; grouped by layer so a batch of 80
-    channels costs one gather per layer, not 80 small ops."""
+def _per_element(targets: list[Target], score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], name: str,
+                 whole_layer: bool = False) -> Objective:
+    """Element b scores `score(acts[layer_b][b], channel_b)` (with `whole_layer`, all of
+    `acts[layer_b][b]`); grouped by layer so a batch of 80 channels costs one gather per layer, not
+    80 small ops."""
     groups: dict[str, tuple[list[int], list[int]]] = {}
     for b, t in enumerate(targets):
         groups.setdefault(t.layer, ([], []))[0].append(b)
@@ -87,7 +89,7 @@ def _per_element(targets: list[Target], score: Callable[[torch.Tensor, torch.Ten
         for layer in groups:
             act = acts[layer]
             idx, chans = indices(layer, act.device)
-            vals = score(act[idx, chans], idx)
+            vals = score(act[idx] if whole_layer else act[idx, chans], idx)
             part = torch.zeros(batch, device=act.device, dtype=vals.dtype).index_put((idx,), vals)
             out = part if out is None else out + part
         return out
@@ -115,6 +117,12 @@ def logit(targets: list[Target]) -> Objective:
     if bad:
         raise FeatvizError(f"A logit objective needs layer {LOGITS!r}, not {bad[0].layer!r}.")
     return _per_element(targets, lambda a, _: a.float(), "class logit")
+
+
+def layer_energy(targets: list[Target]) -> Objective:
+    """Deep Dream's own objective: the mean square of all of each element's layer's activations
+    (the target's channel is ignored), so whatever the layer already sees in a picture grows."""
+    return _per_element(targets, lambda a, _: a.float().pow(2).flatten(1).mean(dim=1), "layer energy", whole_layer=True)
 
 
 def diversity(layer: str, weight: float = 1.0) -> Objective:

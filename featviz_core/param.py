@@ -8,18 +8,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-INITS = ("noise", "gray", "gradient")
+from .photos import square
+
+INITS = ("noise", "gray", "gradient")  # the starts that need nothing but their name
+PHOTO = "photo"  # the start from a photo (RenderSettings.photo names it by digest)
 
 # Lucid's colour decorrelation: square root of the ImageNet colour covariance (its SVD form).
 _COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 _COLOR_MATRIX = _COLOR_CORRELATION_SVD_SQRT / _COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
 
 
-def start_images(init: str, generators: list[torch.Generator], channels: int, size: int, noise: float) -> torch.Tensor:
-    """Starting pictures in [0, 1] on the CPU: gray 0.5, plus uniform noise of +-`noise`, or a colour ramp."""
+def photo_images(photo: np.ndarray, batch: int, channels: int, size: int) -> torch.Tensor:
+    """A photo (H, W, 3 uint8) as `batch` copies of its centre square in [0, 1], (B, C, size, size)."""
+    image = torch.from_numpy(square(photo, size).astype(np.float32) / 255).permute(2, 0, 1)
+    if channels == 1:
+        image = image.mean(dim=0, keepdim=True)
+    return image.unsqueeze(0).repeat(batch, 1, 1, 1)
+
+
+def start_images(init: str, generators: list[torch.Generator], channels: int, size: int, noise: float,
+                 photo: np.ndarray | None = None) -> torch.Tensor:
+    """Starting pictures in [0, 1] on the CPU: gray 0.5, plus uniform noise of +-`noise`, a colour ramp,
+    or the photo."""
     batch = len(generators)
+    if init == PHOTO:
+        return photo_images(photo, batch, channels, size)
     if init == "gray":
         return torch.full((batch, channels, size, size), 0.5)
     if init == "gradient":

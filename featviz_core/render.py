@@ -18,6 +18,7 @@ from .errors import FeatvizError
 from .hooks import LayerTap
 from .models import LoadedModel
 from .objectives import Target
+from .photos import photo_digest
 from .redirect import redirected_relu
 from .spec import RenderSettings
 
@@ -95,12 +96,25 @@ def _ascend(recipe: Recipe, params: list[torch.Tensor], optimizer) -> None:
             p.grad = None
 
 
+def check_photo(settings: RenderSettings, photo) -> None:
+    """A photo start needs the very photo its settings name by digest (the cache key holds the digest)."""
+    if settings.init != param.PHOTO:
+        return
+    if photo is None:
+        raise FeatvizError("The 'photo' starting image needs a photo.")
+    if photo_digest(photo) != settings.photo:
+        raise FeatvizError("The photo given is not the one these settings name (its digest differs).")
+
+
 def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettings,
-           snapshot_steps: Sequence[int] = (), objective: objectives.Objective | None = None) -> Iterator[StepRecord]:
+           snapshot_steps: Sequence[int] = (), objective: objectives.Objective | None = None,
+           photo=None) -> Iterator[StepRecord]:
     """Optimize one picture per target; yields a record after every step.
 
     The last record always carries the final pictures as its snapshot. `objective` replaces the
-    per-target objective named by `settings.objective` (e.g. to add a diversity term)."""
+    per-target objective named by `settings.objective` (e.g. to add a diversity term). `photo`
+    (H, W, 3 uint8) is the starting picture when `settings.init` is "photo"."""
+    check_photo(settings, photo)
     targets = list(targets)
     recipe = RECIPES[settings.method]
     device = model.device
@@ -115,7 +129,7 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
     sizes = sizes[len(sizes) - len(per_octave):]
     # Every random draw is made here, once, so the loop never waits on the host.
     rob_params = transforms.draw_params(recipe.robustness, settings.steps, gens).to(device)
-    image = param.start_images(settings.init, gens, model.in_channels, sizes[0], recipe.noise).to(device)
+    image = param.start_images(settings.init, gens, model.in_channels, sizes[0], recipe.noise, photo).to(device)
     wanted = set(snapshot_steps) | {settings.steps}
     step = 0
     with LayerTap(model.module, objective.layers) as tap:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .hooks import LOGITS, LayerTap
 from .models import LoadedModel
 from .objectives import Target
 from .param import to_uint8
-from .render import check_finite, render
+from .render import StepRecord, check_finite, check_photo, render
 from .spec import RenderSettings, RenderSpec
 from .store import ChannelResult, Store, png_bytes
 
@@ -140,21 +140,25 @@ def plan_batches(layers: Sequence[str], cap: int, split_layers: bool) -> list[li
     return batches
 
 
-def _results(targets, specs, curves, snaps, seconds) -> list[ChannelResult]:
+def _results(targets, keys, curves, snaps, seconds) -> list[ChannelResult]:
     out = []
     for b, target in enumerate(targets):
         curve = curves[b].tolist()
         frames = [(step, png_bytes(images[b])) for step, images in snaps]
         out.append(ChannelResult(target.layer, target.channel, frames[-1][1], curve, frames, seconds,
-                                 dead=max(curve) <= 0.0, key=specs[b].key()))
+                                 dead=max(curve) <= 0.0, key=keys[b]))
     return out
 
 
-def _render_batch(model, targets, settings, specs, done, total, preview_every) -> Iterator[Progress]:
+# A loop over one batch: (targets, snapshot steps) -> StepRecords, e.g. `render` or `dream` with their settings.
+Loop = Callable[[list[Target], list[int]], Iterator[StepRecord]]
+
+
+def _render_batch(loop: Loop, targets, keys, steps, done, total, preview_every) -> Iterator[Progress]:
     start = time.perf_counter()
-    marks = snapshot_steps(settings.steps)
+    marks = snapshot_steps(steps)
     scores, snaps = [], []
-    for record in render(model, targets, settings, marks):
+    for record in loop(targets, marks):
         scores.append(record.scores)
         preview = []
         if record.snapshot is not None:
@@ -166,39 +170,50 @@ def _render_batch(model, targets, settings, specs, done, total, preview_every) -
     curves = torch.stack(scores, dim=1).float().cpu()
     check_finite(curves, targets)
     seconds = (time.perf_counter() - start) / len(targets)
-    yield Progress(done + settings.steps * len(targets), total,
-                   finished=_results(targets, specs, curves, snaps, seconds))
+    yield Progress(done + steps * len(targets), total, finished=_results(targets, keys, curves, snaps, seconds))
 
 
 def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]], settings: RenderSettings,
-                    store: Store | None = None, batch_size: int | None = None, previews: bool = False) -> Iterator[Progress]:
+                    store: Store | None = None, batch_size: int | None = None, previews: bool = False,
+                    photo: np.ndarray | None = None) -> Iterator[Progress]:
     """Render every (layer, channel) with `settings`, in batches, through the store.
 
     Yields Progress events; every result appears exactly once in some event's `finished` list,
     cached ones first. Channels of different layers share batches. Results are stored as each
-    batch finishes."""
+    batch finishes. `photo` (HxWx3 uint8) is the starting picture of `init="photo"` settings."""
     targets = resolve_targets(model, layer_channels)
     if settings.objective == "logit" and any(t.layer != LOGITS for t in targets):
         raise FeatvizError(f"The logit objective needs layer {LOGITS!r} (channels are class indices).")
-    specs = [spec_for(model, t, settings) for t in targets]
+    check_photo(settings, photo)
+    keys = [spec_for(model, t, settings).key() for t in targets]
+
+    def loop(batch: list[Target], marks: list[int]) -> Iterator[StepRecord]:
+        return render(model, batch, settings, marks, photo=photo)
+
+    yield from run_batches(model, targets, keys, loop, settings.steps, settings.size, store, batch_size, previews)
+
+
+def run_batches(model: LoadedModel, targets: Sequence[Target], keys: Sequence[str], loop: Loop, steps: int, size: int,
+                store: Store | None = None, batch_size: int | None = None, previews: bool = False) -> Iterator[Progress]:
+    """Serve what the store has by key, then run `loop` on the rest in batches that fit in memory,
+    storing each batch's results as it finishes. Yields Progress events (see render_channels)."""
     cached, todo, queued = [], [], set()
-    for target, spec in zip(targets, specs):
-        key = spec.key()
+    for target, key in zip(targets, keys):
         hit = store.get(key) if store is not None else None
         if hit is not None:
             cached.append(hit)
         elif key not in queued:
             queued.add(key)
-            todo.append((target, spec))
-    total = len(todo) * settings.steps
+            todo.append((target, key))
+    total = len(todo) * steps
     yield Progress(0, total, finished=cached)
     if not todo:
         return
     # Shallow first, so batches mostly hold one depth and early ones stop the forward pass early.
     depth = list(model.layers).index
-    todo.sort(key=lambda ts: depth(ts[0].layer))
+    todo.sort(key=lambda tk: depth(tk[0].layer))
     # Sized once for the deepest layer asked for (a probe forward pass), not once per batch.
-    cap = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=depth), settings.size)
+    cap = batch_size or max_batch(model, sorted({t.layer for t, _ in todo}, key=depth), size)
     split_layers = model.device.type != "cuda"
 
     def batches(items: list, cap: int) -> list[list]:
@@ -209,7 +224,7 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
     while queue:
         chunk = queue.pop(0)
         try:
-            for event in _render_batch(model, [t for t, _ in chunk], settings, [s for _, s in chunk], done, total, previews):
+            for event in _render_batch(loop, [t for t, _ in chunk], [k for _, k in chunk], steps, done, total, previews):
                 if store is not None:
                     for result in event.finished:
                         store.put(result)
@@ -223,7 +238,7 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
                         "(pictures stay the same; pass a batch size to skip this retry).", len(chunk), cap)
             queue = batches(chunk + [item for batch in queue for item in batch], cap)
             continue
-        done += len(chunk) * settings.steps
+        done += len(chunk) * steps
 
 
 def collect(events: Iterator[Progress]) -> list[ChannelResult]:

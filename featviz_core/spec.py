@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import FeatvizError, unknown_choice
 from .objectives import KINDS
-from .param import INITS
+from .param import INITS, PHOTO
 
 # Bump when a change to the algorithm changes the pictures: old cache entries then stop matching.
 ALGORITHM_VERSION = 4
@@ -32,12 +32,15 @@ class RenderSettings:
     init: str = "noise"
     objective: str = "channel"
     precision: str = "fp32"
+    photo: str = ""  # with init "photo": the photo's digest (photos.photo_digest); the pixels travel beside
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise unknown_choice("method", self.method, METHODS)
-        if self.init not in INITS:
-            raise unknown_choice("starting image", self.init, INITS)
+        if self.init not in INITS + (PHOTO,):
+            raise unknown_choice("starting image", self.init, INITS + (PHOTO,))
+        if (self.init == PHOTO) != bool(self.photo) or not isinstance(self.photo, str):
+            raise FeatvizError("A 'photo' starting image needs the photo's digest, and only it takes one.")
         if self.objective not in KINDS:
             raise unknown_choice("objective", self.objective, KINDS)
         if self.precision not in PRECISIONS:
@@ -89,6 +92,8 @@ class RenderSpec:
         settings = asdict(self.settings)
         if settings["precision"] == "fp32":  # the default: keys made before the setting existed stay valid
             del settings["precision"]
+        if not settings["photo"]:  # not started from a photo: the keys stay what they were before photos
+            del settings["photo"]
         payload = {"v": ALGORITHM_VERSION, "model": self.model, "weights": self.weights_digest,
                    "layer": self.layer, "channel": self.channel, **settings}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

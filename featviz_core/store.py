@@ -56,7 +56,7 @@ class ChannelResult:
 
     @property
     def label(self) -> str:
-        return f"{self.layer}:{self.channel}"
+        return self.layer if self.channel < 0 else f"{self.layer}:{self.channel}"  # < 0: a whole layer (dreams)
 
     def to_bytes(self) -> bytes:
         doc = {"layer": self.layer, "channel": self.channel, "png": base64.b64encode(self.png).decode(),

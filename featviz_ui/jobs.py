@@ -15,11 +15,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from featviz_core import ChannelResult, FeatvizError, LoadedModel, RenderSettings, Store, render_channels
+from featviz_core import ChannelResult, FeatvizError, LoadedModel, Progress, RenderSettings, Store, render_channels
 from featviz_core.objectives import Target
 
 ABANDONED_AFTER_S = 15.0  # a watcher silent this long has gone (closed tab, other page)
@@ -41,12 +41,14 @@ class JobState:
 
 
 class RenderJob:
-    """render_channels for `targets` in a daemon thread; `keys` are the targets' cache keys."""
+    """render_channels for `targets` in a daemon thread; `keys` are the targets' cache keys. `events`
+    replaces render_channels with another source of Progress events (the Dream page's dreams)."""
 
     def __init__(self, model: LoadedModel, targets: Sequence[Target], settings: RenderSettings, store: Store,
-                 keys: frozenset[str]):
+                 keys: frozenset[str], events: Callable[[], Iterator[Progress]] | None = None):
         self.keys = keys
         self._request = (model, [(t.layer, t.channel) for t in targets], settings, store)
+        self._events = events or (lambda: render_channels(model, self._request[1], settings, store, previews=True))
         self._state = JobState()
         self._watchers: dict[str, float] = {}  # watcher id: time of its last poll
         self._thread = threading.Thread(target=self._run, name="featviz-render", daemon=True)
@@ -70,10 +72,9 @@ class RenderJob:
         return any(now - seen < ABANDONED_AFTER_S for seen in self._watchers.values())
 
     def _run(self) -> None:
-        model, layer_channels, settings, store = self._request
         error = None
         try:
-            for event in render_channels(model, layer_channels, settings, store, previews=True):
+            for event in self._events():
                 with _LOCK:
                     s = self._state
                     if event.total_steps:

@@ -11,7 +11,7 @@ from .sidebar import View
 from .targets import CHANNEL_SYNTAX, DEFAULT_CHANNELS, default_layers, parse_channels
 
 
-def _resolve_url_layers(view: View, key: str) -> None:
+def resolve_url_layers(view: View, key: str) -> None:
     """Map aliases in the link to layer names; name the valid layers for unknown ones."""
     raw = urlstate.raw_values(key)
     if not raw:
@@ -34,7 +34,7 @@ def layer_label(view: View, name: str) -> str:
 
 def pick_layers(view: View, max_layers: int = 4) -> list[str]:
     layers = list(view.ref.layers)
-    _resolve_url_layers(view, "layers")
+    resolve_url_layers(view, "layers")
     chosen = st.multiselect("Layers", layers, default=default_layers(layers, view.settings.objective), key="layers",
                             bind="query-params", max_selections=max_layers,
                             help="Two to four layers, shallow to deep, side by side.")
@@ -47,8 +47,8 @@ def pick_layers(view: View, max_layers: int = 4) -> list[str]:
 def pick_layer(view: View) -> str:
     """One layer (gallery, evolution): the early default layer, or 'logits' for the logit objective."""
     layers = list(view.ref.layers)
-    _resolve_url_layers(view, "layer")
-    if isinstance(st.session_state.get("layer"), list):  # set from a link by _resolve_url_layers
+    resolve_url_layers(view, "layer")
+    if isinstance(st.session_state.get("layer"), list):  # set from a link by resolve_url_layers
         resolved = st.session_state.pop("layer")
         if resolved:
             st.session_state["layer"] = resolved[0]

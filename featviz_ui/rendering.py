@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import streamlit as st
 
-from featviz_core import ChannelResult, FeatvizError, RenderSettings, Store
+from featviz_core import ChannelResult, FeatvizError, LoadedModel, Progress, RenderSettings, Store
 from featviz_core.objectives import Target
 
 from . import jobs
@@ -37,10 +37,11 @@ def limit(targets: list[Target], cap: int) -> list[Target]:
     return targets[:cap]
 
 
-def cached_results(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store) -> dict[str, ChannelResult]:
+def cached_results(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
+                   key: Callable[[Target], str] | None = None) -> dict[str, ChannelResult]:
     found = {}
     for target in targets:
-        hit = store.get(ref.key(target, settings))
+        hit = store.get(key(target) if key else ref.key(target, settings))
         if hit is not None:
             found[str(target)] = hit
     return found
@@ -72,15 +73,18 @@ def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None) -> No
 
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
            slots: Slots | None = None, status_area=None, inspect_key: str | None = None,
-           before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None) -> dict[str, ChannelResult]:
+           before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None,
+           key: Callable[[Target], str] | None = None,
+           events: Callable[[LoadedModel, list[Target]], Iterator[Progress]] | None = None) -> dict[str, ChannelResult]:
     """Results by label ("layer:channel"), drawing each into `slots` as soon as it exists (see
-    `draw_tile` for `inspect_key`).
+    `draw_tile` for `inspect_key`). `key` and `events` replace a render's cache key and
+    render_channels for other pictures made the same way (the Dream page's dreams).
 
     `before_waiting` is called once with the results at hand (all of them when nothing is missing)
     before the wait for the rest: what it draws below the grid, such as the inspected tile's details,
     is there while the other pictures render."""
     slots = slots or {}
-    results = cached_results(ref, targets, settings, store)
+    results = cached_results(ref, targets, settings, store, key)
     for label, result in results.items():
         if label in slots:
             draw_tile(slots[label], result, inspect_key)
@@ -95,10 +99,14 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
         if label in slots:
             slots[label].caption(f"{label} · waiting")
     area = status_area if status_area is not None else st.empty()
-    keys = {ref.key(t, settings): str(t) for t in missing}
+    keys = {(key(t) if key else ref.key(t, settings)): str(t) for t in missing}
+
+    def make_job() -> jobs.RenderJob:
+        model = ref.load()
+        source = (lambda: events(model, missing)) if events else None
+        return jobs.RenderJob(model, missing, settings, store, frozenset(keys), source)
     try:
-        job = jobs.job_for(watcher, frozenset(keys),
-                           lambda: jobs.RenderJob(ref.load(), missing, settings, store, frozenset(keys)))
+        job = jobs.job_for(watcher, frozenset(keys), make_job)
         wanted = set(keys.values())
         with area.status(f"Rendering {len(missing)} picture{'s' * (len(missing) > 1)}…", expanded=False) as status:
             bar = st.progress(0.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -174,7 +175,7 @@ def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser
     assert page.get_by_label("Image size").input_value() == "64"
     assert page.get_by_label("Steps").input_value() == "8"
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution"]
+    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution", "Dream"]
     assert all(t in nav for t in titles) and "app" not in nav.split(), nav  # app.py's pages, not pages/
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
     if path == "curves":  # the chart comes once every picture is done
@@ -199,3 +200,31 @@ def test_a_finished_tile_can_be_inspected_while_the_others_render(server, browse
     _wait_for_tiles(page, labels + [labels[0]], timeout=300)  # the grid, plus the inspected picture
     assert page.get_by_text("Self-check z").count() == 1
     print(f"\ndetails shown with {finished_then} of {len(labels)} pictures finished")
+
+
+def test_a_dream_link_draws_the_photo_and_its_dreams(server, browser):
+    """A Dream link as the first visit: the photo and each layer's dream, real pictures that differ from it."""
+    captions = ["the photo", "blocks.1 at iteration 12", "blocks.5 at iteration 12"]
+    page = _open_first_visit(browser, f"{server}/dream?photo=chelsea&layers=blocks.1&layers=blocks.5&size=96&dsteps=12",
+                             "Dream", captions)
+    pictures = [np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB").resize((96, 96))).astype(float)
+                for img in page.locator('[data-testid="stImage"] img').all()]
+    assert len(pictures) == 3
+    photo, *dreams = pictures
+    for caption, dream in zip(captions[1:], dreams):
+        assert dream.std() > 20, f"{caption}: flat picture"
+        assert np.abs(dream - photo).mean() > 8, f"{caption}: no dream drawn over the photo"
+        assert np.corrcoef(dream.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1] > 0.3, f"{caption}: not the photo"
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # a curve per layer
+
+    # A bad upload is said in one message and the dreams stay; a good one takes over, named by its content id.
+    uploader = page.locator('[data-testid="stMainBlockContainer"] input[type="file"]')
+    uploader.set_input_files(files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not pixels at all"}])
+    page.get_by_text("is not an image featviz can read").wait_for(timeout=30_000)
+    assert page.url.count("photo=chelsea") == 1 and len(_tile_texts(page)) == 3
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(buf, "PNG")
+    uploader.set_input_files(files=[{"name": "mine.png", "mimeType": "image/png", "buffer": buf.getvalue()}])
+    page.get_by_text("your photo (").first.wait_for(timeout=30_000)
+    _wait_for_tiles(page, captions, timeout=120)
+    assert re.search(r"photo=[0-9a-f]{20}", page.url), page.url

@@ -238,11 +238,20 @@ def test_spec_key_stable_and_changes_with_every_field():
     keys = {spec.key()}
     for f in dataclasses.fields(RenderSpec):
         keys.add(dataclasses.replace(spec, **{f.name: _other_value(getattr(spec, f.name))}).key())
-    alternatives = dict(method="maco", size=64, steps=50, seed=7, init="gray", objective="neuron", precision="bf16")
-    assert set(alternatives) == {f.name for f in dataclasses.fields(RenderSettings)}
-    for name, value in alternatives.items():
-        keys.add(dataclasses.replace(spec, settings=spec.settings.with_(**{name: value})).key())
+    alternatives = [dict(method="maco"), dict(size=64), dict(steps=50), dict(seed=7), dict(init="gray"),
+                    dict(objective="neuron"), dict(precision="bf16"), dict(init="photo", photo="0" * 20),
+                    dict(init="photo", photo="1" * 20)]
+    assert set().union(*alternatives) == {f.name for f in dataclasses.fields(RenderSettings)}
+    for changes in alternatives:
+        keys.add(dataclasses.replace(spec, settings=spec.settings.with_(**changes)).key())
     assert len(keys) == 1 + len(dataclasses.fields(RenderSpec)) + len(alternatives)
+
+
+def test_keys_of_settings_without_a_photo_are_unchanged():
+    """Adding the photo start must not orphan anyone's cache: these keys were computed before it existed."""
+    assert RenderSpec("lite0", "abc", "blocks.3", 5, RenderSettings()).key() == "d531a43885798e607bf88dcaf6d08f89"
+    gray = RenderSettings(method="maco", init="gray")
+    assert RenderSpec("lite0", "abc", "blocks.3", 5, gray).key() == "696c4faef746e89b82c1b49d2afa2689"
 
 
 def test_spec_key_is_the_same_in_another_process():
