@@ -22,6 +22,7 @@ _VIEW = "_featviz_view"
 WEIGHTS = "weights"  # URL parameter: content hash of an uploaded state dict kept on this server
 _STORED = "_featviz_uploads"  # this session's file_uploader file ids -> upload ids
 MAX_SEED = 2**31 - 1
+_DISMISSED = "_featviz_dismissed_upload"  # the uploader's file the visitor turned off
 _MISFITS = "_featviz_misfits"  # (model, weights id) -> why those weights do not fit that model
 
 
@@ -104,7 +105,8 @@ def _weights_widgets(model: str) -> str | None:
         return None
     with st.expander("Your own weights", expanded=bool(weights_id)):
         upload = st.file_uploader(f"State dict for {model} (.pt / .pth)", type=["pt", "pth", "bin"], key="upload")
-        stored = _keep_upload(upload) if upload is not None else None
+        dismissed = upload is not None and upload.file_id == st.session_state.get(_DISMISSED)
+        stored = _keep_upload(upload) if upload is not None and not dismissed else None
         if stored:
             weights_id = stored
             if st.query_params.get(WEIGHTS) != stored:
@@ -113,6 +115,8 @@ def _weights_widgets(model: str) -> str | None:
             st.caption(f"Using uploaded weights `{weights_id}`.")
             if st.button("Use the packaged weights"):
                 del st.query_params[WEIGHTS]
+                # The uploader still holds the file: without this, the next rerun would put it back.
+                st.session_state[_DISMISSED] = upload.file_id if upload is not None else None
                 weights_id = None
     return weights_id
 

@@ -2,6 +2,7 @@
 not fit says why and keeps the file, and three tabs uploading the same file at once all succeed."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -18,7 +19,7 @@ LABELS = ["blocks.1:0", "blocks.1:1", "blocks.5:3", "blocks.5:5"]
 @pytest.fixture
 def warm_server(warm_cache_dir, tmp_path, request):
     """test_browser's server, over a copy of the warm cache (the view above is all cached)."""
-    shutil.copytree(warm_cache_dir, tmp_path / "cache")
+    shutil.copytree(warm_cache_dir, tmp_path / "cache", ignore=shutil.ignore_patterns("uploads"))  # others' tests' uploads
     return request.getfixturevalue("server")
 
 
@@ -54,6 +55,19 @@ def test_uploads_are_kept_when_they_do_not_fit_and_same_file_uploads_do_not_coll
     visitor.get_by_text("do not fit lite0").first.wait_for(timeout=60_000)
     assert open(path, "rb").read() == weights.read_bytes()  # the file is still there, whole
     assert [str(f) for f in (tmp_path / "cache" / "uploads" / "weights").iterdir()] == [path]  # one file, no .part
+
+    # The owner turns the upload off: it stays off (the uploader still holds the file), and stays on disk.
+    owner = tabs[0]
+    button = owner.get_by_role("button", name="Use the packaged weights")
+    if not button.is_visible():  # the expander keeps the state it had before the upload
+        owner.get_by_text("Your own weights").click()
+    button.click()
+    owner.wait_for_function("() => !location.search.includes('weights=')", timeout=30_000)
+    owner.mouse.click(900, 300)  # focus the page, not an input
+    owner.keyboard.press("r")  # Streamlit's rerun key: a later run must not put the upload back
+    owner.wait_for_timeout(3000)
+    assert "weights=" not in owner.url and owner.get_by_text("do not fit lite0").count() == 0
+    assert os.path.exists(path)
 
     # What a person sees of hostile text in a link: the text as typed, never a link, image or markup
     # (GFM autolinks http://…, www.… and a@b.c even after markdown escapes; urlstate.plain breaks them).

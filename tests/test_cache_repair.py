@@ -2,6 +2,7 @@
 CLI), entries of the wrong shape are misses, and leftovers of killed writes are removed."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,28 @@ def test_the_cli_renders_into_a_healed_cache(tmp_path, damage):
     store = Store(str(cache))  # the render went into the fresh cache, which stays healthy
     assert not store.notices and len(store) == 2  # the picture and its layer's natural-photo statistics
     store.close()
+
+
+def test_the_cli_treats_wrong_shapes_and_killed_writes_as_misses(tmp_path, tiny):
+    """Natural statistics stored as [] and the picture's own entry zeroed by a kill -9: the render and
+    its self-check run as if neither were there."""
+    from featviz_core import RenderSettings, resolve_targets, spec_for
+
+    cache = tmp_path / "cache"
+    settings = RenderSettings(size=32, steps=4)
+    key = spec_for(tiny, resolve_targets(tiny, [("relu3", 0)])[0], settings).key()
+    store = Store(str(cache))
+    store.put_json(f"natural:{STATS_VERSION}:{tiny.digest}:relu3:32", [])
+    store.close()
+    raw = diskcache.Cache(str(cache))
+    raw.set(key, b"{" * 100_000)  # large: kept in a value file
+    value_file = cache / raw._sql("SELECT filename FROM Cache WHERE key = ?", (key,)).fetchone()[0]
+    raw.close()
+    value_file.write_bytes(b"")
+    age(value_file)
+    result = run_cli("render", "--model", TINY, "--layer", "relu3", "--channels", "0", "--size", "32", "--steps", "4",
+                     "--out", str(tmp_path / "out"), "--cache", str(cache), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(0 from cache)" in result.stdout and not value_file.exists()
+    item = json.loads((tmp_path / "out" / "manifest.json").read_text())["items"][0]
+    assert item["layer_channels"] == 16 and isinstance(item["z"], float)
