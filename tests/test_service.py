@@ -150,3 +150,13 @@ def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
     assert {k: v for k, v in state.results.items() if k.startswith("dream-")} == {"dream-0": 0, "dream-1": 2, "dream-2": 4}
     assert len(state.results) == 4 and not state.errors
 
+
+
+def test_the_status_says_the_place_in_the_queue_and_the_wait():
+    from featviz_core.service import Snapshot
+    from featviz_ui.rendering import queue_text
+
+    queued = Snapshot({}, {}, {}, done_steps=0, total_steps=192, ahead=12, wait_s=41.4, refused=0, open=2)
+    assert queue_text(queued) == "step 0 of 192 (all pictures) · 12 pictures ahead of yours in the queue · about 41 s left"
+    rendering = Snapshot({}, {}, {}, done_steps=96, total_steps=192, ahead=0, wait_s=None, refused=0, open=1)
+    assert queue_text(rendering) == "step 96 of 192 (all pictures)"
