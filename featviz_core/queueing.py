@@ -1,7 +1,57 @@
-"""Pure rules of the render queue (service.py): the round robin order and the wait estimate."""
+"""The render queue's values (what a picture to render is, what a visitor sees) and rules (the round
+robin order, the wait estimate, the number of workers); service.py runs them."""
 from __future__ import annotations
 
-from typing import Hashable, Sequence
+import os
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Iterator, Protocol, Sequence
+
+from .errors import FeatvizError
+
+WORKERS_ENV = "FEATVIZ_RENDER_WORKERS"
+
+
+@dataclass
+class Update:
+    """What a batch reports as it goes: steps each of its pictures has done, previews and results by key."""
+    steps: int = 0
+    previews: dict[str, Any] = field(default_factory=dict)
+    finished: dict[str, Any] = field(default_factory=dict)
+
+
+class Batcher(Protocol):
+    key: Hashable  # items whose batchers have equal keys may share a batch
+
+    def limit(self) -> int: ...  # the most items one batch may hold (asked once per key)
+
+    def render(self, items: list["Item"]) -> Iterator[Update]: ...
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str  # the picture's cache key: equal keys are one render
+    label: str
+    steps: int  # optimization steps: progress, and the wait estimate's unit with the picture count
+    batcher: Batcher = field(compare=False)
+    payload: Any = field(default=None, compare=False)  # what the batcher needs (a Target)
+
+
+@dataclass
+class Snapshot:
+    """A visitor's view of its pictures; a copy, safe to read while the service goes on."""
+    results: dict[str, Any]  # key: result
+    previews: dict[str, tuple[int, Any]]  # key: (update count, picture)
+    errors: dict[str, str]  # key: message
+    done_steps: int
+    total_steps: int
+    ahead: int  # pictures the service renders before this visitor's next one (0: its own are rendering)
+    wait_s: float | None  # estimated seconds until all are done; None before anything was measured
+    refused: int  # pictures over the visitor's cap, not queued
+    open: int = 0  # pictures wanted with neither a result nor an error yet
+
+    @property
+    def finished(self) -> bool:
+        return self.open == 0
 
 
 def interleave(lists: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
@@ -30,3 +80,25 @@ def wait_estimate(queued, running, rates: dict[Hashable, float], workers: int) -
 
     work = sum(rate(i) * i.steps for i in queued) + sum(rate(i) * max(0, i.steps - done) for i, done in running)
     return work / max(1, workers)
+
+
+def default_workers() -> int:
+    """FEATVIZ_RENDER_WORKERS, read at call time; else one per GPU, or one on a CPU (using every core:
+    two batches at once in Python threads were no faster than one after the other)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 64:
+            raise FeatvizError(f"{WORKERS_ENV}={raw!r} is not a whole number from 1 to 64.")
+        return int(raw)
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def share_cores(workers: int) -> None:
+    """Called by each worker thread: on a CPU, several workers split the cores between them (one
+    worker keeps torch's default, every core). torch's thread count is per process."""
+    import torch
+
+    if workers > 1 and not torch.cuda.is_available():
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

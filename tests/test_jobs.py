@@ -42,10 +42,14 @@ def items(model, store, pairs):
     return channels.channel_items(model, [Target(layer, c) for layer, c in pairs], SETTINGS, store)
 
 
-def wait(service: RenderService, visitor: str, timeout: float = 60) -> Snapshot:
+def wait(service: RenderService, visitor: str, *others: str, timeout: float = 60) -> Snapshot:
+    """Polls `visitor` until its pictures are done; `others` are polled meanwhile, as their pages would
+    (a visitor silent for ABANDONED_AFTER_S has gone)."""
     deadline = time.monotonic() + timeout
     while not (state := service.poll(visitor)).finished:
         assert time.monotonic() < deadline, "the pictures never finished"
+        for other in others:
+            service.poll(other)
         time.sleep(0.02)
     return state
 
@@ -81,7 +85,7 @@ def test_a_rerun_and_a_second_visitor_join_the_render_in_flight(tiny, store, ser
         service.want("session-a", wanted[1:])  # the rerun: the first came from the cache meanwhile
         service.want("session-b", wanted)  # another visitor of the same link
         opened.set()
-        a, b = wait(service, "session-a"), wait(service, "session-b")
+        a, b = wait(service, "session-a", "session-b"), wait(service, "session-b")
     assert sorted(b.results) == sorted(i.key for i in wanted) and list(a.results) == [wanted[1].key]
     assert all(store.get(i.key) is not None for i in wanted)
     assert renders == [1]  # one render for all three
@@ -150,7 +154,8 @@ def test_work_abandoned_by_every_watcher_stops(tiny, store, service, monkeypatch
 
 
 def test_a_failing_render_reports_its_error_to_the_watcher(tiny, store, service):
-    state = wait(service, "session-a") if service.want("session-a", items(tiny, store, [("relu3", 99)])) is None else None
+    service.want("session-a", items(tiny, store, [("relu3", 99)]))
+    state = wait(service, "session-a")
     assert state.finished and state.results == {}
     (error,) = state.errors.values()
     assert "relu3" in error and "99" in error

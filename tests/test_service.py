@@ -11,7 +11,8 @@ import pytest
 
 from featviz_core import channels
 from featviz_core.queueing import interleave, wait_estimate
-from featviz_core.service import Item, RenderService, default_workers
+from featviz_core.queueing import default_workers
+from featviz_core.service import Item, RenderService
 from featviz_core.errors import FeatvizError
 from tests.test_jobs import gate, items, wait
 
@@ -45,7 +46,7 @@ def test_two_visitors_of_one_picture_get_one_render(tiny, store, service, batche
         service.want("a", wanted)
         service.want("b", list(reversed(wanted)))
         opened.set()
-        a, b = wait(service, "a"), wait(service, "b")
+        a, b = wait(service, "a", "b"), wait(service, "b")
     assert batches == [["conv2:0", "conv2:1"]]
     assert sorted(a.results) == sorted(b.results) == sorted(i.key for i in wanted)
     assert all(store.get(i.key) is not None for i in wanted)
@@ -59,7 +60,7 @@ def test_visitors_take_turns_so_a_long_view_does_not_hold_back_a_short_one(tiny,
         service.want("a", many)
         service.want("b", few)
         opened.set()
-        wait(service, "b")
+        wait(service, "b", "a")
         wait(service, "a")
     assert [len(b) for b in batches] == [8, 2, 8]
     assert batches[1] == ["relu3:0", "relu3:1"]
@@ -86,7 +87,8 @@ def test_threads_stay_bounded_whatever_the_number_of_views(tiny, store, service)
         time.sleep(0.2)
         assert threading.active_count() - before == 1 == service.thread_count()
         opened.set()
-        states = [wait(service, f"v{visitor}") for visitor in range(8)]
+        everyone = [f"v{visitor}" for visitor in range(8)]
+        states = [wait(service, visitor, *everyone) for visitor in everyone]
     assert all(len(s.results) == 2 and not s.errors for s in states)
 
 
@@ -101,8 +103,7 @@ def test_a_queued_visitor_sees_its_place_and_a_wait_once_a_batch_was_measured(ti
         queued = service.poll("b")
         assert queued.ahead == 2 and queued.wait_s is None  # nothing measured yet
         opened.set()
-        while not service.poll("a").finished:
-            time.sleep(0.01)
+        wait(service, "a", "b")
     measured = service._rates
     assert measured  # seconds per picture-step of conv2's batch
     wait(service, "b")
