@@ -422,14 +422,15 @@ def markdown(doc: dict, sections: dict[str, list[Row]], targets: list[dict], com
     return "\n".join(lines)
 
 
-def update_readme(text: str, path: str = README) -> None:
-    """Replace what lies between the markers; add a `## Benchmark` section with them if absent."""
+def update_readme(text: str, path: str = README, start: str = README_START, end: str = README_END,
+                  heading: str = "## Benchmark") -> None:
+    """Replace what lies between the markers; add a `heading` section with them if absent."""
     old = open(path).read() if os.path.exists(path) else ""
-    block = f"{README_START}\n{text}\n{README_END}"
-    if README_START in old and README_END in old:
-        new = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, old, flags=re.S)
+    block = f"{start}\n{text}\n{end}"
+    if start in old and end in old:
+        new = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, old, flags=re.S)
     else:
-        new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + "## Benchmark\n\n" + block + "\n"
+        new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + heading + "\n\n" + block + "\n"
     with open(path, "w") as f:
         f.write(new)
 

@@ -19,3 +19,8 @@ def unknown_choice(kind: str, given: str, choices: Iterable[str], shown: Iterabl
     listed = list(shown) if shown is not None else choices
     shown = ", ".join(listed[:limit]) + (f", ... ({len(listed)} in all)" if len(listed) > limit else "")
     return FeatvizError(f"Unknown {kind} {given!r}{where}.{hint} Valid {kind}s{where}: {shown}.")
+
+
+def megabytes(n: int) -> str:
+    """A byte count as people read it in messages."""
+    return f"{n / 2**20:.1f} MB"

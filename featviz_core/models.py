@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,6 +17,7 @@ from torch import nn
 
 from .errors import FeatvizError, unknown_choice
 from .hooks import LOGITS, LayerTap
+from .weights import apply_state_dict, load_state_dict_file  # noqa: F401 (zoo imports them from here)
 
 DEFAULT_MODEL = "lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,9 +63,14 @@ class LoadedModel:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1] -> the model's input space (channels_last, as the module is)."""
-        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-        return ((images - mean) / std).contiguous(memory_format=torch.channels_last)
+        return self.normalizer(images.device, images.dtype)(images)
+
+    def normalizer(self, device: torch.device, dtype: torch.dtype = torch.float32) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`normalize` with its mean and std built once: the render loop normalizes every step, and on
+        a GPU building them per call is a host-to-device copy the step waits for."""
+        mean = torch.tensor(self.mean, device=device, dtype=dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=device, dtype=dtype).view(1, -1, 1, 1)
+        return lambda images: ((images - mean) / std).contiguous(memory_format=torch.channels_last)
 
     def resolve_layer(self, name: str) -> str:
         """A listed layer name or alias -> the module name; unknown names list the valid ones."""
@@ -116,40 +121,6 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 def _has_mps() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-
-
-def load_state_dict_file(path: str) -> dict[str, torch.Tensor]:
-    """Read a state dict safely (never unpickles arbitrary objects)."""
-    if not os.path.isfile(path):
-        raise FeatvizError(f"Weights file {path!r} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt zip, pickled objects refused by weights_only, ...
-        raise FeatvizError(f"Weights file {path!r} is not a readable PyTorch state dict ({type(exc).__name__}: {str(exc)[:200]}).") from exc
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FeatvizError(f"Weights file {path!r} does not hold a state dict (a mapping of names to tensors).")
-    return state
-
-
-def apply_state_dict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """load_state_dict with a message that names the mismatch instead of a wall of keys."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)})")
-        raise FeatvizError(f"Weights do not fit {what}: {'; '.join(parts)} keys.")
-    module.load_state_dict(state)
 
 
 def _weights_digest(module: nn.Module) -> str:
@@ -236,17 +207,25 @@ def _import_factory(spec: str) -> ModelParts:
     """`package.module:factory` -> ModelParts. The factory returns ModelParts, or
     (module, (mean, std)) or (module, (mean, std), input_size)."""
     mod_name, _, attr = spec.partition(":")
+    form = "a callable taking no arguments, and must return ModelParts or (module, (mean, std)[, input_size])"
     try:
         factory = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:
         raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. Use the form package.module:callable.") from exc
-    made = factory()
+    try:
+        made = factory()
+    except Exception as exc:  # a class that needs arguments (torch.nn:Linear), not callable, or failing
+        raise FeatvizError(f"Model factory {spec!r} failed when called ({type(exc).__name__}: {str(exc)[:200]}): "
+                           f"it must be {form}.") from exc
     if isinstance(made, ModelParts):
         return made
     if isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], nn.Module):
-        mean, std = made[1]
-        return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
-    raise FeatvizError(f"Model factory {spec!r} must return ModelParts or (module, (mean, std)[, input_size]).")
+        try:
+            mean, std = made[1]
+            return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
+        except (TypeError, ValueError):
+            pass
+    raise FeatvizError(f"Model factory {spec!r} returned {type(made).__name__}: it must be {form}.")
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None, weights: str | None = None) -> LoadedModel:
@@ -260,13 +239,17 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
     if ":" in name:
         parts = _import_factory(name)
         if weights:
-            apply_state_dict(parts.module, load_state_dict_file(weights), name)
+            apply_state_dict(parts.module, load_state_dict_file(weights, parts.module), name)
     elif name in _REGISTRY:
         parts = _REGISTRY[name][0](weights)
     else:
         raise unknown_choice("model", name, list(_REGISTRY) + ["package.module:factory"])
     module = _prepare(parts.module, device)
-    layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
+    try:
+        layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
+    except RuntimeError as exc:  # a custom module that cannot take an image of its stated size
+        raise FeatvizError(f"Model {name!r} does not run on a {len(parts.mean)}x{parts.input_size}x{parts.input_size} "
+                           f"image ({str(exc)[:200]}): check its mean/std (one per input channel) and input size.") from exc
     return LoadedModel(
         name=name,
         module=_speed_up(module, len(parts.mean), parts.input_size, device, set(layers)),

@@ -73,13 +73,21 @@ def _per_element(targets: list[Target], score: Callable[[torch.Tensor, torch.Ten
         groups.setdefault(t.layer, ([], []))[0].append(b)
         groups[t.layer][1].append(t.channel)
     batch = len(targets)
+    # Index tensors built once per device, not every step (on a GPU each build is a host-to-device copy).
+    index_cache: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def indices(layer: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if (layer, device) not in index_cache:
+            rows, chans = groups[layer]
+            index_cache[layer, device] = (torch.tensor(rows, device=device), torch.tensor(chans, device=device))
+        return index_cache[layer, device]
 
     def fn(acts: dict[str, torch.Tensor]) -> torch.Tensor:
         out = None
-        for layer, (rows, chans) in groups.items():
+        for layer in groups:
             act = acts[layer]
-            idx = torch.tensor(rows, device=act.device)
-            vals = score(act[idx, torch.tensor(chans, device=act.device)], idx)
+            idx, chans = indices(layer, act.device)
+            vals = score(act[idx, chans], idx)
             part = torch.zeros(batch, device=act.device, dtype=vals.dtype).index_put((idx,), vals)
             out = part if out is None else out + part
         return out

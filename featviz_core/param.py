@@ -44,10 +44,15 @@ def _freq_scale(size: int, decay_power: float, device) -> torch.Tensor:
     return 1.0 / torch.clamp(freqs, min=1.0 / size) ** decay_power
 
 
-def _decorrelated_to_rgb(t: torch.Tensor) -> torch.Tensor:
+def _color_matrix(like: torch.Tensor) -> torch.Tensor:
+    """The colour matrix on `like`'s device, made once per picture parameterization (not per step)."""
+    return _COLOR_MATRIX.to(like.device, like.dtype)
+
+
+def _decorrelated_to_rgb(t: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     if t.shape[1] != 3:
         return t
-    return torch.einsum("bchw,dc->bdhw", t, _COLOR_MATRIX.to(t.device, t.dtype))
+    return torch.einsum("bchw,dc->bdhw", t, matrix)
 
 
 def _rgb_to_decorrelated(t: torch.Tensor) -> torch.Tensor:
@@ -67,13 +72,14 @@ def fourier_image(start: torch.Tensor, decay_power: float = 1.0):
     so gray, noise and gradient starts mean the same thing for every method."""
     size = start.shape[-1]
     scale = _freq_scale(size, decay_power, start.device)
+    matrix = _color_matrix(start)
     logits = torch.logit(start.clamp(1e-3, 1 - 1e-3))
     spectrum = torch.fft.rfft2(_rgb_to_decorrelated(logits) * _FOURIER_GAIN, norm="ortho") / scale
     spectrum = torch.view_as_real(spectrum).contiguous().requires_grad_(True)
 
     def image_fn() -> torch.Tensor:
         spatial = torch.fft.irfft2(torch.view_as_complex(spectrum) * scale, s=(size, size), norm="ortho")
-        return torch.sigmoid(_decorrelated_to_rgb(spatial / _FOURIER_GAIN))
+        return torch.sigmoid(_decorrelated_to_rgb(spatial / _FOURIER_GAIN, matrix))
 
     return [spectrum], image_fn
 
@@ -85,6 +91,7 @@ def maco_image(start: torch.Tensor, generators: list[torch.Generator], decay_pow
     The starting phase is that of `start` plus a little per-element noise (a flat gray has no phase)."""
     batch, channels, size, _ = start.shape
     magnitude = _freq_scale(size, decay_power, start.device)
+    matrix = _color_matrix(start)
     jitter = torch.stack([torch.randn(channels, size, size, generator=g) for g in generators]).to(start.device)
     phase = torch.angle(torch.fft.rfft2(_rgb_to_decorrelated(start - 0.5) + 1e-2 * jitter, norm="ortho"))
     phase = phase.contiguous().requires_grad_(True)
@@ -93,7 +100,7 @@ def maco_image(start: torch.Tensor, generators: list[torch.Generator], decay_pow
         spatial = torch.fft.irfft2(torch.polar(magnitude.expand_as(phase), phase), s=(size, size), norm="ortho")
         mean = spatial.mean(dim=(1, 2, 3), keepdim=True)
         std = spatial.std(dim=(1, 2, 3), keepdim=True) + 1e-6
-        return torch.sigmoid(_decorrelated_to_rgb((spatial - mean) / std) * contrast)
+        return torch.sigmoid(_decorrelated_to_rgb((spatial - mean) / std, matrix) * contrast)
 
     return [phase], image_fn
 

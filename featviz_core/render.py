@@ -5,6 +5,7 @@ the command line, the dashboard, the tests and the benchmark decide what to do w
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -103,6 +104,10 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
     targets = list(targets)
     recipe = RECIPES[settings.method]
     device = model.device
+    autocast = _autocast(settings, device)
+    if device.type == "cuda":  # the same shapes every step: let cuDNN time its kernels once and keep the fastest
+        torch.backends.cudnn.benchmark = True
+    normalize = model.normalizer(device)  # mean and std built once, not every step
     gens = [element_generator(settings.seed, t) for t in targets]
     objective = objective or objectives.for_targets(settings.objective, targets)
     sizes = param.octave_sizes(settings.size, recipe.octaves) if recipe.octaves > 1 else [settings.size]
@@ -124,7 +129,9 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
                 # runs only until switched-off channels have woken up.
                 with redirected_relu(step < recipe.wake_steps):
                     x = transforms.apply(image_fn(), recipe.robustness, rob_params[step])
-                    scores = objective(tap.run(model.normalize(x)))
+                    with autocast:
+                        acts = tap.run(normalize(x))
+                    scores = objective(acts)
                     (-scores.sum()).backward()
                 _ascend(recipe, params, optimizer)
                 step += 1
@@ -135,6 +142,15 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
                 yield StepRecord(step, settings.steps, scores.detach(), snapshot)
             with torch.no_grad():
                 image = image_fn().detach()
+
+
+def _autocast(settings: RenderSettings, device: torch.device):
+    """bf16 autocast of the model's forward pass (CUDA only); the objective reads it in float32."""
+    if settings.precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise FeatvizError(f"Precision {settings.precision!r} needs a CUDA GPU (the model is on {device.type}): choose fp32.")
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def check_finite(curves: torch.Tensor, targets: Sequence[Target]) -> None:

@@ -6,6 +6,7 @@ batches that fit the device's memory, runs `render` on each and stores every fin
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,8 @@ from .param import to_uint8
 from .render import check_finite, render
 from .spec import RenderSettings, RenderSpec
 from .store import ChannelResult, Store, png_bytes
+
+log = logging.getLogger(__name__)
 
 SNAPSHOTS = 8  # evolution frames kept per channel (plus the final picture)
 
@@ -215,7 +218,10 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
             if len(chunk) == 1:
                 raise FeatvizError("Out of GPU memory for a single picture: choose a smaller size.") from None
             torch.cuda.empty_cache()
-            queue = batches(chunk + [item for batch in queue for item in batch], len(chunk) // 2)
+            cap = len(chunk) // 2
+            log.warning("Out of GPU memory with %d pictures in a batch: halving the batches to at most %d "
+                        "(pictures stay the same; pass a batch size to skip this retry).", len(chunk), cap)
+            queue = batches(chunk + [item for batch in queue for item in batch], cap)
             continue
         done += len(chunk) * settings.steps
 

@@ -9,7 +9,7 @@ The same statistics turn activation curves into z-scores, putting early and deep
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -41,6 +41,14 @@ class CheckScore:
     z: float  # robust z-score against natural photos
     rank: int  # 1 = the picture's own channel has the highest z of its layer
     channels: int
+    layer_z: tuple[float, ...] = field(default=(), compare=False, repr=False)  # every channel's z on this picture
+
+
+def neighbours(score: CheckScore, count: int = 6) -> list[int]:
+    """The channels of the layer that the picture excites most after its own (highest z first, ties
+    by index): what else responds to the same pattern, whether or not the picture ranked first."""
+    order = np.argsort(-np.asarray(score.layer_z, dtype=np.float64), kind="stable")
+    return [int(c) for c in order if c != score.channel][:count]
 
 
 def natural_photos(channels: int = 3) -> list[np.ndarray]:
@@ -84,11 +92,15 @@ def _channel_means(model: LoadedModel, images: torch.Tensor, layer: str, chunk: 
     return torch.cat(rows)
 
 
+STATS_SHAPE = {"median": [float], "scale": [float]}  # one number per channel each
+
+
 def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
     """Per-channel median and robust spread of `layer` on natural photo crops at `size` px."""
     key = f"natural:{STATS_VERSION}:{model.digest}:{layer}:{size}"
-    cached = store.get_json(key) if store is not None else None
-    if cached is not None:
+    cached = store.get_json(key, STATS_SHAPE) if store is not None else None
+    channels = model.layers[layer].channels
+    if cached is not None and len(cached["median"]) == len(cached["scale"]) == channels:
         return LayerStats(np.asarray(cached["median"]), np.asarray(cached["scale"]))
     acts = _channel_means(model, _crops(size, model.in_channels), layer).numpy().astype(np.float64)
     median = np.median(acts, axis=0)
@@ -119,5 +131,6 @@ def score_pictures(model: LoadedModel, pictures: Sequence[np.ndarray], layer: st
     scores = []
     for b, channel in enumerate(channels):
         own = z[b, channel]
-        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1, z.shape[1]))
+        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1, z.shape[1],
+                                 tuple(float(v) for v in z[b])))
     return scores

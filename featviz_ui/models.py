@@ -7,19 +7,19 @@ or scored.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 
 import streamlit as st
 
 from featviz_core import FeatvizError, LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
 from featviz_core.objectives import Target
+from featviz_core.uploads import UploadStore, upload_quota
 
-from .config import cache_dir
+from .config import cache_dir, caps
 
 CARD_VERSION = 1
+UPLOADS_DIR = "uploads"  # under the cache directory
 
 
 @st.cache_resource(show_spinner=False)
@@ -36,22 +36,14 @@ def _load(name: str, weights: str | None) -> LoadedModel:
     return load_model(name, weights=weights)
 
 
-def save_upload(data: bytes) -> str:
-    """Keep an uploaded state dict under the cache dir by content hash; return the hash (URL-safe id)."""
-    weights_id = hashlib.sha256(data).hexdigest()[:20]
-    path = upload_path(weights_id)
-    if not os.path.exists(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".part", "wb") as f:
-            f.write(data)
-        os.replace(path + ".part", path)
-    return weights_id
+def current_uploads() -> UploadStore:
+    """Visitors' uploaded files, beside the cache and sharing its budget; a hosted server keeps fewer."""
+    return UploadStore(os.path.join(cache_dir(), UPLOADS_DIR), *upload_quota(caps().hosted))
 
 
-def upload_path(weights_id: str) -> str:
-    if not re.fullmatch(r"[0-9a-f]{20}", weights_id):  # it comes from a URL: never a path
-        raise FeatvizError(f"Weights id {weights_id!r} is malformed: upload the state dict file again.")
-    return os.path.join(cache_dir(), "uploads", weights_id + ".pt")
+def weights_file(weights_id: str | None) -> str | None:
+    """The uploaded state dict a link's id names (FeatvizError, without a path, if there is none)."""
+    return current_uploads().path(weights_id, "weights") if weights_id else None
 
 
 @dataclass
@@ -69,7 +61,7 @@ class ModelRef:
     check_channel = LoadedModel.check_channel
 
     def load(self) -> LoadedModel:
-        model = _load(self.name, upload_path(self.weights_id) if self.weights_id else None)
+        model = _load(self.name, weights_file(self.weights_id))
         if model.digest != self.digest:  # packaged weights changed since the card was written
             _write_card(current_store(), self.name, self.weights_id, model)
             self.digest = model.digest
@@ -86,6 +78,10 @@ class ModelRef:
         return {"name": self.name, "digest": self.digest, "weights": self.weights_id or "default"}
 
 
+# What a card must look like to be used (anything else is a miss, and the card is written again).
+CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, str)]}
+
+
 def _card_key(name: str, weights_id: str | None) -> str:
     return f"ui:card:{CARD_VERSION}:{name}:{weights_id or 'default'}"
 
@@ -99,10 +95,10 @@ def _write_card(store: Store, name: str, weights_id: str | None, model: LoadedMo
 def model_ref(name: str, weights_id: str | None = None) -> ModelRef:
     """The card from the store, or load the model once to write it. Raises FeatvizError."""
     store = current_store()
-    card = store.get_json(_card_key(name, weights_id))
-    if card is None:
-        model = _load(name, upload_path(weights_id) if weights_id else None)
+    card = store.get_json(_card_key(name, weights_id), CARD_SHAPE)
+    if card is None or not card["layers"]:
+        model = _load(name, weights_file(weights_id))
         _write_card(store, name, weights_id, model)
-        card = store.get_json(_card_key(name, weights_id))
+        card = store.get_json(_card_key(name, weights_id), CARD_SHAPE)
     layers = {row[0]: LayerInfo(*row) for row in card["layers"]}
     return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]))

@@ -66,5 +66,5 @@ def pick_channels(view: View, layer: str, label: str | None = None) -> list[int]
     try:
         return parse_channels(text, view.ref.layers[layer].channels, view.settings.seed, layer)
     except FeatvizError as exc:
-        st.error(str(exc))
+        st.error(urlstate.plain(str(exc)))  # it quotes what was typed, or what the link said
         return []

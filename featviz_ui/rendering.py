@@ -7,7 +7,6 @@ asks again and goes on drawing), and the status shows the visitor's place in the
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from typing import Callable, Sequence
@@ -19,6 +18,7 @@ from featviz_core.channels import channel_items
 from featviz_core.objectives import Target
 from featviz_core.service import RenderService, Snapshot
 
+from .config import _whole as host_setting  # the one check of a host's number
 from .config import caps
 from .models import ModelRef
 
@@ -37,10 +37,7 @@ def queue_cap() -> int | None:
     """Hosted mode: pictures one visitor may have queued at once (FEATVIZ_MAX_QUEUED, by default the
     pictures per view)."""
     limits = caps()
-    if not limits.hosted:
-        return None
-    raw = os.environ.get("FEATVIZ_MAX_QUEUED", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else limits.channels
+    return host_setting("FEATVIZ_MAX_QUEUED", limits.channels, (1, 4096)) if limits.hosted else None
 
 
 def _watcher_id() -> str:
@@ -117,15 +114,15 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     if before_waiting is not None:
         before_waiting(dict(results))
     missing = [t for t in targets if str(t) not in results]
-    service, watcher = render_service(), _watcher_id()
-    if not missing:
-        service.release(watcher)  # the view changed to one that is all cached
-        return results
-    for label in map(str, missing):
-        if label in slots:
-            slots[label].caption(f"{label} · waiting")
     area = status_area if status_area is not None else st.empty()
     try:
+        service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
+        if not missing:
+            service.release(watcher)  # the view changed to one that is all cached
+            return results
+        for label in map(str, missing):
+            if label in slots:
+                slots[label].caption(f"{label} · waiting")
         _wait_for(service, watcher, channel_items(ref.load(), missing, settings, store), results, slots, area, inspect_key)
         area.empty()
     except FeatvizError as exc:

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import streamlit as st
@@ -14,13 +13,16 @@ from featviz_core.objectives import KINDS
 from featviz_core.param import INITS
 from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
 
-from . import urlstate
+from . import exemplars, urlstate
 from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices
-from .models import ModelRef, current_store, model_ref, save_upload, upload_path
+from .models import ModelRef, current_store, current_uploads, model_ref, weights_file
 from .views import hand_over_to_app
 
 _VIEW = "_featviz_view"
 WEIGHTS = "weights"  # URL parameter: content hash of an uploaded state dict kept on this server
+_STORED = "_featviz_uploads"  # this session's file_uploader file ids -> upload ids
+MAX_SEED = 2**31 - 1
+_MISFITS = "_featviz_misfits"  # (model, weights id) -> why those weights do not fit that model
 
 
 @dataclass
@@ -44,20 +46,20 @@ def current_view() -> View:
 def _settings_widgets(limits: Caps) -> RenderSettings:
     default = RenderSettings()
     why = " (this public server's cap)" if limits.hosted else ""
-    urlstate.check_choice("method", METHODS, "method")
-    urlstate.check_choice("init", INITS, "starting image")
-    urlstate.check_choice("objective", KINDS, "objective")
-    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", why)
-    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", why)
+    size, steps = min(default.size, limits.size), min(default.steps, limits.steps)
+    urlstate.check_choice("method", METHODS, "method", default.method)
+    urlstate.check_choice("init", INITS, "starting image", default.init)
+    urlstate.check_choice("objective", KINDS, "objective", default.objective)
+    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", size, why)
+    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", steps, why)
+    urlstate.clamp_number("seed", 0, MAX_SEED, "seed", default.seed)
     method = st.selectbox("Method", METHODS, index=METHODS.index(default.method), key="method", bind="query-params",
                           help="fourier: decorrelated Fourier image (Olah et al.); maco: magnitude-constrained; classic: Keras-style pixel ascent.")
     left, right = st.columns(2)
-    size = left.number_input("Image size", SIZE_RANGE[0], limits.size, min(default.size, limits.size), step=16,
-                             key="size", bind="query-params")
-    steps = right.number_input("Steps", STEPS_RANGE[0], limits.steps, min(default.steps, limits.steps), step=8,
-                               key="steps", bind="query-params")
+    size = left.number_input("Image size", SIZE_RANGE[0], limits.size, size, step=16, key="size", bind="query-params")
+    steps = right.number_input("Steps", STEPS_RANGE[0], limits.steps, steps, step=8, key="steps", bind="query-params")
     left, right = st.columns(2)
-    seed = left.number_input("Seed", 0, 2**31 - 1, default.seed, key="seed", bind="query-params")
+    seed = left.number_input("Seed", 0, MAX_SEED, default.seed, key="seed", bind="query-params")
     init = right.selectbox("Starting image", INITS, index=INITS.index(default.init), key="init", bind="query-params")
     objective = st.selectbox("Objective", KINDS, index=KINDS.index(default.objective), key="objective", bind="query-params",
                              help="channel: mean of a feature map; neuron: its centre unit; logit: a class score (layer 'logits', channels are class indices).")
@@ -66,16 +68,47 @@ def _settings_widgets(limits: Caps) -> RenderSettings:
     return RenderSettings(method=method, size=int(size), steps=int(steps), seed=int(seed), init=init, objective=objective)
 
 
+def _keep_upload(upload) -> str | None:
+    """Stores an uploaded file once per upload (not on every rerun); its id, or None after an error."""
+    stored = st.session_state.setdefault(_STORED, {})
+    if upload.file_id not in stored:
+        try:
+            stored[upload.file_id] = current_uploads().put(upload.getvalue(), "weights")
+        except FeatvizError as exc:
+            st.error(urlstate.plain(str(exc)))
+            return None
+    return stored[upload.file_id]
+
+
+def _linked_weights(model: str) -> str | None:
+    """The link's weights id if it names an upload on this server; a note (and None) otherwise.
+    Never deletes anything: the upload may be someone else's, for another model."""
+    raw = urlstate.single_value(WEIGHTS)
+    if raw is None:
+        return None
+    if model not in UPLOAD_ARCHITECTURES and ":" not in model:
+        urlstate.note(f"The link names uploaded weights, but {model} takes none: showing its own weights.")
+        return None
+    try:
+        weights_file(raw)
+    except FeatvizError as exc:
+        urlstate.note(f"{exc} Showing {model} with its packaged weights.", "error")
+        return None
+    return raw
+
+
 def _weights_widgets(model: str) -> str | None:
     """Upload a state dict for the chosen architecture; its hash goes in the URL, the file stays here."""
-    weights_id = st.query_params.get(WEIGHTS)
+    weights_id = _linked_weights(model)
     if model not in UPLOAD_ARCHITECTURES and ":" not in model:
         return None
     with st.expander("Your own weights", expanded=bool(weights_id)):
         upload = st.file_uploader(f"State dict for {model} (.pt / .pth)", type=["pt", "pth", "bin"], key="upload")
-        if upload is not None:
-            weights_id = save_upload(upload.getvalue())
-            st.query_params[WEIGHTS] = weights_id
+        stored = _keep_upload(upload) if upload is not None else None
+        if stored:
+            weights_id = stored
+            if st.query_params.get(WEIGHTS) != stored:
+                st.query_params[WEIGHTS] = stored
         if weights_id:
             st.caption(f"Using uploaded weights `{weights_id}`.")
             if st.button("Use the packaged weights"):
@@ -85,37 +118,54 @@ def _weights_widgets(model: str) -> str | None:
 
 
 def _model_ref(model: str, weights_id: str | None) -> ModelRef | None:
-    try:
-        return model_ref(model, weights_id)
-    except FeatvizError as exc:
-        st.error(f"**Could not load {model}{' with the uploaded weights' if weights_id else ''}.** {exc}")
-    if weights_id:  # a bad upload must not take the model away: drop it and fall back
-        if os.path.exists(upload_path(weights_id)):
-            os.remove(upload_path(weights_id))
-        del st.query_params[WEIGHTS]
+    """The model with the uploaded weights, or with its packaged ones when they do not fit: then the
+    sidebar says why, and the upload stays (the link may be meant for another model)."""
+    misfits = st.session_state.setdefault(_MISFITS, {})  # so a rerun does not read the file again
+    if weights_id and (model, weights_id) not in misfits:
         try:
-            return model_ref(model, None)
+            return model_ref(model, weights_id)
         except FeatvizError as exc:
-            st.error(str(exc))
+            misfits[model, weights_id] = str(exc)
+    if weights_id:
+        st.warning(urlstate.plain(f"The uploaded weights {weights_id} do not fit {model}: {misfits[model, weights_id]} "
+                                  f"Showing {model} with its packaged weights. The file stays on this server: choose "
+                                  "the model it was saved from, or upload another."))
+    try:
+        return model_ref(model, None)
+    except FeatvizError as exc:
+        st.error(urlstate.plain(f"Could not load {model}. {exc}"))
     return None
 
 
+def _server_settings() -> tuple[Caps, Store]:
+    """The host's caps and cache; a bad environment variable stops every page with a message naming it."""
+    try:
+        return caps(), current_store()
+    except FeatvizError as exc:
+        st.error(urlstate.plain(f"This server is misconfigured: {exc}"))
+        st.stop()
+
+
 def draw_sidebar() -> View:
-    limits = caps()
+    limits, store = _server_settings()
     with st.sidebar:
+        urlstate.note_repeats()
         choices = model_choices()
-        urlstate.check_choice("model", list(choices), "model")
+        urlstate.check_choice("model", list(choices), "model", DEFAULT_MODEL)
         model = st.selectbox("Model", list(choices), index=list(choices).index(DEFAULT_MODEL), key="model",
                              bind="query-params", help="\n".join(f"- **{k}**: {v}" for k, v in choices.items()))
         weights_id = _weights_widgets(model)
         ref = _model_ref(model, weights_id)
+        exemplars.draw_scan_note(ref)
         st.subheader("Render settings")
         try:
             settings = _settings_widgets(limits)
         except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
-            st.error(str(exc))
+            st.error(urlstate.plain(str(exc)))
             settings = RenderSettings()
-    view = View(ref, settings, current_store(), limits)
+        for notice in store.notices:  # the cache healed itself when this server opened it
+            st.warning(notice, icon=":material/healing:")
+    view = View(ref, settings, store, limits)
     st.session_state[_VIEW] = view
     return view
 

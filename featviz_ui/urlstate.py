@@ -6,11 +6,24 @@ URL value first and returns a message (shown by the caller) or fixes the value t
 """
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from featviz_core.errors import unknown_choice
 
 NOTES = "_featviz_url_notes"
+MULTI_VALUED = frozenset({"layers"})  # parameters a link may repeat (a multiselect's choices)
+# The ASCII punctuation that can start markdown (CommonMark lets a backslash escape any of it): with
+# these escaped, text from a link forms no link, image, autolink (http\://, www\.), e-mail link, HTML,
+# heading, list, emphasis, code, maths or Streamlit directive (:red[...]).
+_MARKDOWN = re.compile(r"""([\\`*_{}\[\]()<>#+\-.!|~$:&@])""")
+
+
+def plain(text: str) -> str:
+    """`text` for a Streamlit element that renders markdown (st.error, st.warning, ...), shown as
+    typed: Streamlit has no plain-text alert, and a message may quote a hostile link."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def raw_values(key: str) -> list[str]:
@@ -30,23 +43,43 @@ def note(message: str, level: str = "warning") -> None:
 def draw_notes(area) -> None:
     """Shown in a container above the page, filled after the page ran (pages add notes too)."""
     for level, message in st.session_state.get(NOTES, []):
-        (area.error if level == "error" else area.warning)(message, icon=":material/link:")
+        (area.error if level == "error" else area.warning)(plain(message), icon=":material/link:")
 
 
-def check_choice(key: str, options, kind: str) -> None:
-    for value in raw_values(key):
+def single_value(key: str) -> str | None:
+    """A parameter that is no widget's (read on every run): the last of repeated values, as widgets take."""
+    values = st.query_params.get_all(key)
+    return values[-1] if values else None
+
+
+def note_repeats(multi: frozenset[str] = MULTI_VALUED) -> None:
+    """Every parameter given several times that takes one value: Streamlit (and single_value) use the
+    last, and the note says so. Drawn from the first run that sees the key."""
+    for key in st.query_params:
+        values = raw_values(key)
+        if key not in multi and len(values) > 1:
+            note(f"The link gives {key} {len(values)} times ({', '.join(repr(v) for v in values)}): using the last, "
+                 f"{values[-1]!r}.")
+
+
+def check_choice(key: str, options, kind: str, default=None) -> None:
+    """A value the widget does not offer (the widget then shows `default`), named with the valid ones."""
+    for value in raw_values(key)[-1:]:
         if value not in [str(o) for o in options]:
-            note(f"The link asks for {kind} {value!r}, which this server does not offer. "
+            instead = f"; showing {default}" if default is not None else ""
+            note(f"The link asks for {kind} {value!r}, which is not offered here{instead}. "
                  + str(unknown_choice(kind, value, [str(o) for o in options])), "error")
 
 
-def clamp_number(key: str, low: int, high: int, kind: str, why: str = "") -> None:
-    """Out-of-range numbers become the nearest allowed value, with a visible note."""
-    for value in raw_values(key)[:1]:
+def clamp_number(key: str, low: int, high: int, kind: str, default: int, why: str = "") -> None:
+    """A whole number in low..high: one outside becomes the nearest allowed value, anything else (64.5,
+    NaN, -3 where negatives make no sense) the default, each with a note saying what is used."""
+    for value in raw_values(key)[-1:]:
         try:
             number = int(value)
         except ValueError:
-            note(f"The link's {kind} {value!r} is not a whole number; using the default.")
+            st.session_state[key] = default
+            note(f"The link's {kind} {value!r} is not a whole number: using the default, {default}.")
             continue
         clamped = min(max(number, low), high)
         if clamped != number:

@@ -17,6 +17,8 @@ import threading
 
 import streamlit as st
 
+from . import urlstate
+
 VIEWS = {  # url_path: (file, title, icon); the file is named as its url_path (see above)
     "compare": ("pages/compare.py", "Compare layers", ":material/compare:"),
     "curves": ("pages/curves.py", "Activation curves", ":material/show_chart:"),
@@ -33,7 +35,11 @@ _this_run = threading.local()  # a script run stays on its session's script thre
 def forward_to_linked_page() -> None:
     """The root: on to the page `?view=` names (LANDING without one), with the rest of the query.
     Repeated keys (layers=a&layers=b) go as lists: switch_page keeps only the last of repeated pairs."""
+    urlstate.note_repeats()  # the rest of the link is handed on, but `view` stops here
     linked = st.query_params.get(VIEW_PARAM)
+    if linked is not None and linked not in VIEWS:
+        urlstate.note(f"The link asks for view {linked!r}, which is no page here; showing {VIEWS[LANDING][1]}. "
+                      f"Valid views: {', '.join(VIEWS)}.", "error")
     st.switch_page(VIEWS[linked if linked in VIEWS else LANDING][0],
                    query_params={k: st.query_params.get_all(k) for k in st.query_params if k != VIEW_PARAM})
 

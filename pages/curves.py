@@ -1,7 +1,7 @@
 """Activation curves: activation (or z-score against natural photos) per iteration, one trace per channel."""
 import streamlit as st
 
-from featviz_ui import rendering
+from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.details import z_curves
 from featviz_ui.picker import pick_channels, pick_layers
@@ -21,6 +21,7 @@ def main() -> None:
         with column:
             targets += view.ref.targets([(layer, c) for c in pick_channels(view, layer, f"Channels of {layer}")])
     targets = rendering.limit(targets, view.caps.channels)
+    urlstate.check_choice("y", Y_AXES, "y-axis scale", Y_AXES[0])
     y_axis = st.segmented_control("Y axis", Y_AXES, default=Y_AXES[0], key="y", bind="query-params",
                                   help="z-score: activation in units of the channel's spread on natural photos, "
                                        "so early and deep layers share one axis.") or Y_AXES[0]

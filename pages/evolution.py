@@ -2,7 +2,7 @@
 import streamlit as st
 
 from featviz_core.sheets import evolution_gif
-from featviz_ui import rendering
+from featviz_ui import exemplars, rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.picker import pick_layer
 from featviz_ui.sidebar import open_page
@@ -16,6 +16,7 @@ def main() -> None:
     with left:
         layer = pick_layer(view)
     count = view.ref.layers[layer].channels
+    urlstate.clamp_number("channel", 0, count - 1, "channel", 0, f" (layer {layer} has {count})")
     channel = right.number_input(f"Channel (0–{count - 1})", 0, count - 1, 0, key="channel", bind="query-params")
     target = view.ref.targets([(layer, channel)])[0]
     live, _ = st.columns([2, 3])  # while it renders: the picture as it forms
@@ -27,9 +28,11 @@ def main() -> None:
         return
     frames = dict(result.snapshots)
     steps = list(frames)
+    urlstate.check_choice("step", steps, "iteration", steps[-1])
     step = st.select_slider("Iteration", steps, value=steps[-1], key="step", bind="query-params")
-    picture, chart = st.columns([2, 3])
+    picture, photos, chart = exemplars.detail_columns(view.ref, result)
     picture.image(frames[step], caption=f"{result.label} at iteration {step} of {steps[-1]}", width="stretch")
+    exemplars.draw_exemplars(photos, view.ref, result, view.store)
     with chart:
         st.plotly_chart(curves_figure([result], marker_step=step, height=360), key="evolution_curve", width="stretch")
         gif = evolution_gif(result)

@@ -5,7 +5,7 @@ import math
 import streamlit as st
 
 from featviz_core.sheets import contact_sheet, manifest, zip_bundle
-from featviz_ui import rendering
+from featviz_ui import rendering, urlstate
 from featviz_ui.details import TILE_KEY, InspectSection
 from featviz_ui.picker import pick_layer
 from featviz_ui.sidebar import open_page
@@ -22,9 +22,14 @@ def main() -> None:
         layer = pick_layer(view)
     channels = view.ref.layers[layer].channels
     with per:
+        urlstate.check_choice("per", PAGE_SIZES, "page size", PAGE_SIZES[0])
         per_page = st.segmented_control("Per page", PAGE_SIZES, default=PAGE_SIZES[0], key="per", bind="query-params") or PAGE_SIZES[0]
-    per_page = min(per_page, view.caps.channels)
+    if per_page > view.caps.channels:
+        st.info(f"This server draws at most {view.caps.channels} pictures per view: {view.caps.channels} per page "
+                f"instead of {per_page}.")
+        per_page = view.caps.channels
     pages = math.ceil(channels / per_page)
+    urlstate.clamp_number("page", 1, pages, "page", 1, f" (pages of {per_page} channels of {layer})")
     page = number.number_input(f"Page (of {pages})", 1, pages, 1, key="page", bind="query-params")
     first = (page - 1) * per_page
     targets = view.ref.targets([(layer, c) for c in range(first, min(channels, first + per_page))])

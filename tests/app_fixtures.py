@@ -2,6 +2,7 @@
 an instrumented render path that counts (or forbids) renders and model loads."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,8 @@ def captions(at: AppTest) -> list[str]:
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    """The elements' text as a person reads it: markdown escapes (urlstate.plain) removed."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", "\n".join(str(e.value) for e in elements))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Compare page (the landing view) under AppTest: rendering, URL state, cache, details, bad input."""
 from __future__ import annotations
 
-import os
 
 from tests.app_fixtures import FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app, texts  # noqa: F401
 
@@ -91,18 +90,6 @@ def test_hosted_mode_clamps_link_values_and_shows_its_caps(cache_dir, counter, m
     assert "4096" in texts(at.warning) and "using 64" in texts(at.warning)
     assert any("at most 64 px" in c.value for c in at.caption)
     assert len(captions(at)) == 3 and "at most 3 pictures" in texts(at.info)
-
-
-def test_uploaded_weights_that_do_not_fit_are_reported_and_the_model_falls_back(cache_dir, counter):
-    weights_id = "0123456789abcdef0123"
-    path = models.upload_path(weights_id)
-    os.makedirs(os.path.dirname(path))
-    with open(path, "wb") as f:
-        f.write(b"not a state dict")
-    at = open_app({**TWO_BY_TWO, "weights": weights_id})
-    assert "uploaded weights" in texts(at.error) and "not a readable PyTorch state dict" in texts(at.error)
-    assert captions(at) == TWO_BY_TWO_LABELS  # the packaged weights still work
-    assert not os.path.exists(path) and "weights" not in at.query_params
 
 
 def test_custom_models_come_from_the_server_flag_never_from_a_link(cache_dir, counter, monkeypatch):

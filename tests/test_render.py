@@ -238,7 +238,7 @@ def test_spec_key_stable_and_changes_with_every_field():
     keys = {spec.key()}
     for f in dataclasses.fields(RenderSpec):
         keys.add(dataclasses.replace(spec, **{f.name: _other_value(getattr(spec, f.name))}).key())
-    alternatives = dict(method="maco", size=64, steps=50, seed=7, init="gray", objective="neuron")
+    alternatives = dict(method="maco", size=64, steps=50, seed=7, init="gray", objective="neuron", precision="bf16")
     assert set(alternatives) == {f.name for f in dataclasses.fields(RenderSettings)}
     for name, value in alternatives.items():
         keys.add(dataclasses.replace(spec, settings=spec.settings.with_(**{name: value})).key())

@@ -140,3 +140,19 @@ def make_relu6():
         net.conv3.weight.mul_(8.0)
         net.conv3.bias.fill_(6.0)
     return ModelParts(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))
+
+
+OOM_ABOVE = 3  # make_oom: the most pictures a forward pass takes
+
+
+def _out_of_memory_above(_module, inputs):
+    if inputs[0].shape[0] > OOM_ABOVE:
+        raise torch.cuda.OutOfMemoryError(f"simulated: {inputs[0].shape[0]} pictures > {OOM_ABOVE}")
+
+
+def make_oom() -> ModelParts:
+    """The tiny net (same weights as make) whose forward pass raises CUDA's out-of-memory error past
+    OOM_ABOVE pictures, as a GPU would: the runner's halving is tested on a CPU."""
+    parts = make()
+    parts.module.register_forward_pre_hook(_out_of_memory_above)
+    return parts

@@ -1,0 +1,152 @@
+"""The atlas on a two-node Ray cluster on this machine, on the tiny model. Run by tests/test_ray.py
+inside a fresh network namespace (Ray binds to the machine's address; there it binds to loopback):
+
+    RAY_TMPDIR=$(mktemp -d) RAY_AUTH_MODE=disabled PYTHONPATH=. \
+        unshare -n bash -c 'ip link set lo up; exec python -m pytest tests/ray_cases.py'
+
+One cluster for the module: the pictures (through the CLI) equal the single-process ones; a worker killed mid-run
+(SIGKILL) is replaced and the atlas still completes; a rerun renders nothing; a worker's error reaches the
+driver as its message."""
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from featviz_core import FeatvizError, RenderSettings, Store  # noqa: E402
+from featviz_core.atlas import plan_atlas, run_atlas  # noqa: E402
+from featviz_core.workers import ModelSource, run_work  # noqa: E402
+
+from .conftest import TINY  # noqa: E402
+
+SETTINGS = RenderSettings(size=32, steps=12)
+LAYERS = ["relu1", "relu3"]  # 8 + 16 channels, batches of 4: six batches
+SOURCE = ModelSource(TINY, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    ray.init(address=nodes.address, log_to_driver=False)
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return SOURCE.load()
+
+
+@pytest.fixture(scope="module")
+def reference(model, tmp_path_factory):
+    """The atlas rendered in this process: what every backend must reproduce bit for bit."""
+    store = Store(str(tmp_path_factory.mktemp("reference")))
+    run_atlas(SOURCE, model, plan_atlas(model, LAYERS, SETTINGS, store, batch_size=4), store, progress=False)
+    yield {key: store.get(key) for key in _keys(model, store)}
+    store.close()
+
+
+def _keys(model, store) -> list[str]:
+    from featviz_core.runner import spec_for
+    from featviz_core.objectives import Target
+
+    return [spec_for(model, Target(layer, c), SETTINGS).key() for layer in LAYERS for c in range(model.layers[layer].channels)]
+
+
+@dataclass(frozen=True)
+class Refused:
+    units: int = 1
+
+    def run(self, model):
+        raise FeatvizError(f"nothing to do on {model.name}")
+
+
+def _same_pictures(store, reference) -> None:
+    assert len(reference) == 24
+    for key, want in reference.items():
+        got = store.get(key)
+        assert got is not None, f"{want.label} missing"
+        assert (got.png, got.curve, got.snapshots) == (want.png, want.curve, want.snapshots), want.label
+
+
+def _worker_pids() -> list[int]:
+    """Processes of live ModelWorker actors (Ray titles an actor's process ray::ModelWorker)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().startswith(b"ray::ModelWorker"):
+                    pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, reference, tmp_path, capsys, monkeypatch):
+    from featviz_core import atlas
+    from featviz_core.cli import main
+
+    assert len(ray.nodes()) == 2 and ray.cluster_resources()["CPU"] == 2
+    asked = []
+    measure = atlas.workers_batching
+    monkeypatch.setattr(atlas, "workers_batching", lambda *a: asked.append(a[1:]) or measure(*a))
+    out = tmp_path / "site"
+    args = ["atlas", "--model", TINY, "--device", "cpu", "--layers", ",".join(LAYERS), "--size", str(SETTINGS.size),
+            "--steps", str(SETTINGS.steps), "--ray", "auto", "--no-check", "--out", str(out), "--cache", str(tmp_path / "c")]
+    assert main(args) == 0
+    assert asked == [(LAYERS, SETTINGS.size, "auto")]  # a cluster elsewhere: a worker measured the batches
+    assert "24 to render in 3 batches on Ray" in capsys.readouterr().err  # the worker's cap: 8 on a CPU
+    by_label = {want.label: want for want in reference.values()}
+    for layer in LAYERS:
+        for c in range(8 if layer == "relu1" else 16):
+            assert (out / "layers" / layer / f"{c}.png").read_bytes() == by_label[f"{layer}:{c}"].png
+
+
+def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_renders_nothing(cluster, model, reference, tmp_path):
+    import torch
+
+    from .tiny_model import build
+
+    # The same network from a weights file: the actors get its bytes through the object store, and a
+    # restarted actor gets them again.
+    weights = tmp_path / "tiny.pt"
+    torch.save(build(3).state_dict(), weights)
+    source = ModelSource(TINY, weights=str(weights), device="cpu")
+    store = Store(str(tmp_path / "cache"))
+    put, killed = store.put, []
+
+    def kill_a_worker_after_the_first_batch(result):
+        put(result)
+        if not killed:
+            pids = _worker_pids()
+            assert len(pids) == 2, pids  # one actor per node, both still working
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append((pids[0], len(store)))
+
+    store.put = kill_a_worker_after_the_first_batch
+    plan = plan_atlas(model, LAYERS, SETTINGS, store, batch_size=4)
+    assert run_atlas(source, model, plan, store, ray="auto", workers=2, progress=False) == 24
+    del store.put
+    (pid, stored_then), = killed
+    assert stored_then < 24  # killed mid-run
+    _same_pictures(store, reference)
+
+    rerun = plan_atlas(model, LAYERS, SETTINGS, store, batch_size=4)
+    assert rerun.todo == 0 and rerun.batches == []
+    assert run_atlas(SOURCE, model, rerun, store, ray="auto", progress=False) == 0
+    store.close()
+
+
+def test_a_worker_error_is_the_message_not_a_remote_traceback(cluster):
+    with pytest.raises(FeatvizError) as raised:
+        list(run_work(SOURCE, [Refused()], ray="auto", workers=1))
+    assert str(raised.value) == f"nothing to do on {TINY}"

@@ -1,0 +1,59 @@
+"""Exemplars on the dashboard (AppTest, real Lite0): a scan named on the server's command line shows
+beside an inspected channel, with the picture-versus-best-photo ratio; the sidebar names its folder."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.app_fixtures import FAST, TWO_BY_TWO, cache_dir, counter, open_app  # noqa: F401
+from tests.exemplar_fixtures import build_folder
+
+from featviz_core import load_model
+from featviz_core.exemplar_files import write_outputs
+from featviz_core.exemplar_scan import scan_folder
+
+pytestmark = pytest.mark.real_model
+
+
+@pytest.fixture(scope="module")
+def lite0_scan(tmp_path_factory):
+    """A real Lite0 scan of the test photos (blocks.1 and blocks.5, top 3), written as the CLI does."""
+    root = tmp_path_factory.mktemp("scan")
+    folder = build_folder(root)
+    *_, last = scan_folder(load_model("lite0", device="cpu"), str(folder), ["blocks.1", "blocks.5"], 3, None)
+    write_outputs(last.result, str(folder), str(root / "ex"))
+    return root / "ex", last.result
+
+
+def image_captions(at) -> list[str]:
+    return [img.caption for element in at.get("image") for img in element.proto.imgs]
+
+
+def test_inspected_channel_shows_its_exemplars_and_the_ratio(lite0_scan, cache_dir, counter, monkeypatch):
+    directory, doc = lite0_scan
+    wanted = [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.5"]["3"]]
+    assert len(wanted) == 3
+
+    plain = open_app({**TWO_BY_TWO, "tile": "blocks.5:3"})  # no scan configured: no exemplars
+    assert not set(wanted) & set(image_captions(plain))
+    assert "Picture vs. best photo" not in [m.label for m in plain.metric]
+
+    monkeypatch.setattr(sys, "argv", ["app.py", "--exemplars", str(directory)])
+    at = open_app({**TWO_BY_TWO, "tile": "blocks.5:3"})
+    shown = image_captions(at)
+    names = [e["image"].split("/")[-1] for e in doc["layers"]["blocks.5"]["3"]]
+    # The crops, best first, beside the inspected picture, then the whole photos in an expander.
+    assert shown[-6:] == wanted + names
+    assert any(c.value.endswith("Photos: " + ", ".join(names)) for c in at.caption)
+    assert "Whole photos" in [e.label for e in at.expander]
+    ratio = {m.label: m.value for m in at.metric}["Picture vs. best photo"]
+    assert float(ratio.rstrip("×")) > 0
+    assert doc["folder"] in [c.value for c in at.sidebar.code]  # which folder the scan used
+    at.selectbox(key="tile").set_value("blocks.1:0").run()  # another layer of the scan
+    assert image_captions(at)[-6:-3] == [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.1"]["0"]]
+
+    # Evolution has its own view of a channel: the same exemplars beside its picture.
+    evolution = open_app({**FAST, "layer": "blocks.5", "channel": "3"}, page="evolution")
+    assert [c for c in image_captions(evolution) if c in wanted] == wanted
+    assert "Picture vs. best photo" in [m.label for m in evolution.metric]
