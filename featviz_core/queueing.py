@@ -20,6 +20,7 @@ class Update:
 
 
 class Batcher(Protocol):
+    """How one kind of picture renders (channels.ChannelBatcher; another page brings its own)."""
     key: Hashable  # items whose batchers have equal keys may share a batch
 
     def limit(self) -> int: ...  # the most items one batch may hold (asked once per key)
@@ -29,6 +30,7 @@ class Batcher(Protocol):
 
 @dataclass(frozen=True)
 class Item:
+    """One picture to render."""
     key: str  # the picture's cache key: equal keys are one render
     label: str
     steps: int  # optimization steps: progress, and the wait estimate's unit with the picture count
