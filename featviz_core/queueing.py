@@ -9,6 +9,7 @@ from typing import Any, Hashable, Iterator, Protocol, Sequence
 from .errors import FeatvizError
 
 WORKERS_ENV = "FEATVIZ_RENDER_WORKERS"
+THREADS_ENV = "FEATVIZ_RENDER_THREADS"
 
 
 @dataclass
@@ -97,10 +98,21 @@ def default_workers() -> int:
     return max(1, torch.cuda.device_count())
 
 
+def threads_per_worker(workers: int) -> int | None:
+    """FEATVIZ_RENDER_THREADS, read at call time; else the cores shared out among several workers, or
+    None: one worker keeps torch's own default (every physical core)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 256:
+            raise FeatvizError(f"{THREADS_ENV}={raw!r} is not a whole number from 1 to 256.")
+        return int(raw)
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
 def share_cores(workers: int) -> None:
-    """Called by each worker thread: on a CPU, several workers split the cores between them (one
-    worker keeps torch's default, every core). torch's thread count is per process."""
+    """Called by each worker thread on a CPU: torch's thread count (one for the whole process)."""
     import torch
 
-    if workers > 1 and not torch.cuda.is_available():
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    threads = threads_per_worker(workers)
+    if threads and not torch.cuda.is_available() and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, Sequence
 
 from .errors import FeatvizError
-from .queueing import Batcher, Item, Snapshot, Update, default_workers, interleave, share_cores, wait_estimate
+from .queueing import (Batcher, Item, Snapshot, Update, default_workers, interleave, share_cores, threads_per_worker,
+                       wait_estimate)
 
 __all__ = ["Batcher", "Item", "RenderService", "Snapshot", "Update"]
 
@@ -49,6 +50,7 @@ class _Visitor:
 class RenderService:
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
+        threads_per_worker(self.workers)  # a bad FEATVIZ_RENDER_THREADS says so here, not in a worker
         self._lock = threading.Condition()
         self._entries: dict[str, _Entry] = {}  # queued and running pictures, by key
         self._visitors: dict[str, _Visitor] = {}

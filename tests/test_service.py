@@ -4,6 +4,7 @@ number of threads, place in the queue and wait, errors reaching the watcher. A g
 forward pass holds a batch mid-render while the test acts (tests/test_jobs.py has the same gate)."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -11,7 +12,7 @@ import pytest
 
 from featviz_core import channels
 from featviz_core.queueing import interleave, wait_estimate
-from featviz_core.queueing import default_workers
+from featviz_core.queueing import default_workers, threads_per_worker
 from featviz_core.service import Item, RenderService
 from featviz_core.errors import FeatvizError
 from tests.test_jobs import gate, items, wait
@@ -130,6 +131,12 @@ def test_workers_are_set_by_the_environment_at_call_time(monkeypatch):
         default_workers()
     monkeypatch.delenv("FEATVIZ_RENDER_WORKERS")
     assert default_workers() == 1  # this machine has no GPU: one worker using every core
+    assert threads_per_worker(1) is None and threads_per_worker(2) == max(1, os.cpu_count() // 2)  # None: torch's default
+    monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "1")
+    assert threads_per_worker(1) == 1
+    monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "0")
+    with pytest.raises(FeatvizError, match="FEATVIZ_RENDER_THREADS='0' is not a whole number from 1 to 256"):
+        RenderService(workers=1)
 
 
 def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
