@@ -6,6 +6,7 @@
                                                                # and the different views one after another
     python bench/load.py --scenarios different --app-dir /work/main   # another checkout (say, before a change)
     FEATVIZ_RENDER_WORKERS=2 python bench/load.py ...          # the server inherits the environment
+    FEATVIZ_RENDER_THREADS=1 python bench/load.py ...          # (workers, and torch threads per worker)
 
 Each scenario starts a fresh `streamlit run` (bench/counting_server.py, which logs every picture a
 batch starts) on an empty cache, loads the model with a one-picture warm-up view, then opens the
@@ -184,7 +185,8 @@ def run_scenario(browser, args, scenario: str, work: Path) -> dict:
         distinct = {label for group in labels for label in group}
         return {"scenario": scenario, "app_dir": str(args.app_dir), "visitors": args.visitors,
                 "pictures_per_view": len(labels[0]), "size": args.size, "steps": args.steps,
-                "workers_env": os.environ.get("FEATVIZ_RENDER_WORKERS", ""), "wall_s": round(wall, 2),
+                "workers_env": os.environ.get("FEATVIZ_RENDER_WORKERS", ""),
+                "threads_env": os.environ.get("FEATVIZ_RENDER_THREADS", ""), "wall_s": round(wall, 2),
                 "slowest_visitor_s": round(max(each), 2), "fastest_visitor_s": round(min(each), 2),
                 "peak_rss_mb": round(peaks.rss_kb / 1024), "idle_rss_mb": round(idle[0] / 1024),
                 "peak_threads": peaks.threads, "idle_threads": idle[1],
