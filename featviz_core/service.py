@@ -141,6 +141,7 @@ class RenderService:
 
     # --- workers --------------------------------------------------------------------------------
     def _start_workers(self) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]  # a crashed worker is replaced
         while len(self._threads) < self.workers:
             thread = threading.Thread(target=self._work, name=f"featviz-render-{len(self._threads)}", daemon=True)
             self._threads.append(thread)
@@ -163,7 +164,11 @@ class RenderService:
                 return []
             visitor, first = order[0]
             batcher = self._entries[first].item.batcher
-        limit = self._limit(batcher)  # outside the lock: it may run a probe forward pass
+        try:
+            limit = self._limit(batcher)  # outside the lock: it may run a probe forward pass
+        except Exception:  # the batch's render reports what is wrong to its watchers
+            _LOG.exception("sizing a batch failed")
+            limit = 1
         with self._lock:
             if first not in self._entries or self._entries[first].running:
                 return []

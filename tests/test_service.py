@@ -168,3 +168,12 @@ def test_the_status_says_the_place_in_the_queue_and_the_wait():
     assert queue_text(queued) == "step 0 of 192 (all pictures) · 12 pictures ahead of yours in the queue · about 41 s left"
     rendering = Snapshot({}, {}, {}, done_steps=96, total_steps=192, ahead=0, wait_s=None, refused=0, open=1)
     assert queue_text(rendering) == "step 96 of 192 (all pictures)"
+
+
+def test_a_layer_the_model_lacks_reaches_the_watcher_and_the_worker_goes_on(tiny, store, service):
+    service.want("a", items(tiny, store, [("no_such_layer", 0)]))
+    state = wait(service, "a")
+    (error,) = state.errors.values()
+    assert "no_such_layer" in error
+    service.want("a", items(tiny, store, [("conv2", 11)]))
+    assert len(wait(service, "a").results) == 1 and service.thread_count() == 1
