@@ -1,21 +1,25 @@
 """Rendering for the pages: cached pictures at once, the rest with a progress bar and live previews.
 
 Cache hits are read straight from the store by key (no model load, no forward pass); the model is
-loaded only when something is missing. The rest renders in a background job (jobs.py) that a widget
-change does not interrupt: the rerun attaches to it and goes on drawing.
+loaded only when something is missing. The rest goes to the server's render service
+(featviz_core/service.py), shared by every session: a widget change does not interrupt it (the rerun
+asks again and goes on drawing), and the status shows the visitor's place in the queue and its wait.
 """
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import streamlit as st
 
-from featviz_core import ChannelResult, FeatvizError, LoadedModel, Progress, RenderSettings, Store
+from featviz_core import ChannelResult, FeatvizError, LoadedModel, RenderSettings, Store
+from featviz_core.channels import PictureKind, channel_items, channel_kind
 from featviz_core.objectives import Target
+from featviz_core.service import RenderService, Snapshot
 
-from . import jobs
+from .config import _whole as host_setting  # the one check of a host's number
+from .config import caps
 from .models import ModelRef
 
 Slots = dict[str, "st.delta_generator.DeltaGenerator"]
@@ -23,8 +27,21 @@ POLL_S = 0.15
 _WATCHER = "_render_watcher"
 
 
+@st.cache_resource(show_spinner=False)
+def render_service() -> RenderService:
+    """One per server process: every session's renders share its queue and its worker threads."""
+    return RenderService()
+
+
+def queue_cap() -> int | None:
+    """Hosted mode: pictures one visitor may have queued at once (FEATVIZ_MAX_QUEUED, by default the
+    pictures per view)."""
+    limits = caps()
+    return host_setting("FEATVIZ_MAX_QUEUED", limits.channels, (1, 4096)) if limits.hosted else None
+
+
 def _watcher_id() -> str:
-    """This browser session, as a watcher of render jobs."""
+    """This browser session, as a visitor of the render service."""
     if _WATCHER not in st.session_state:
         st.session_state[_WATCHER] = uuid.uuid4().hex
     return st.session_state[_WATCHER]
@@ -71,14 +88,24 @@ def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None) -> No
                       on_click=_inspect, args=(inspect_key, result.label), help=f"Show {result.label} large, with its curve and self-check")
 
 
+def queue_text(state: Snapshot) -> str:
+    """The progress bar's text: steps done, the visitor's place in the queue, the estimated wait."""
+    text = f"step {state.done_steps:,} of {state.total_steps:,} (all pictures)"
+    if state.ahead:
+        text += f" · {state.ahead} picture{'s' * (state.ahead > 1)} ahead of yours in the queue"
+    if state.wait_s is not None:
+        text += f" · about {max(1, round(state.wait_s)):,} s left"
+    return text
+
+
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
            slots: Slots | None = None, status_area=None, inspect_key: str | None = None,
            before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None,
            key: Callable[[Target], str] | None = None,
-           events: Callable[[LoadedModel, list[Target]], Iterator[Progress]] | None = None) -> dict[str, ChannelResult]:
+           kind: Callable[[LoadedModel], PictureKind] | None = None) -> dict[str, ChannelResult]:
     """Results by label ("layer:channel"), drawing each into `slots` as soon as it exists (see
-    `draw_tile` for `inspect_key`). `key` and `events` replace a render's cache key and
-    render_channels for other pictures made the same way (the Dream page's dreams).
+    `draw_tile` for `inspect_key`). `key` (a cache key without the model loaded) and `kind` (with
+    it) replace channel renders with another kind of picture (the Dream page's dreams).
 
     `before_waiting` is called once with the results at hand (all of them when nothing is missing)
     before the wait for the rest: what it draws below the grid, such as the inspected tile's details,
@@ -91,50 +118,56 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     if before_waiting is not None:
         before_waiting(dict(results))
     missing = [t for t in targets if str(t) not in results]
-    watcher = _watcher_id()
-    if not missing:
-        jobs.release_all(watcher)  # the view changed to one that is all cached
-        return results
-    for label in map(str, missing):
-        if label in slots:
-            slots[label].caption(f"{label} · waiting")
     area = status_area if status_area is not None else st.empty()
-    keys = {(key(t) if key else ref.key(t, settings)): str(t) for t in missing}
-
-    def make_job() -> jobs.RenderJob:
-        model = ref.load()
-        source = (lambda: events(model, missing)) if events else None
-        return jobs.RenderJob(model, missing, settings, store, frozenset(keys), source)
     try:
-        job = jobs.job_for(watcher, frozenset(keys), make_job)
-        wanted = set(keys.values())
-        with area.status(f"Rendering {len(missing)} picture{'s' * (len(missing) > 1)}…", expanded=False) as status:
-            bar = st.progress(0.0)
-            drawn: dict[str, int] = {}  # label: the preview update drawn last
-            while True:
-                state = job.poll(watcher)
-                # Called on every poll, changed or not: a widget change interrupts the script only at a
-                # Streamlit call, and the job goes on for the next run to attach to.
-                bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)),
-                             text=f"step {state.done_steps:,} of {state.total_steps:,} (all pictures)")
-                for label, (update, picture) in state.previews.items():
-                    if label in slots and label not in results and drawn.get(label) != update:
-                        drawn[label] = update
-                        slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
-                for label, result in state.results.items():
-                    if label in wanted and label not in results:
-                        results[label] = result
-                        if label in slots:
-                            draw_tile(slots[label], result, inspect_key)
-                # A job attached to may render more than this view wants (the view narrowed mid-render).
-                if state.finished or wanted <= results.keys():
-                    break
-                time.sleep(POLL_S)
-            job.release(watcher)
-            if state.error and not wanted <= results.keys():
-                raise FeatvizError(state.error)
-            status.update(label=f"Rendered {len(missing)} picture{'s' * (len(missing) > 1)}", state="complete")
+        service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
+        if not missing:
+            service.release(watcher)  # the view changed to one that is all cached
+            return results
+        for label in map(str, missing):
+            if label in slots:
+                slots[label].caption(f"{label} · waiting")
+        model = ref.load()
+        pictures = kind(model) if kind else channel_kind(model, settings, store)
+        _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
         area.empty()
     except FeatvizError as exc:
         area.error(str(exc))
     return results
+
+
+def _wait_for(service: RenderService, watcher: str, items, results: dict, slots: Slots, area, inspect_key) -> None:
+    """Queue `items` for this session and draw previews and results into `slots` until all are done."""
+    cap = queue_cap()
+    service.want(watcher, items, cap)
+    labels = {item.key: item.label for item in items}
+    count = f"{len(items)} picture{'s' * (len(items) > 1)}"
+    with area.status(f"Rendering {count}…", expanded=False) as status:
+        bar = st.progress(0.0)
+        drawn: dict[str, int] = {}  # label: the preview update drawn last
+        while True:
+            state = service.poll(watcher)
+            if not state.total_steps:  # dropped meanwhile (this session was silent too long): ask again
+                service.want(watcher, items, cap)
+                continue
+            # Called on every poll, changed or not: a widget change interrupts the script only at a
+            # Streamlit call, and the service goes on for the next run to ask again.
+            bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)), text=queue_text(state))
+            for key, (update, picture) in state.previews.items():
+                label = labels[key]
+                if label in slots and drawn.get(label) != update:
+                    drawn[label] = update
+                    slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
+            for key, result in state.results.items():
+                if labels[key] not in results:
+                    results[labels[key]] = result
+                    if labels[key] in slots:
+                        draw_tile(slots[labels[key]], result, inspect_key)
+            if state.finished:
+                break
+            time.sleep(POLL_S)
+        if state.errors:
+            raise FeatvizError(next(iter(state.errors.values())))
+        if state.refused:
+            st.info(f"This server queues at most {cap} pictures per visitor: {state.refused} were left out.")
+        status.update(label=f"Rendered {count}", state="complete")

@@ -1,7 +1,8 @@
 """Dream: a photo dreamed by 2–4 layers side by side (Deep Dream), live as the dreams form."""
 import streamlit as st
 
-from featviz_core.dream import DreamSettings, dream_channels, spec_for
+from featviz_core.channels import dream_kind
+from featviz_core.dream import DreamSettings, spec_for
 from featviz_core.hooks import LOGITS
 from featviz_core.objectives import Target
 from featviz_core.photos import square
@@ -55,12 +56,9 @@ def main() -> None:
     for column, target in zip(columns[1:], targets):
         column.markdown(f"**{layer_label(view, target.layer)}**")
         slots[str(target)] = column.empty()
-
-    def events(model, missing):
-        return dream_channels(model, photo.pixels, photo.digest, [(t.layer, None) for t in missing], settings,
-                              view.store, previews=True)
     results = rendering.render(view.ref, targets, view.settings, view.store, slots, status,
-                               key=lambda t: spec_for(view.ref, photo.digest, t, settings).key(), events=events)
+                               key=lambda t: spec_for(view.ref, photo.digest, t, settings).key(),
+                               kind=lambda model: dream_kind(model, photo.pixels, photo.digest, settings, view.store))
     done = [results[str(t)] for t in targets if str(t) in results]
     if len(done) < len(targets):
         return

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from featviz_ui import jobs, models
+from featviz_core import channels
+from featviz_ui import models
 from featviz_ui.views import LANDING, VIEW_PARAM
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -33,9 +34,9 @@ class RenderCounter:
 
 @pytest.fixture
 def counter(monkeypatch):
-    """Counts calls of the core renderer and model loads made by the pages."""
+    """Counts calls of the core renderer (one per batch) and model loads made by the pages."""
     seen = RenderCounter()
-    real_render, real_load = jobs.render_channels, models.ModelRef.load
+    real_render, real_load = channels.render_channels, models.ModelRef.load
 
     def counting_render(*args, **kwargs):
         seen.render_calls += 1
@@ -45,7 +46,7 @@ def counter(monkeypatch):
         seen.model_loads += 1
         return real_load(self)
 
-    monkeypatch.setattr(jobs, "render_channels", counting_render)
+    monkeypatch.setattr(channels, "render_channels", counting_render)
     monkeypatch.setattr(models.ModelRef, "load", counting_load)
     return seen
 

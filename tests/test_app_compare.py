@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tests.app_fixtures import FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app, texts  # noqa: F401
 
-from featviz_ui import jobs, models
+from featviz_core import channels
+from featviz_ui import models
 
 
 def test_shared_link_renders_then_serves_a_new_visitor_from_the_cache(cache_dir, counter, monkeypatch):
@@ -13,14 +14,14 @@ def test_shared_link_renders_then_serves_a_new_visitor_from_the_cache(cache_dir,
     assert at.multiselect(key="layers").value == ["blocks.1", "blocks.5"]
     assert at.number_input(key="size").value == 64 and at.number_input(key="steps").value == 8
     assert at.text_input(key="ch.blocks.5").value == "3,5"
-    assert counter.render_calls == 1
+    assert counter.render_calls == 2  # one batch per layer on a CPU
     assert not at.error
 
     # A second visitor of the same link: nothing may render and the model must not even be loaded.
     def forbidden(*_args, **_kwargs):
         raise AssertionError("a cached view called the renderer or loaded the model")
 
-    monkeypatch.setattr(jobs, "render_channels", forbidden)
+    monkeypatch.setattr(channels, "render_channels", forbidden)
     monkeypatch.setattr(models.ModelRef, "load", forbidden)
     again = open_app(TWO_BY_TWO)
     assert captions(again) == TWO_BY_TWO_LABELS

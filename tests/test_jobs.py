@@ -1,6 +1,7 @@
-"""Render jobs (featviz_ui/jobs.py) on the tiny model and a real store: a rerun or a second visitor
-attaches to the job in flight instead of starting over; a job nobody watches stops; errors reach the
-watcher. A gate on the model's forward pass holds a job mid-render while the test acts."""
+"""Render work through the service (featviz_core/service.py) on the tiny model and a real store: a
+rerun or a second visitor joins the render in flight instead of starting over; work nobody watches
+stops; errors reach the watcher. A gate on the model's forward pass holds a batch mid-render while the
+test acts."""
 from __future__ import annotations
 
 import contextlib
@@ -10,8 +11,8 @@ import time
 import pytest
 
 from featviz_core import RenderSettings, Target
-from featviz_core.spec import RenderSpec
-from featviz_ui import jobs
+from featviz_core import channels, service as service_module
+from featviz_core.service import RenderService, Snapshot
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -19,10 +20,17 @@ SETTINGS = RenderSettings(size=32, steps=6)
 
 
 @contextlib.contextmanager
-def gate(model):
-    """Every forward pass waits until the gate opens (a render held at its first step)."""
-    opened = threading.Event()
-    handle = model.module.register_forward_pre_hook(lambda _m, _i: None if opened.wait(timeout=60) else None)
+def gate(model, skip: int = 0):
+    """Every forward pass but the first `skip` waits until the gate opens (a render held at its first
+    step; skip=1 lets the batch-size probe through)."""
+    opened, passes = threading.Event(), []
+
+    def hold(_module, _inputs):
+        passes.append(1)
+        if len(passes) > skip:
+            opened.wait(timeout=60)
+
+    handle = model.module.register_forward_pre_hook(hold)
     try:
         yield opened
     finally:
@@ -30,75 +38,85 @@ def gate(model):
         handle.remove()
 
 
-def request(model, store, pairs):
-    targets = [Target(layer, c) for layer, c in pairs]
-    keys = frozenset(RenderSpec(model.name, model.digest, t.layer, t.channel, SETTINGS).key() for t in targets)
-    return keys, lambda: jobs.RenderJob(model, targets, SETTINGS, store, keys)
+def items(model, store, pairs):
+    return channels.channel_items(model, [Target(layer, c) for layer, c in pairs], channels.channel_kind(model, SETTINGS, store))
 
 
-def wait(job, watcher: str, timeout: float = 60) -> jobs.JobState:
+def wait(service: RenderService, visitor: str, *others: str, timeout: float = 60) -> Snapshot:
+    """Polls `visitor` until its pictures are done; `others` are polled meanwhile, as their pages would
+    (a visitor silent for ABANDONED_AFTER_S has gone)."""
     deadline = time.monotonic() + timeout
-    while not (state := job.poll(watcher)).finished:
-        assert time.monotonic() < deadline, "job never finished"
+    while not (state := service.poll(visitor)).finished:
+        assert time.monotonic() < deadline, "the pictures never finished"
+        for other in others:
+            service.poll(other)
         time.sleep(0.02)
     return state
 
 
-def never():
-    raise AssertionError("a second job was started")
+def idle(service: RenderService, timeout: float = 60) -> None:
+    """Until no batch runs (polling would make the poller a watcher)."""
+    deadline = time.monotonic() + timeout
+    while service._entries:
+        assert time.monotonic() < deadline, "the service never went idle"
+        time.sleep(0.02)
 
 
-def test_a_rerun_and_a_second_visitor_attach_to_the_job_in_flight(tiny, store, monkeypatch):
+@pytest.fixture
+def service():
+    s = RenderService(workers=1)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def renders(monkeypatch):
     calls = []
-    real = jobs.render_channels
-    monkeypatch.setattr(jobs, "render_channels", lambda *a, **k: calls.append(1) or real(*a, **k))
-    pairs = [("conv2", 0), ("conv2", 1), ("relu3", 0), ("relu3", 1)]
-    keys, make = request(tiny, store, pairs)
+    real = channels.render_channels
+    monkeypatch.setattr(channels, "render_channels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_a_rerun_and_a_second_visitor_join_the_render_in_flight(tiny, store, service, renders):
+    pairs = [("conv2", 0), ("conv2", 1)]
+    wanted = items(tiny, store, pairs)
     with gate(tiny) as opened:
-        job = jobs.job_for("session-a", keys, make)
-        subset, _ = request(tiny, store, pairs[2:])  # the rerun: the first two came from the cache meanwhile
-        assert jobs.job_for("session-a", subset, never) is job
-        assert jobs.job_for("session-b", keys, never) is job  # another visitor of the same link
+        service.want("session-a", wanted)
+        service.want("session-a", wanted[1:])  # the rerun: the first came from the cache meanwhile
+        service.want("session-b", wanted)  # another visitor of the same link
         opened.set()
-        state = wait(job, "session-b")
-    assert state.error is None and sorted(state.results) == sorted(f"{l}:{c}" for l, c in pairs)
-    assert all(store.get(k) is not None for k in keys)
-    assert calls == [1]  # one render for all three
-    assert job not in jobs.running_jobs()
-    # Ended jobs take no new watchers: the same request later starts afresh (and hits the cache).
-    assert jobs.job_for("session-a", keys, make) is not job
+        a, b = wait(service, "session-a", "session-b"), wait(service, "session-b")
+    assert sorted(b.results) == sorted(i.key for i in wanted) and list(a.results) == [wanted[1].key]
+    assert all(store.get(i.key) is not None for i in wanted)
+    assert renders == [1]  # one render for all three
 
 
-def test_a_job_stops_once_its_only_watcher_asks_for_something_else(tiny, store):
-    first_keys, make_first = request(tiny, store, [("relu3", 2), ("relu3", 3)])
-    other_keys, make_other = request(tiny, store, [("conv2", 4)])
+def test_work_stops_once_its_only_watcher_asks_for_something_else(tiny, store, service):
+    first = items(tiny, store, [("relu3", 2), ("relu3", 3)])
+    other = items(tiny, store, [("conv2", 4)])
     with gate(tiny) as opened:
-        first = jobs.job_for("session-a", first_keys, make_first)
-        other = jobs.job_for("session-a", other_keys, make_other)  # a widget change: a new view
-        assert other is not first
+        service.want("session-a", first)
+        service.want("session-a", other)  # a widget change: a new view
         opened.set()
-        first.join(timeout=60)  # polling it would make the poller a watcher
-        done = wait(other, "session-a")
-    stopped = first.poll("after the end")
-    assert stopped.results == {} and stopped.done_steps < stopped.total_steps
-    assert all(store.get(k) is None for k in first_keys)
-    assert list(done.results) == ["conv2:4"] and done.error is None
+        done = wait(service, "session-a")
+    assert all(store.get(i.key) is None for i in first)
+    assert list(done.results) == [other[0].key] and not done.errors
 
 
-def test_a_job_stops_once_its_only_watcher_moves_to_a_view_that_is_all_cached(tiny, store):
-    keys, make = request(tiny, store, [("relu3", 7)])
+def test_work_stops_once_its_only_watcher_moves_to_a_view_that_is_all_cached(tiny, store, service):
+    wanted = items(tiny, store, [("relu3", 7)])
     with gate(tiny) as opened:
-        job = jobs.job_for("session-a", keys, make)
-        jobs.release_all("session-a")  # what rendering.render does when nothing is missing
+        service.want("session-a", wanted)
+        service.release("session-a")  # what rendering.render does when nothing is missing
         opened.set()
-        job.join(timeout=60)
-    assert job.poll("after the end").results == {} and all(store.get(k) is None for k in keys)
+        idle(service)
+    assert store.get(wanted[0].key) is None
 
 
-def test_a_job_released_by_its_last_watcher_stops(tiny, store):
-    """conv2's batch runs first (shallow first, and its passes stop before conv3); relu3's batch is held
-    at conv3 until both watchers have released the job, which must then end without it."""
-    keys, make = request(tiny, store, [("conv2", 5), ("relu3", 5)])
+def test_work_released_by_its_last_watcher_stops(tiny, store, service):
+    """conv2's batch runs first (visitors' order); relu3's batch is held at conv3 until both watchers
+    have released it, which must then end without it."""
+    wanted = items(tiny, store, [("conv2", 5), ("relu3", 5)])
     opened, conv3_calls = threading.Event(), []
 
     def hold_relu3_batch(_module, _inputs):
@@ -108,37 +126,36 @@ def test_a_job_released_by_its_last_watcher_stops(tiny, store):
 
     handle = tiny.module.conv3.register_forward_pre_hook(hold_relu3_batch)
     try:
-        job = jobs.job_for("session-a", keys, make)
-        jobs.job_for("session-b", keys, never)
-        job.release("session-a")  # session-b still watches: the job goes on
-        while not (state := job.poll("session-b")).results:
+        service.want("session-a", wanted)
+        service.want("session-b", wanted)
+        service.release("session-a")  # session-b still watches: the work goes on
+        while not (state := service.poll("session-b")).results:
             time.sleep(0.01)
-        job.release("session-b")
+        service.release("session-b")
         opened.set()
-        job.join(timeout=60)
+        idle(service)
     finally:
         opened.set()
         handle.remove()
-    assert list(state.results) == ["conv2:5"]
-    assert list(job.poll("after the end").results) == ["conv2:5"]
-    assert [store.get(k) is not None for k in sorted(keys)].count(True) == 1
+    assert list(state.results) == [wanted[0].key]
+    assert store.get(wanted[0].key) is not None and store.get(wanted[1].key) is None
 
 
-def test_a_job_abandoned_by_every_watcher_stops(tiny, store, monkeypatch):
-    monkeypatch.setattr(jobs, "ABANDONED_AFTER_S", 0.2)
-    keys, make = request(tiny, store, [("relu3", 4)])
+def test_work_abandoned_by_every_watcher_stops(tiny, store, service, monkeypatch):
+    monkeypatch.setattr(service_module, "ABANDONED_AFTER_S", 0.2)
+    wanted = items(tiny, store, [("relu3", 4), ("conv2", 3)])
     with gate(tiny) as opened:
-        job = jobs.job_for("closed-tab", keys, make)
+        service.want("closed-tab", wanted)
         time.sleep(0.3)  # no polls: the tab was closed
         opened.set()
-        job.join(timeout=60)
-    assert not job._thread.is_alive()
-    state = job.poll("late")
-    assert state.finished and state.results == {}
+        idle(service)
+    assert all(store.get(i.key) is None for i in wanted)
+    assert service.poll("closed-tab").results == {}
 
 
-def test_a_failing_render_reports_its_error_to_the_watcher(tiny, store):
-    keys, make = request(tiny, store, [("relu3", 99)])
-    state = wait(jobs.job_for("session-a", keys, make), "session-a")
+def test_a_failing_render_reports_its_error_to_the_watcher(tiny, store, service):
+    service.want("session-a", items(tiny, store, [("relu3", 99)]))
+    state = wait(service, "session-a")
     assert state.finished and state.results == {}
-    assert "relu3" in state.error and "99" in state.error
+    (error,) = state.errors.values()
+    assert "relu3" in error and "99" in error

@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""`streamlit run app.py` from APP_DIR, logging every picture a batch starts to render.
+
+    python bench/counting_server.py APP_DIR RENDER_LOG [streamlit run options...]
+
+One line per picture ("layer:channel") is appended to RENDER_LOG whenever featviz_core.runner starts
+a batch, so a load test can count renders per distinct picture on any featviz checkout (the logging
+wraps runner's one optimization loop, which every version calls). The process is the server itself:
+its /proc/<pid>/status is the server's.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+
+def count_renders(log_path: str) -> None:
+    from featviz_core import runner
+
+    real, lock = runner.render, threading.Lock()
+
+    def logged(model, targets, *args, **kwargs):
+        with lock, open(log_path, "a") as log:
+            log.writelines(f"{t.layer}:{t.channel}\n" for t in targets)
+        return real(model, targets, *args, **kwargs)
+
+    runner.render = logged
+
+
+def main() -> None:
+    app_dir, log_path, options = sys.argv[1], sys.argv[2], sys.argv[3:]
+    os.chdir(app_dir)
+    sys.path.insert(0, app_dir)
+    count_renders(log_path)
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", "app.py", *options]
+    sys.exit(cli.main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+#!/usr/bin/env python
+"""Load test: N visitors (headless Chromium pages) opening views of one dashboard server at once.
+
+    python bench/load.py --quick                               # a smoke run: 3 visitors, tiny pictures
+    python bench/load.py                                       # 8 visitors: different views, identical views,
+                                                               # and the different views one after another
+    python bench/load.py --scenarios different --app-dir /work/main   # another checkout (say, before a change)
+    FEATVIZ_RENDER_WORKERS=2 python bench/load.py ...          # the server inherits the environment
+    FEATVIZ_RENDER_THREADS=1 python bench/load.py ...          # (workers, and torch threads per worker)
+
+Each scenario starts a fresh `streamlit run` (bench/counting_server.py, which logs every picture a
+batch starts) on an empty cache, loads the model with a one-picture warm-up view, then opens the
+visitors' pages and waits until every page shows all its pictures. It reports the wall time, the
+server's peak resident memory and thread count (sampled from /proc/<pid>/status) and the renders per
+distinct picture (1.0: no picture rendered twice). Scenarios: `different` (visitor i asks for its own
+channels), `identical` (every visitor opens the same link), `sequential` (the different views, one
+visitor after another: the baseline the concurrent run must not be slower than).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+LAYERS = ("blocks.1", "blocks.5")  # the Compare page's default layers: 24 and 192 channels
+PORTS = range(8630, 8650)
+
+
+def free_port(ports=PORTS) -> int:
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+class Server:
+    """A real `streamlit run app.py` of `app_dir` on loopback, logging the pictures it renders."""
+
+    def __init__(self, app_dir: Path, cache: Path, port: int, log_dir: Path, env: dict | None = None):
+        self.base, self.render_log = f"http://127.0.0.1:{port}", log_dir / f"renders-{port}.log"
+        self.output = open(log_dir / f"server-{port}.log", "w")
+        environment = {k: v for k, v in os.environ.items() if k != "FEATVIZ_HOSTED"}
+        environment.update({"FEATVIZ_CACHE": str(cache), **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "counting_server.py"), str(app_dir), str(self.render_log),
+             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            env=environment, stdout=self.output, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(self.base + "/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("streamlit did not become healthy:\n" + Path(self.output.name).read_text()[-3000:])
+            time.sleep(0.3)
+
+    def status(self) -> tuple[int, int]:
+        """(resident kB, threads) from /proc/<pid>/status."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
+        return int(fields["VmRSS"].split()[0]), int(fields["Threads"])
+
+    def renders(self) -> list[str]:
+        return self.render_log.read_text().split() if self.render_log.exists() else []
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no cleanup, as a crash or an OOM killer would
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.output.close()
+
+
+class Peaks(threading.Thread):
+    """Samples the server's memory and threads every 0.1 s."""
+
+    def __init__(self, server: Server):
+        super().__init__(daemon=True)
+        self.server, self.rss_kb, self.threads, self.done = server, 0, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            try:
+                rss, threads = self.server.status()
+            except (OSError, KeyError, ValueError):
+                continue
+            self.rss_kb, self.threads = max(self.rss_kb, rss), max(self.threads, threads)
+
+
+def view_query(channels: dict[str, list[int]], size: int, steps: int) -> str:
+    return "&".join([f"size={size}", f"steps={steps}"] +
+                    [f"ch.{layer}={','.join(map(str, chosen))}" for layer, chosen in channels.items()])
+
+
+def views(scenario: str, visitors: int, per_layer: int) -> list[dict[str, list[int]]]:
+    """The channels each visitor asks for: its own (different, sequential) or visitor 0's (identical)."""
+    own = [{layer: [(i * per_layer + c) % 24 for c in range(per_layer)] for layer in LAYERS} for i in range(visitors)]
+    return own if scenario != "identical" else [own[0]] * visitors
+
+
+def tile_captions(page) -> list[str]:
+    """Captions of the pictures shown: 'blocks.1:0' when finished ('blocks.1:0 · dead' for a channel that
+    never fired), 'blocks.1:0 · forming…' while it renders."""
+    return sorted(t.strip().removesuffix(" · dead") for t in page.locator('[data-testid="stImage"]').all_inner_texts() if t.strip())
+
+
+def wait_for_pages(pages: list, wanted: list[list[str]], timeout: float) -> list[float]:
+    """perf_counter() at which each page shows exactly its finished pictures."""
+    start, done = time.perf_counter(), [None] * len(pages)
+    while None in done:
+        for i, page in enumerate(pages):
+            if done[i] is None and tile_captions(page) == sorted(wanted[i]):
+                done[i] = time.perf_counter()
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError(f"pages never settled: {[tile_captions(p) for p, d in zip(pages, done) if d is None]}")
+        pages[0].wait_for_timeout(200)
+    return done
+
+
+def settle(browser, base: str, queries: list[str], labels: list[list[str]], timeout: float) -> tuple[float, list[float]]:
+    """Opens the pages at once (not waiting for each to load); returns the seconds from the first
+    request until the last page showed all its pictures, and each visitor's from its own request."""
+    pages, starts = [], []
+    try:
+        for query in queries:
+            pages.append(browser.new_context(viewport={"width": 1400, "height": 1000}).new_page())
+            starts.append(time.perf_counter())
+            pages[-1].goto(f"{base}/?{query}", wait_until="commit")
+        done = wait_for_pages(pages, labels, timeout)
+        return max(done) - starts[0], [d - s for d, s in zip(done, starts)]
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+def run_scenario(browser, args, scenario: str, work: Path) -> dict:
+    cache = work / f"cache-{scenario}"
+    shutil.rmtree(cache, ignore_errors=True)
+    server = Server(Path(args.app_dir), cache, free_port(), work)
+    try:
+        server.wait_healthy()
+        warm = view_query({layer: [0] for layer in LAYERS}, 32, 2)  # loads the model; not counted
+        settle(browser, server.base, [warm], [[f"{layer}:0" for layer in LAYERS]], args.timeout)
+        counted_from, idle = len(server.renders()), server.status()
+        chosen = views(scenario, args.visitors, args.per_layer)
+        queries = [view_query(v, args.size, args.steps) for v in chosen]
+        labels = [[f"{layer}:{c}" for layer, cs in v.items() for c in cs] for v in chosen]
+        peaks = Peaks(server)
+        peaks.start()
+        if scenario == "sequential":
+            runs = [settle(browser, server.base, [q], [lab], args.timeout) for q, lab in zip(queries, labels)]
+            wall, each = sum(w for w, _ in runs), [seconds for _, (seconds,) in runs]
+        else:
+            wall, each = settle(browser, server.base, queries, labels, args.timeout)
+        peaks.done.set()
+        renders = Counter(server.renders()[counted_from:])
+        distinct = {label for group in labels for label in group}
+        return {"scenario": scenario, "app_dir": str(args.app_dir), "visitors": args.visitors,
+                "pictures_per_view": len(labels[0]), "size": args.size, "steps": args.steps,
+                "workers_env": os.environ.get("FEATVIZ_RENDER_WORKERS", ""),
+                "threads_env": os.environ.get("FEATVIZ_RENDER_THREADS", ""), "wall_s": round(wall, 2),
+                "slowest_visitor_s": round(max(each), 2), "fastest_visitor_s": round(min(each), 2),
+                "peak_rss_mb": round(peaks.rss_kb / 1024), "idle_rss_mb": round(idle[0] / 1024),
+                "peak_threads": peaks.threads, "idle_threads": idle[1],
+                "distinct_pictures": len(distinct), "renders": sum(renders.values()),
+                "renders_per_picture": round(sum(renders.values()) / len(distinct), 2)}
+    finally:
+        server.stop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", nargs="+", default=["different", "identical", "sequential"],
+                        choices=["different", "identical", "sequential"])
+    parser.add_argument("--visitors", type=int, default=8)
+    parser.add_argument("--per-layer", type=int, default=2, help="channels per layer in each view (2 layers)")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--app-dir", default=str(ROOT), help="the featviz checkout to serve (default: this one)")
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--out", help="append each scenario's result to this JSON-lines file")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 visitors, 1 channel per layer, 64 px, 8 steps")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.visitors, args.per_layer, args.size, args.steps = 3, 1, 64, 8
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="featviz-load-") as work, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            for scenario in args.scenarios:
+                result = run_scenario(browser, args, scenario, Path(work))
+                print(json.dumps(result), flush=True)
+                if args.out:
+                    with open(args.out, "a") as out:
+                        out.write(json.dumps(result) + "\n")
+        finally:
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

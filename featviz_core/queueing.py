@@ -1,0 +1,118 @@
+"""The render queue's values (what a picture to render is, what a visitor sees) and rules (the round
+robin order, the wait estimate, the number of workers); service.py runs them."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Iterator, Protocol, Sequence
+
+from .errors import FeatvizError
+
+WORKERS_ENV = "FEATVIZ_RENDER_WORKERS"
+THREADS_ENV = "FEATVIZ_RENDER_THREADS"
+
+
+@dataclass
+class Update:
+    """What a batch reports as it goes: steps each of its pictures has done, previews and results by key."""
+    steps: int = 0
+    previews: dict[str, Any] = field(default_factory=dict)
+    finished: dict[str, Any] = field(default_factory=dict)
+
+
+class Batcher(Protocol):
+    """How one kind of picture renders (channels.ChannelBatcher; another page brings its own)."""
+    key: Hashable  # items whose batchers have equal keys may share a batch
+
+    def limit(self) -> int: ...  # the most items one batch may hold (asked once per key)
+
+    def render(self, items: list["Item"]) -> Iterator[Update]: ...
+
+
+@dataclass(frozen=True)
+class Item:
+    """One picture to render."""
+    key: str  # the picture's cache key: equal keys are one render
+    label: str
+    steps: int  # optimization steps: progress, and the wait estimate's unit with the picture count
+    batcher: Batcher = field(compare=False)
+    payload: Any = field(default=None, compare=False)  # what the batcher needs (a Target)
+
+
+@dataclass
+class Snapshot:
+    """A visitor's view of its pictures; a copy, safe to read while the service goes on."""
+    results: dict[str, Any]  # key: result
+    previews: dict[str, tuple[int, Any]]  # key: (update count, picture)
+    errors: dict[str, str]  # key: message
+    done_steps: int
+    total_steps: int
+    ahead: int  # pictures the service renders before this visitor's next one (0: its own are rendering)
+    wait_s: float | None  # estimated seconds until all are done; None before anything was measured
+    refused: int  # pictures over the visitor's cap, not queued
+    open: int = 0  # pictures wanted with neither a result nor an error yet
+
+    @property
+    def finished(self) -> bool:
+        return self.open == 0
+
+
+def interleave(lists: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
+    """Round robin over the visitors' lists (the next visitor first): the first picture of each, then
+    the second of each, and so on, as (list index, key). A key several visitors want is taken once,
+    at its earliest place."""
+    order, taken = [], set()
+    for depth in range(max(map(len, lists), default=0)):
+        for index, keys in enumerate(lists):
+            if depth < len(keys) and keys[depth] not in taken:
+                taken.add(keys[depth])
+                order.append((index, keys[depth]))
+    return order
+
+
+def wait_estimate(queued, running, rates: dict[Hashable, float], workers: int) -> float | None:
+    """Seconds until the `queued` items (in order, up to the visitor's last) and the `running` ones
+    ((item, steps done) pairs) are done, from measured seconds per picture-step by batcher key (a kind
+    not yet measured takes the mean of the others). None before anything was measured."""
+    if not rates:
+        return None
+    fallback = sum(rates.values()) / len(rates)
+
+    def rate(item) -> float:
+        return rates.get(item.batcher.key, fallback)
+
+    work = sum(rate(i) * i.steps for i in queued) + sum(rate(i) * max(0, i.steps - done) for i, done in running)
+    return work / max(1, workers)
+
+
+def default_workers() -> int:
+    """FEATVIZ_RENDER_WORKERS, read at call time; else one per GPU, or one on a CPU (using every core:
+    two batches at once in Python threads were no faster than one after the other)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 64:
+            raise FeatvizError(f"{WORKERS_ENV}={raw!r} is not a whole number from 1 to 64.")
+        return int(raw)
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def threads_per_worker(workers: int) -> int | None:
+    """FEATVIZ_RENDER_THREADS, read at call time; else the cores shared out among several workers, or
+    None: one worker keeps torch's own default (every physical core)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 256:
+            raise FeatvizError(f"{THREADS_ENV}={raw!r} is not a whole number from 1 to 256.")
+        return int(raw)
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
+def share_cores(workers: int) -> None:
+    """Called by each worker thread on a CPU: torch's thread count (one for the whole process)."""
+    import torch
+
+    threads = threads_per_worker(workers)
+    if threads and not torch.cuda.is_available() and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -1,0 +1,179 @@
+"""The render service (featviz_core/service.py) on the tiny model and a real store: one render per
+picture however many visitors want it, round robin between visitors, the per-visitor cap, a fixed
+number of threads, place in the queue and wait, errors reaching the watcher. A gate on the model's
+forward pass holds a batch mid-render while the test acts (tests/test_jobs.py has the same gate)."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from featviz_core import channels
+from featviz_core.queueing import interleave, wait_estimate
+from featviz_core.queueing import default_workers, threads_per_worker
+from featviz_core.service import Item, RenderService
+from featviz_core.errors import FeatvizError
+from tests.test_jobs import gate, items, wait
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture
+def service():
+    s = RenderService(workers=1)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """The labels of every batch rendered, in order."""
+    seen: list[list[str]] = []
+    real = channels.ChannelBatcher.render
+
+    def recording(self, batch):
+        seen.append([i.label for i in batch])
+        return real(self, batch)
+
+    monkeypatch.setattr(channels.ChannelBatcher, "render", recording)
+    return seen
+
+
+def test_two_visitors_of_one_picture_get_one_render(tiny, store, service, batches):
+    wanted = items(tiny, store, [("conv2", 0), ("conv2", 1)])
+    with gate(tiny) as opened:
+        service.want("a", wanted)
+        service.want("b", list(reversed(wanted)))
+        opened.set()
+        a, b = wait(service, "a", "b"), wait(service, "b")
+    assert batches == [["conv2:0", "conv2:1"]]
+    assert sorted(a.results) == sorted(b.results) == sorted(i.key for i in wanted)
+    assert all(store.get(i.key) is not None for i in wanted)
+
+
+def test_visitors_take_turns_so_a_long_view_does_not_hold_back_a_short_one(tiny, store, service, batches):
+    """A's 16 pictures form two batches of 8 (same layer); B's 2 come between them, not after."""
+    many = items(tiny, store, [("conv2", c) for c in range(16)])
+    few = items(tiny, store, [("relu3", 0), ("relu3", 1)])
+    with gate(tiny) as opened:
+        service.want("a", many)
+        service.want("b", few)
+        opened.set()
+        wait(service, "b", "a")
+        wait(service, "a")
+    assert [len(b) for b in batches] == [8, 2, 8]
+    assert batches[1] == ["relu3:0", "relu3:1"]
+
+
+def test_round_robin_takes_one_picture_of_each_visitor_in_turn_and_each_picture_once():
+    assert interleave([["a1", "a2", "a3"], ["b1"], ["c1", "a2"]]) == \
+        [(0, "a1"), (1, "b1"), (2, "c1"), (0, "a2"), (0, "a3")]
+
+
+def test_the_cap_queues_only_the_first_pictures_and_says_how_many_were_refused(tiny, store, service, batches):
+    wanted = items(tiny, store, [("conv2", c) for c in range(5)])
+    service.want("a", wanted, cap=3)
+    state = wait(service, "a")
+    assert state.refused == 2 and sorted(state.results) == sorted(i.key for i in wanted[:3])
+    assert batches == [["conv2:0", "conv2:1", "conv2:2"]]
+
+
+def test_threads_stay_bounded_whatever_the_number_of_views(tiny, store, service):
+    before = threading.active_count()
+    with gate(tiny) as opened:
+        for visitor in range(8):
+            service.want(f"v{visitor}", items(tiny, store, [("relu3", visitor), ("conv2", visitor)]))
+        time.sleep(0.2)
+        assert threading.active_count() - before == 1 == service.thread_count()
+        opened.set()
+        everyone = [f"v{visitor}" for visitor in range(8)]
+        states = [wait(service, visitor, *everyone) for visitor in everyone]
+    assert all(len(s.results) == 2 and not s.errors for s in states)
+
+
+def test_a_queued_visitor_sees_its_place_and_a_wait_once_a_batch_was_measured(tiny, store, service):
+    first = items(tiny, store, [("conv2", 0), ("conv2", 1)])
+    later = items(tiny, store, [("relu3", 0)])
+    with gate(tiny, skip=1) as opened:
+        service.want("a", first)
+        while service.poll("a").done_steps == 0 and not service._entries[first[0].key].running:
+            time.sleep(0.01)
+        service.want("b", later)
+        queued = service.poll("b")
+        assert queued.ahead == 2 and queued.wait_s is None  # nothing measured yet
+        opened.set()
+        wait(service, "a", "b")
+    measured = service._rates
+    assert measured  # seconds per picture-step of conv2's batch
+    wait(service, "b")
+
+
+def test_the_wait_counts_queued_and_remaining_steps_at_their_measured_rate():
+    class Kind:
+        def __init__(self, key):
+            self.key = key
+
+    fast, slow = Kind("fast"), Kind("slow")
+    queued = [Item("a", "a", 10, fast), Item("b", "b", 10, slow)]
+    running = [(Item("c", "c", 10, fast), 4)]
+    assert wait_estimate(queued, running, {"fast": 0.1}, workers=1) == pytest.approx(1.0 + 1.0 + 0.6)
+    assert wait_estimate(queued, running, {"fast": 0.1, "slow": 0.3}, workers=2) == pytest.approx((1 + 3 + 0.6) / 2)
+    assert wait_estimate(queued, running, {}, workers=1) is None
+
+
+def test_workers_are_set_by_the_environment_at_call_time(monkeypatch):
+    monkeypatch.setenv("FEATVIZ_RENDER_WORKERS", "3")
+    assert default_workers() == 3 and RenderService().workers == 3
+    monkeypatch.setenv("FEATVIZ_RENDER_WORKERS", "lots")
+    with pytest.raises(FeatvizError, match="FEATVIZ_RENDER_WORKERS='lots' is not a whole number from 1 to 64"):
+        default_workers()
+    monkeypatch.delenv("FEATVIZ_RENDER_WORKERS")
+    assert default_workers() == 1  # this machine has no GPU: one worker using every core
+    assert threads_per_worker(1) is None and threads_per_worker(2) == max(1, os.cpu_count() // 2)  # None: torch's default
+    monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "1")
+    assert threads_per_worker(1) == 1
+    monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "0")
+    with pytest.raises(FeatvizError, match="FEATVIZ_RENDER_THREADS='0' is not a whole number from 1 to 256"):
+        RenderService(workers=1)
+
+
+def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
+    """The service is generic: any batcher renders its items (a Deep Dream page queues its own)."""
+    class Doubler:
+        key = "doubler"
+
+        def limit(self):
+            return 4
+
+        def render(self, batch):
+            from featviz_core.service import Update
+            yield Update(1, finished={i.key: i.payload * 2 for i in batch})
+
+    doubler = Doubler()
+    service.want("a", [Item(f"dream-{n}", f"dream-{n}", 1, doubler, n) for n in range(3)] +
+                 items(tiny, store, [("conv2", 9)]))
+    state = wait(service, "a")
+    assert {k: v for k, v in state.results.items() if k.startswith("dream-")} == {"dream-0": 0, "dream-1": 2, "dream-2": 4}
+    assert len(state.results) == 4 and not state.errors
+
+
+
+def test_the_status_says_the_place_in_the_queue_and_the_wait():
+    from featviz_core.service import Snapshot
+    from featviz_ui.rendering import queue_text
+
+    queued = Snapshot({}, {}, {}, done_steps=0, total_steps=192, ahead=12, wait_s=41.4, refused=0, open=2)
+    assert queue_text(queued) == "step 0 of 192 (all pictures) · 12 pictures ahead of yours in the queue · about 41 s left"
+    rendering = Snapshot({}, {}, {}, done_steps=96, total_steps=192, ahead=0, wait_s=None, refused=0, open=1)
+    assert queue_text(rendering) == "step 96 of 192 (all pictures)"
+
+
+def test_a_layer_the_model_lacks_reaches_the_watcher_and_the_worker_goes_on(tiny, store, service):
+    service.want("a", items(tiny, store, [("no_such_layer", 0)]))
+    state = wait(service, "a")
+    (error,) = state.errors.values()
+    assert "no_such_layer" in error
+    service.want("a", items(tiny, store, [("conv2", 11)]))
+    assert len(wait(service, "a").results) == 1 and service.thread_count() == 1
