@@ -23,7 +23,7 @@ from .config import caps
 from .models import ModelRef
 
 Slots = dict[str, "st.delta_generator.DeltaGenerator"]
-POLL_S = 0.15
+POLL_S = 0.5
 _WATCHER = "_render_watcher"
 
 
