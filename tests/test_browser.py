@@ -5,6 +5,7 @@ so a missing browser fails there instead of silently passing.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -80,8 +81,9 @@ def server(tmp_path):
     log.close()
 
 
-@pytest.fixture
-def browser():
+@contextlib.contextmanager
+def headless_chromium():
+    """Debian's Chromium under playwright, without the background traffic this closed network refuses."""
     sync_playwright = _browser_or_skip()
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -91,6 +93,12 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def browser():
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 def _open_first_visit(browser, url: str, heading: str, tiles: list[str]):

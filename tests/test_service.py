@@ -15,16 +15,9 @@ from featviz_core.queueing import interleave, wait_estimate
 from featviz_core.queueing import default_workers, threads_per_worker
 from featviz_core.service import Item, RenderService
 from featviz_core.errors import FeatvizError
-from tests.test_jobs import gate, items, wait
+from tests.test_jobs import gate, items, service, wait  # noqa: F401  (service: a fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture
-def service():
-    s = RenderService(workers=1)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import torch
 from featviz_core import FeatvizError, RenderSettings, Store, collect, render_channels, selfcheck, site
 from featviz_core.store import ChannelResult
 from tests.conftest import count_forwards
-from tests.test_browser import CHROMIUM, _browser_or_skip
+from tests.test_browser import headless_chromium
 
 SETTINGS = RenderSettings(size=32, steps=6)
 LAYERS = {"relu3": list(range(12)), "conv1": [0, 1, 2]}
@@ -36,13 +36,8 @@ def rendered(tiny, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_playwright = _browser_or_skip()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with headless_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 # Tiles load lazily (a layer page holds hundreds): load them all now and wait, then look.
