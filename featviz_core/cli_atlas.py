@@ -83,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         _check(args)
+        from .cli import writable_folder
+
+        writable_folder(args.out, "--out")  # before hours of rendering, not after
         settings = RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed, init=args.init,
                                   precision=args.precision)
         source = ModelSource(args.model, args.weights, args.device)

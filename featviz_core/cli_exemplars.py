@@ -12,7 +12,6 @@ from .exemplar_scan import SHARD
 
 def add_parser(subparsers) -> None:
     from .cli import _model_args
-    from .store import DEFAULT_CACHE_DIR
 
     p = subparsers.add_parser("exemplars", help="scan a folder of photos for each channel's top images (crops + exemplars.json)")
     _model_args(p)
@@ -25,7 +24,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else per few CPU cores)")
     p.add_argument("--shard-size", type=int, default=SHARD, help="images per shard (the unit of resuming and of Ray work)")
     p.add_argument("--batch-size", type=int, default=BATCH, help="images per forward pass")
-    p.add_argument("--cache", default=DEFAULT_CACHE_DIR, help="cache folder (finished shards; a killed scan resumes from it)")
+    p.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache; finished shards: a killed scan resumes from it)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
@@ -49,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         _check_sizes(args)
         if not os.path.isdir(args.images):
             raise FeatvizError(f"Image folder {args.images!r} does not exist or is not a folder.")
+        from .cli import writable_folder
+
+        writable_folder(args.out, "--out")  # before the scan, not after it
         model = load_model(args.model, device=args.device, weights=args.weights)
         source = None
         if args.ray:

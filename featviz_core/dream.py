@@ -121,7 +121,8 @@ def dream(model: LoadedModel, photo: np.ndarray, targets: Sequence[Target], sett
     sizes = param.octave_sizes(settings.size, settings.octaves, OCTAVE_SCALE)
     per_octave = _steps_per_octave(settings.steps, len(sizes))
     sizes = sizes[len(sizes) - len(per_octave):]
-    pull = PULL / settings.accentuate if settings.accentuate else 0.0
+    # Capped at all the way back: past 1 the step would overshoot the photo and diverge (strengths under PULL).
+    pull = min(1.0, PULL / settings.accentuate) if settings.accentuate else 0.0
     wake = 0 if settings.objective == "layer" else WAKE_STEPS
     wanted = set(snapshot_steps) | {settings.steps}
     detail = torch.zeros_like(_resize(photo_full, sizes[0]))

@@ -112,7 +112,7 @@ def open_image(path: str, channels: int = 3, max_pixels: int = MAX_PIXELS) -> Im
     # reads the header alone, before any pixel is decoded.
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=("JPEG", "PNG", "WEBP")) as img:  # EXTENSIONS' decoders only, never EPS & co.
             if img.width * img.height > max_pixels:
                 raise FeatvizError(f"image too large ({img.width}x{img.height})")
             img = ImageOps.exif_transpose(img)

@@ -72,7 +72,7 @@ def read_photo(data: bytes, name: str = "the photo") -> np.ndarray:
             return np.ascontiguousarray(_to_rgb(im))
         except Image.DecompressionBombError:
             raise _too_large(name, (width, height)) from None
-        except (OSError, SyntaxError, ValueError, EOFError):
+        except Exception:  # damaged files raise anything from OSError to struct.error or ZeroDivisionError
             raise FeatvizError(f"{name} is damaged or truncated: its pixels could not be decoded.") from None
 
 

@@ -101,7 +101,8 @@ def default_workers() -> int:
     import torch
 
     gpus = torch.cuda.device_count()
-    return gpus if gpus else max(1, min(CPU_WORKERS_MAX, os.cpu_count() or 1))
+    # A GPU server's model lives on one device: one worker for it (several would share it and its memory).
+    return 1 if gpus else max(1, min(CPU_WORKERS_MAX, os.cpu_count() or 1))
 
 
 def threads_per_worker(workers: int) -> int | None:

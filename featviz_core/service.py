@@ -197,7 +197,7 @@ class RenderService:
             error = str(exc)
         except Exception as exc:  # a thread's exception would otherwise vanish: the watchers show it
             _LOG.exception("render batch failed")
-            error = f"Rendering failed: {type(exc).__name__}: {exc}"
+            error = f"Rendering failed ({type(exc).__name__}; the server's log has the details)."  # no paths to visitors
         finally:
             updates.close()
             with self._lock:

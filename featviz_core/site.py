@@ -198,10 +198,13 @@ def describe(model: LoadedModel) -> dict:
             "layers": {name: info.channels for name, info in model.layers.items()}}
 
 
+CHECK_SHAPE = {"z": float, "rank": int, "channels": int, "layer_z": [float]}  # anything else is a miss
+
+
 def _checked(model: LoadedModel, layer: str, results: list[ChannelResult], store: Store | None, bar) -> list[selfcheck.CheckScore]:
     """Self-check scores of one layer's pictures, kept in the store by picture key (a rerun is instant)."""
     keys = [f"check:{selfcheck.STATS_VERSION}:{r.key}" for r in results]
-    cached = [store.get_json(k) if store is not None else None for k in keys]
+    cached = [store.get_json(k, CHECK_SHAPE) if store is not None else None for k in keys]
     todo = [i for i, doc in enumerate(cached) if doc is None]
     bar.update(len(results) - len(todo))
     for start in range(0, len(todo), CHECK_CHUNK):

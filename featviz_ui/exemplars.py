@@ -14,6 +14,7 @@ import streamlit as st
 from featviz_core import ChannelResult, FeatvizError, Store
 from featviz_core.exemplar_files import crop_name, exemplar_ratio, exemplars_of, picture_peak, read_scan, whole_name
 
+from . import urlstate
 from .config import exemplar_dirs
 from .models import ModelRef
 
@@ -51,14 +52,16 @@ def draw_scan_note(ref: ModelRef | None) -> None:
     found = scan_for(ref) if ref is not None else None
     if found:
         doc = found[1]
-        st.caption(f"Dataset examples: {doc['images']:,} photos scanned in")
-        st.code(doc["folder"], language=None)
+        images = doc.get("images")
+        count = f"{images:,} photos" if isinstance(images, int) and not isinstance(images, bool) else "photos"
+        st.caption(f"Dataset examples: {count} scanned in")  # the folder's name only, not the server's path
+        st.code(os.path.basename(os.path.normpath(str(doc.get("folder", "")))), language=None)
 
 
 def _ratio(ref: ModelRef, result: ChannelResult, top: list[dict], scan_key: str, store: Store) -> float | None:
     """The picture's peak activation over the best photo's; kept in the store (one forward pass once)."""
     key = f"ui:exemplar-ratio:{result.key}:{scan_key}"
-    cached = store.get_json(key)
+    cached = store.get_json(key, {"peak": float})
     if cached is None:
         model = ref.load()
         cached = {"peak": picture_peak(model, result.image[..., :model.in_channels], result.layer, result.channel)}
@@ -106,6 +109,6 @@ def draw_exemplars(area, ref: ModelRef, result: ChannelResult, store: Store) -> 
         if crops:
             st.image(crops, caption=captions, width=68)
             st.caption("Where each photo excites the channel most (its receptive field), best first, with the peak "
-                       "activation. Photos: " + ", ".join(names))
+                       "activation. Photos: " + urlstate.plain(", ".join(names)))
             with st.expander("Whole photos"):
                 st.image(wholes, caption=names, width="stretch")

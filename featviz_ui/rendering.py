@@ -18,6 +18,7 @@ from featviz_core.channels import PictureKind, channel_items, channel_kind
 from featviz_core.objectives import Target
 from featviz_core.service import RenderService, Snapshot
 
+from . import urlstate
 from .config import _whole as host_setting  # the one check of a host's number
 from .config import caps
 from .models import ModelRef
@@ -132,7 +133,7 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
         _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
         area.empty()
     except FeatvizError as exc:
-        area.error(str(exc))
+        area.error(urlstate.plain(str(exc)))
     return results
 
 
