@@ -18,6 +18,7 @@ from .errors import FeatvizError
 from .exemplars import spatial_maxima
 from .imagefolder import model_input, open_image
 from .models import LoadedModel
+from .store import matches
 
 DOC = "exemplars.json"
 CROP_SIDE = 192  # a crop's longer side at most, in pixels
@@ -77,6 +78,9 @@ def write_outputs(doc: dict, root: str, out: str) -> int:
     return written
 
 
+SCAN_SHAPE = {"model": {"digest": str}, "folder": str, "layers": {}}
+ENTRY_SHAPE = {"image": str, "box": (float, float, float, float), "activation": float}
+
 def read_scan(directory: str) -> dict:
     """A scan's document, checked for the fields the dashboard and the self-check use. Raises
     FeatvizError (without the folder's contents) when it is missing or malformed."""
@@ -88,12 +92,11 @@ def read_scan(directory: str) -> dict:
     try:
         with open(path) as f:
             doc = json.load(f)
-        assert isinstance(doc["model"]["digest"], str) and isinstance(doc["folder"], str)
-        for channels in doc["layers"].values():
-            for entries in channels.values():
-                for e in entries:
-                    assert isinstance(e["image"], str) and len(e["box"]) == 4 and float(e["activation"]) == e["activation"]
-    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as exc:
+        # Checked as data, not with assert (python -O would skip the checks).
+        if not matches(doc, SCAN_SHAPE) or not all(matches(entries, [ENTRY_SHAPE]) for channels in doc["layers"].values()
+                                                   for entries in channels.values()):
+            raise ValueError("not the shape of a scan")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FeatvizError(f"{DOC} in {directory!r} is not a featviz exemplar scan ({type(exc).__name__}).") from exc
     return doc
 

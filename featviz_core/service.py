@@ -187,28 +187,38 @@ class RenderService:
         return self._limits[batcher.key]
 
     def _run(self, batch: list[Item]) -> None:
-        start, error = time.monotonic(), None
+        start, error, stopped = time.monotonic(), None, False
         updates = batch[0].batcher.render(batch)
         try:
             for update in updates:
                 if not self._apply(batch, update, time.monotonic() - start):
-                    break  # nobody wants this batch any more; finished pictures are already stored
+                    stopped = True  # nobody wants this batch any more; finished pictures are already stored
+                    break
         except FeatvizError as exc:
             error = str(exc)
         except Exception as exc:  # a thread's exception would otherwise vanish: the watchers show it
             _LOG.exception("render batch failed")
             error = f"Rendering failed ({type(exc).__name__}; the server's log has the details)."  # no paths to visitors
         finally:
-            updates.close()
+            self._close(updates)
             with self._lock:
                 wanted = self._wanted_keys()
                 for item in batch:
                     entry = self._entries.get(item.key)
-                    if entry is not None and item.key in wanted and not error:
+                    if entry is not None and item.key in wanted and stopped and not error:
                         self._entries[item.key] = _Entry(item)  # wanted again after the batch stopped: requeue
-                    elif self._entries.pop(item.key, None) is not None and error:
-                        self._deliver(item.key, errors=error)
+                    elif self._entries.pop(item.key, None) is not None and (error or not stopped):
+                        # A batch that ended without this picture would be requeued forever: say so instead.
+                        self._deliver(item.key, errors=error or f"No picture came back for {item.label}.")
                 self._lock.notify_all()
+
+    @staticmethod
+    def _close(updates) -> None:
+        """Ends a batch's generator; a failure there must not keep its pictures marked as running."""
+        try:
+            getattr(updates, "close", lambda: None)()
+        except Exception:
+            _LOG.exception("closing a render batch failed")
 
     def _apply(self, batch: list[Item], update: Update, elapsed: float) -> bool:
         """Records an update; False when no picture of the batch is wanted any more."""

@@ -66,7 +66,10 @@ def load_state_dict_file(path: str, module: nn.Module | None = None) -> dict[str
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except Exception as exc:  # corrupt zip, pickled objects refused by weights_only, ...
-        detail = str(exc)[:200].replace(os.path.dirname(os.path.abspath(path)), "…")
+        detail = str(exc)  # the folder out first, then cut: a cut path would no longer match
+        for folder in {os.path.dirname(p) for p in (path, os.path.abspath(path), os.path.realpath(path))} - {""}:
+            detail = detail.replace(folder, "…")
+        detail = detail[:200]
         raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict ({type(exc).__name__}: {detail}).") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]

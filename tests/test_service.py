@@ -153,6 +153,26 @@ def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
 
 
 
+def test_a_batch_that_ends_without_a_picture_says_so_instead_of_rendering_it_again(service):
+    class Forgetful:  # returns one of its two pictures (a batcher whose keys disagree with its items')
+        key = "forgetful"
+        renders = 0
+
+        def limit(self):
+            return 4
+
+        def render(self, batch):
+            from featviz_core.service import Update
+            Forgetful.renders += 1
+            yield Update(1, finished={batch[0].key: "done"})
+
+    batcher = Forgetful()
+    service.want("a", [Item("kept", "kept", 1, batcher), Item("lost", "lost", 1, batcher)])
+    state = wait(service, "a")
+    assert state.results == {"kept": "done"} and state.errors == {"lost": "No picture came back for lost."}
+    assert Forgetful.renders == 1  # not queued again and again
+
+
 def test_the_status_says_the_place_in_the_queue_and_the_wait():
     from featviz_core.service import Snapshot
     from featviz_ui.rendering import queue_text
