@@ -95,6 +95,10 @@ def connected(address: str | bool):
         ray.shutdown()
 
 
+MAX_RESTARTS = 16  # per worker, over a whole run
+MAX_BATCH_RETRIES = 3
+
+
 def start_actors(ray, source: ModelSource, workers: int | None) -> tuple[list, Any]:
     """The actors, and the weights' object reference: the caller holds it for the whole run, since
     an actor restarted after a crash reads its constructor arguments from the object store again."""
@@ -103,8 +107,10 @@ def start_actors(ray, source: ModelSource, workers: int | None) -> tuple[list, A
     if source.weights:
         with open(source.weights, "rb") as f:
             weights = ray.put(f.read())
+    # A dead worker is replaced and its batch rerun, but not forever: a batch that kills its worker
+    # (out of host memory, a crash in a kernel) three times fails with a message instead of hanging.
     actor = ray.remote(ModelWorker).options(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus,
-                                            max_restarts=-1, max_task_retries=-1)
+                                            max_restarts=MAX_RESTARTS, max_task_retries=MAX_BATCH_RETRIES)
     return [actor.remote(source, weights, plan.threads) for _ in range(plan.count)], weights
 
 
