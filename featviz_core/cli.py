@@ -82,6 +82,25 @@ def _prog() -> str:
     return "featviz" if os.path.basename(sys.argv[0]) in ("featviz", "featviz.exe") else "python -m featviz_core"
 
 
+def settings_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
+    """The render settings' options (render, atlas); `settings_from` reads them back."""
+    default = RenderSettings()
+    p.add_argument("--method", default=default.method, choices=METHODS)
+    p.add_argument("--size", type=int, default=default.size)
+    p.add_argument("--steps", type=int, default=default.steps)
+    p.add_argument("--seed", type=int, default=default.seed)
+    p.add_argument("--init", default=default.init, choices=INITS)
+    if objective:
+        p.add_argument("--objective", default=default.objective, choices=KINDS)
+    p.add_argument("--precision", default=default.precision, choices=PRECISIONS,
+                   help="bf16: autocast the model on a CUDA GPU (unverified quality; off by default)")
+
+
+def settings_from(args: argparse.Namespace) -> RenderSettings:
+    return RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed, init=args.init,
+                          objective=getattr(args, "objective", RenderSettings.objective), precision=args.precision)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=_prog(), description="Feature visualization by activation maximization.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,18 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(layers)
     render = sub.add_parser("render", help="render channels to PNGs, a contact sheet and manifest.json")
     _model_args(render)
-    default = RenderSettings()
     render.add_argument("--layer", action="append", required=True, help="layer name or alias (repeat for several)")
     render.add_argument("--channels", default="0-7", help="'0-15', '1,7,42' or 'all' (class indices for --objective logit)")
     render.add_argument("--out", default="out", help="output folder")
-    render.add_argument("--method", default=default.method, choices=METHODS)
-    render.add_argument("--size", type=int, default=default.size)
-    render.add_argument("--steps", type=int, default=default.steps)
-    render.add_argument("--seed", type=int, default=default.seed)
-    render.add_argument("--init", default=default.init, choices=INITS)
-    render.add_argument("--objective", default=default.objective, choices=KINDS)
-    render.add_argument("--precision", default=default.precision, choices=PRECISIONS,
-                        help="bf16: autocast the model on a CUDA GPU (unverified quality; off by default)")
+    settings_args(render)
     render.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
     render.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache)")
     render.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -129,8 +140,7 @@ def check_render_args(args) -> tuple[RenderSettings, Store | None]:
     output and cache folders (created and written to, so a bad place fails now, not after the render)."""
     if args.objective == "logit":
         args.layer = [LOGITS]
-    settings = RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed,
-                              init=args.init, objective=args.objective, precision=args.precision)
+    settings = settings_from(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise FeatvizError(f"--batch-size {args.batch_size} must be at least 1 (or left out: as many as fit in memory).")
     writable_folder(args.out, "--out")

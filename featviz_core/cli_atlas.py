@@ -17,27 +17,18 @@ MAX_WORKERS = 1024
 
 
 def add_parser(subparsers) -> None:
-    from .cli import _model_args
-    from .param import INITS
-    from .spec import METHODS, PRECISIONS, RenderSettings
+    from .cli import _model_args, settings_args
 
     p = subparsers.add_parser("atlas", help="render every channel of a model's layers (resumable; optionally on Ray) "
                                             "and write the atlas folder")
     _model_args(p)
-    default = RenderSettings()
     p.add_argument("--layers", help="comma-separated layer names or aliases (default: every listed layer but logits)")
     p.add_argument("--out", default="atlas", help="output folder")
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="render on Ray actors: alone, a local cluster; or an existing one (ray://head:10001, auto)")
     p.add_argument("--workers", type=int, help="Ray actors (default: one per GPU, else one per CPU core)")
     p.add_argument("--dashboard-url", help="the dashboard's address, for links from each channel's page")
-    p.add_argument("--method", default=default.method, choices=METHODS)
-    p.add_argument("--size", type=int, default=default.size)
-    p.add_argument("--steps", type=int, default=default.steps)
-    p.add_argument("--seed", type=int, default=default.seed)
-    p.add_argument("--init", default=default.init, choices=INITS)
-    p.add_argument("--precision", default=default.precision, choices=PRECISIONS,
-                   help="bf16: autocast the model on a CUDA GPU (unverified quality; off by default)")
+    settings_args(p, objective=False)  # an atlas is of channels
     p.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in a worker's memory)")
     p.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache): the atlas lives there, "
                                    "and a killed run resumes from it")
@@ -77,17 +68,15 @@ def run(args: argparse.Namespace) -> int:
     from .atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas, workers_batching
     from .models import load_model
     from .site import export_from_store
-    from .spec import RenderSettings
     from .store import Store
     from .workers import ModelSource
 
     try:
         _check(args)
-        from .cli import writable_folder
+        from .cli import settings_from, writable_folder
 
         writable_folder(args.out, "--out")  # before hours of rendering, not after
-        settings = RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed, init=args.init,
-                                  precision=args.precision)
+        settings = settings_from(args)
         source = ModelSource(args.model, args.weights, args.device)
         # The driver's copy computes every key and plans the batches; workers load their own. A
         # cluster elsewhere may have GPUs the driver lacks: one of its workers measures the batches.

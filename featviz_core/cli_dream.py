@@ -1,7 +1,6 @@
 """`python -m featviz_core dream photo.jpg --layer blocks.4 [--channel 12 | --logit 285] --out dream.png`."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 

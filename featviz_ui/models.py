@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from featviz_core import FeatvizError, LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
+from featviz_core import LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
 from featviz_core.objectives import Target
 from featviz_core.uploads import UploadStore, upload_quota
 
