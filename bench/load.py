@@ -82,6 +82,19 @@ class Server:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
         return int(fields["VmRSS"].split()[0]), int(fields["Threads"])
 
+    def render_cpu_s(self) -> float:
+        """CPU seconds the server's rendering threads spent so far (the rest of the server: Streamlit,
+        the sessions' scripts, the web server)."""
+        threads = Path(str(self.render_log) + ".threads")
+        total = 0
+        for tid in (threads.read_text().split() if threads.exists() else []):
+            try:
+                fields = Path(f"/proc/{self.proc.pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / TICK
+
     def renders(self) -> list[str]:
         return self.render_log.read_text().split() if self.render_log.exists() else []
 
@@ -97,6 +110,44 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.output.close()
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[int, tuple[str, int, float]]:
+    """Every process's (command, parent, CPU seconds so far), from /proc/<pid>/stat."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        found[int(stat.parent.name)] = (name, int(rest[1]), (int(rest[11]) + int(rest[12])) / TICK)
+    return found
+
+
+def cpu_split(before: dict, after: dict, server_pid: int) -> dict[str, float]:
+    """CPU seconds spent between two `cpu_by_process` samples by the server, the browsers, and this
+    harness (itself and its Playwright driver); a process born meanwhile counts from zero."""
+    spent = {"server": 0.0, "browsers": 0.0, "harness": 0.0}
+    me = os.getpid()
+
+    def under_me(pid: int) -> bool:
+        while pid > 1 and pid in after:
+            if pid == me:
+                return True
+            pid = after[pid][1]
+        return False
+
+    for pid, (name, _, seconds) in after.items():
+        delta = seconds - (before[pid][2] if pid in before and before[pid][0] == name else 0.0)
+        group = ("server" if pid == server_pid else "browsers" if "chrom" in name.lower()
+                 else "harness" if under_me(pid) else None)
+        if group:
+            spent[group] += delta
+    return spent
 
 
 class Peaks(threading.Thread):
@@ -126,36 +177,56 @@ def views(scenario: str, visitors: int, per_layer: int) -> list[dict[str, list[i
     return own if scenario != "identical" else [own[0]] * visitors
 
 
-def tile_captions(page) -> list[str]:
-    """Captions of the pictures shown: 'blocks.1:0' when finished ('blocks.1:0 · dead' for a channel that
-    never fired), 'blocks.1:0 · forming…' while it renders."""
-    return sorted(t.strip().removesuffix(" · dead") for t in page.locator('[data-testid="stImage"]').all_inner_texts() if t.strip())
+# Runs in the page: every 0.1 s compares the finished pictures' captions ('blocks.1:0', or
+# 'blocks.1:0 · dead' for a channel that never fired; 'blocks.1:0 · forming…' while it renders) with the
+# wanted ones and notes the moment they first match (the page's clock, Date.now(), is this machine's).
+# Installed once per document, so polling it costs the page little whatever the poll rate.
+WATCH = """wanted => {
+  const key = JSON.stringify(wanted);
+  if (window.__featvizWanted !== key) {
+    window.__featvizWanted = key; window.__featvizDone = 0;
+    setInterval(() => {
+      const shown = [...document.querySelectorAll('[data-testid="stImageCaption"]')]
+        .map(e => e.textContent.trim().replace(/ · dead$/, '')).filter(Boolean).sort();
+      const same = JSON.stringify(shown) === window.__featvizWanted;
+      window.__featvizDone = same ? (window.__featvizDone || Date.now()) : 0;
+    }, 100);
+  }
+  return [window.__featvizDone, [...document.querySelectorAll('[data-testid="stImageCaption"]')].map(e => e.textContent.trim())];
+}"""
 
 
 def wait_for_pages(pages: list, wanted: list[list[str]], timeout: float) -> list[float]:
-    """perf_counter() at which each page shows exactly its finished pictures."""
-    start, done = time.perf_counter(), [None] * len(pages)
+    """perf_counter() at which each page first showed exactly its finished pictures."""
+    start, done, shown = time.perf_counter(), [None] * len(pages), [[] for _ in pages]
+    offset = time.perf_counter() - time.time()
     while None in done:
         for i, page in enumerate(pages):
-            if done[i] is None and tile_captions(page) == sorted(wanted[i]):
-                done[i] = time.perf_counter()
+            if done[i] is None:
+                finished_ms, shown[i] = page.evaluate(WATCH, sorted(wanted[i]))
+                if finished_ms:
+                    done[i] = finished_ms / 1000 + offset
         if time.perf_counter() - start > timeout:
-            raise RuntimeError(f"pages never settled: {[tile_captions(p) for p, d in zip(pages, done) if d is None]}")
-        pages[0].wait_for_timeout(200)
+            raise RuntimeError(f"pages never settled: {[s for s, d in zip(shown, done) if d is None]}")
+        if None in done:
+            time.sleep(0.5)
     return done
 
 
-def settle(browser, base: str, queries: list[str], labels: list[list[str]], timeout: float) -> tuple[float, list[float]]:
+def settle(browser, base: str, queries: list[str], labels: list[list[str]], timeout: float,
+           server_pid: int = 0) -> tuple[float, list[float], dict[str, float]]:
     """Opens the pages at once (not waiting for each to load); returns the seconds from the first
-    request until the last page showed all its pictures, and each visitor's from its own request."""
-    pages, starts = [], []
+    request until the last page showed all its pictures, each visitor's from its own request, and
+    the CPU seconds the server, the browsers and the harness spent meanwhile."""
+    pages, starts, before = [], [], cpu_by_process()
     try:
         for query in queries:
             pages.append(browser.new_context(viewport={"width": 1400, "height": 1000}).new_page())
             starts.append(time.perf_counter())
             pages[-1].goto(f"{base}/?{query}", wait_until="commit")
         done = wait_for_pages(pages, labels, timeout)
-        return max(done) - starts[0], [d - s for d, s in zip(done, starts)]
+        spent = cpu_split(before, cpu_by_process(), server_pid)  # before the pages close: theirs counts
+        return max(done) - starts[0], [d - s for d, s in zip(done, starts)], spent
     finally:
         for page in pages:
             page.context.close()
@@ -169,31 +240,47 @@ def run_scenario(browser, args, scenario: str, work: Path) -> dict:
         server.wait_healthy()
         warm = view_query({layer: [0] for layer in LAYERS}, 32, 2)  # loads the model; not counted
         settle(browser, server.base, [warm], [[f"{layer}:0" for layer in LAYERS]], args.timeout)
-        counted_from, idle = len(server.renders()), server.status()
+        counted_from, idle, render_cpu = len(server.renders()), server.status(), server.render_cpu_s()
         chosen = views(scenario, args.visitors, args.per_layer)
         queries = [view_query(v, args.size, args.steps) for v in chosen]
         labels = [[f"{layer}:{c}" for layer, cs in v.items() for c in cs] for v in chosen]
         peaks = Peaks(server)
         peaks.start()
         if scenario == "sequential":
-            runs = [settle(browser, server.base, [q], [lab], args.timeout) for q, lab in zip(queries, labels)]
-            wall, each = sum(w for w, _ in runs), [seconds for _, (seconds,) in runs]
+            runs = [settle(browser, server.base, [q], [lab], args.timeout, server.proc.pid) for q, lab in zip(queries, labels)]
+            wall, each = sum(w for w, _, _ in runs), [seconds for _, (seconds,), _ in runs]
+            spent = {group: sum(cpu[group] for _, _, cpu in runs) for group in runs[0][2]}
         else:
-            wall, each = settle(browser, server.base, queries, labels, args.timeout)
+            wall, each, spent = settle(browser, server.base, queries, labels, args.timeout, server.proc.pid)
         peaks.done.set()
+        spent["server_rendering"] = server.render_cpu_s() - render_cpu
         renders = Counter(server.renders()[counted_from:])
         distinct = {label for group in labels for label in group}
         return {"scenario": scenario, "app_dir": str(args.app_dir), "visitors": args.visitors,
                 "pictures_per_view": len(labels[0]), "size": args.size, "steps": args.steps,
                 "workers_env": os.environ.get("FEATVIZ_RENDER_WORKERS", ""),
-                "threads_env": os.environ.get("FEATVIZ_RENDER_THREADS", ""), "wall_s": round(wall, 2),
+                "threads_env": os.environ.get("FEATVIZ_RENDER_THREADS", ""), "browser_nice": args.browser_nice,
+                "wall_s": round(wall, 2),
                 "slowest_visitor_s": round(max(each), 2), "fastest_visitor_s": round(min(each), 2),
+                "visitors_s": [round(seconds, 1) for seconds in each],
                 "peak_rss_mb": round(peaks.rss_kb / 1024), "idle_rss_mb": round(idle[0] / 1024),
                 "peak_threads": peaks.threads, "idle_threads": idle[1],
+                **{f"{group}_cpu_s": round(seconds, 1) for group, seconds in spent.items()},
                 "distinct_pictures": len(distinct), "renders": sum(renders.values()),
                 "renders_per_picture": round(sum(renders.values()) / len(distinct), 2)}
     finally:
         server.stop()
+
+
+def browser_command(work: Path, nice: int) -> str:
+    """Chromium, started at the given niceness: the visitors' browsers stand in for browsers on their
+    own machines, so they get the cores only when the server leaves them idle (0: same priority)."""
+    if not nice:
+        return CHROMIUM
+    wrapper = work / "chromium-niced"
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
 
 
 def main(argv=None) -> int:
@@ -206,6 +293,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--app-dir", default=str(ROOT), help="the featviz checkout to serve (default: this one)")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--browser-nice", type=int, default=10, choices=range(0, 20), metavar="0-19",
+                        help="niceness of the headless browsers (default 10: the server comes first, as if "
+                             "the visitors' browsers ran on their own machines; 0: same priority as the server)")
     parser.add_argument("--out", help="append each scenario's result to this JSON-lines file")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 visitors, 1 channel per layer, 64 px, 8 steps")
     args = parser.parse_args(argv)
@@ -214,7 +304,7 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="featviz-load-") as work, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        browser = p.chromium.launch(executable_path=browser_command(Path(work), args.browser_nice), headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         try:

@@ -43,6 +43,7 @@ class ChannelBatcher:
     def __init__(self, model: LoadedModel, kind: PictureKind, layer: str | None):
         self.model, self.kind, self.layer = model, kind, layer
         self.key = (model.name, model.digest, str(model.device), kind.group, layer)
+        self.mixes_visitors = model.device.type == "cuda"  # a fuller batch costs a GPU about the same
 
     def limit(self) -> int:
         layers = [self.layer] if self.layer else list(self.model.layers)[-1:]

@@ -23,6 +23,7 @@ class Update:
 class Batcher(Protocol):
     """How one kind of picture renders (channels.ChannelBatcher; another page brings its own)."""
     key: Hashable  # items whose batchers have equal keys may share a batch
+    mixes_visitors: bool  # whether a batch may take other visitors' pictures beyond the current turn
 
     def limit(self) -> int: ...  # the most items one batch may hold (asked once per key)
 
@@ -57,16 +58,29 @@ class Snapshot:
         return self.open == 0
 
 
-def interleave(lists: Sequence[Sequence[str]]) -> list[tuple[int, str]]:
-    """Round robin over the visitors' lists (the next visitor first): the first picture of each, then
-    the second of each, and so on, as (list index, key). A key several visitors want is taken once,
-    at its earliest place."""
-    order, taken = [], set()
-    for depth in range(max(map(len, lists), default=0)):
+TURN = 8  # pictures a visitor's turn may hold: one CPU batch (runner.max_batch caps those at 8)
+
+
+def interleave(lists: Sequence[Sequence[str]], turn: int = 1, used: int = 0) -> list[tuple[int, str]]:
+    """Round robin over the visitors' lists (the next visitor first) in turns of up to `turn`
+    pictures: the first `turn` pictures of each, then the next `turn` of each, and so on, as (list
+    index, key); the first visitor with pictures has already had `used` pictures of its current turn. A key several
+    visitors want is taken once, at its earliest place.
+
+    Turns of a few pictures rather than one: 8 visitors of 4 pictures then see their views finish one
+    after another (the first after an eighth of the work) instead of all at the very end, and a
+    visitor's 32 pictures still hold back another's 4 by one turn at most."""
+    order, taken, start = [], set(), [0] * len(lists)
+    while any(start[i] < len(keys) for i, keys in enumerate(lists)):
         for index, keys in enumerate(lists):
-            if depth < len(keys) and keys[depth] not in taken:
-                taken.add(keys[depth])
-                order.append((index, keys[depth]))
+            room = turn - used if keys[start[index]:] else turn
+            used = used if not keys[start[index]:] else 0  # counts for the first visitor with pictures only
+            while room > 0 and start[index] < len(keys):
+                key, start[index] = keys[start[index]], start[index] + 1
+                if key not in taken:
+                    taken.add(key)
+                    order.append((index, key))
+                    room -= 1
     return order
 
 

@@ -3,9 +3,11 @@ worker threads.
 
 A visitor (a browser session) says which pictures its view wants (`want`) and polls for them
 (`poll`). Pictures are deduplicated by key (two visitors wanting one picture get one render) and taken
-round robin between visitors, one picture each in turn, so one visitor's 32 pictures do not hold back
-another's 4. A worker takes the next picture in that order and fills its batch with the compatible
-pictures that follow it (the same `Batcher.key`: model and settings, on a CPU also the layer). A
+round robin between visitors, in turns of up to `queueing.TURN` pictures, so one visitor's 32
+pictures do not hold back another's 4. A worker takes the next picture in that order and fills its
+batch with the compatible pictures that follow it (the same `Batcher.key`: model and settings, on a
+CPU also the layer): on a CPU only from the same turn, since there a fuller batch takes longer and
+other visitors' pictures would only delay this one's; on a GPU from anyone's. A
 picture nobody wants any more (the view changed, or its visitor has not polled for ABANDONED_AFTER_S)
 leaves the queue, and a batch nobody wants stops at its next step.
 
@@ -17,12 +19,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from itertools import takewhile
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Sequence
 
 from .errors import FeatvizError
-from .queueing import (Batcher, Item, Snapshot, Update, default_workers, interleave, share_cores, threads_per_worker,
-                       wait_estimate)
+from .queueing import (TURN, Batcher, Item, Snapshot, Update, default_workers, interleave, share_cores,
+                       threads_per_worker, wait_estimate)
 
 __all__ = ["Batcher", "Item", "RenderService", "Snapshot", "Update"]
 
@@ -55,6 +58,7 @@ class RenderService:
         self._entries: dict[str, _Entry] = {}  # queued and running pictures, by key
         self._visitors: dict[str, _Visitor] = {}
         self._rotation: list[str] = []  # visitors in round robin order, the next first
+        self._turn: tuple[str, int] = ("", 0)  # the visitor whose turn it is, and pictures it has had in it
         self._limits: dict[Hashable, int] = {}
         self._rates: dict[Hashable, float] = {}  # measured seconds per picture-step, by batcher key
         self._threads: list[threading.Thread] = []
@@ -127,7 +131,9 @@ class RenderService:
         """(visitor, key) of every queued picture in the order the workers take them."""
         lists = [[k for k in self._visitors[n].wanted if k in self._entries and not self._entries[k].running]
                  for n in self._rotation]
-        return [(self._rotation[i], key) for i, key in interleave(lists)]
+        first = next((name for name, keys in zip(self._rotation, lists) if keys), None)
+        used = self._turn[1] if first == self._turn[0] else 0
+        return [(self._rotation[i], key) for i, key in interleave(lists, TURN, used)]
 
     def _place(self, visitor: str) -> tuple[int, float | None]:
         order = self._queued_order()
@@ -170,15 +176,21 @@ class RenderService:
             _LOG.exception("sizing a batch failed")
             limit = 1
         with self._lock:
-            if first not in self._entries or self._entries[first].running:
+            order = self._queued_order()
+            if not order or order[0] != (visitor, first):  # another worker took it meanwhile: ask again
                 return []
-            keys = [k for _, k in self._queued_order() if self._entries[k].item.batcher.key == batcher.key]
-            batch = [self._entries[k].item for k in keys[:limit]]
+            turn = list(takewhile(lambda entry: entry[0] == visitor, order))  # what is left of its turn
+            pool = order if batcher.mixes_visitors else turn
+            batch = [self._entries[k].item for _, k in pool if self._entries[k].item.batcher.key == batcher.key][:limit]
             for item in batch:
                 self._entries[item.key].running = True
-            if visitor in self._rotation:  # its turn is over
+            taken = sum(self._entries[k].running for _, k in turn)
+            if taken < len(turn):
+                self._turn = (visitor, (self._turn[1] if self._turn[0] == visitor else 0) + taken)
+            else:  # its turn is over
                 self._rotation.remove(visitor)
                 self._rotation.append(visitor)
+                self._turn = ("", 0)
             return batch
 
     def _limit(self, batcher: Batcher) -> int:

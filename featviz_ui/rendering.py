@@ -99,6 +99,36 @@ def queue_text(state: Snapshot) -> str:
     return text
 
 
+class WaitDisplay:
+    """The status area of a view waiting for its pictures: a still note with its place in the queue
+    while none of them renders, then a Streamlit status with a progress bar.
+
+    It sends only what changed, at most every LIVE_REDRAW_S while pictures form and every
+    QUEUED_REDRAW_S in the queue (or when the place changes): each message costs the visitor's browser
+    a redraw, and on a busy server most views spend most of their time queued (bench/load.py reports
+    the browsers' CPU time)."""
+    LIVE_REDRAW_S, QUEUED_REDRAW_S = 1.0, 5.0
+
+    def __init__(self, area, count: str):
+        self.area, self.count = area, count
+        self.status = self.bar = None
+        self.text, self.ahead, self.at = "", -1, float("-inf")
+
+    def show(self, state: Snapshot) -> None:
+        text, now, queued = queue_text(state), time.monotonic(), bool(state.ahead) and self.status is None
+        if text == self.text or now - self.at < (self.QUEUED_REDRAW_S if queued else self.LIVE_REDRAW_S) \
+                and state.ahead == self.ahead:
+            return
+        self.text, self.ahead, self.at = text, state.ahead, now
+        if queued:
+            self.area.info(f"{self.count.capitalize()} waiting for the render queue · {text}", icon=":material/hourglass_top:")
+            return
+        if self.status is None:
+            self.status = self.area.status(f"Rendering {self.count}…", expanded=False)
+            self.bar = self.status.progress(0.0)
+        self.bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)), text=text)
+
+
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
            slots: Slots | None = None, status_area=None, inspect_key: str | None = None,
            before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None,
@@ -130,45 +160,45 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
                 slots[label].caption(f"{label} · waiting")
         model = ref.load()
         pictures = kind(model) if kind else channel_kind(model, settings, store)
-        _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
-        area.empty()
+        state = _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
+        if state.errors:
+            raise FeatvizError(next(iter(state.errors.values())))
+        if state.refused:
+            area.info(f"This server queues at most {queue_cap()} pictures per visitor: "
+                      f"{state.refused} of this view's were left out.")
+        else:
+            area.empty()
     except FeatvizError as exc:
         area.error(urlstate.plain(str(exc)))
     return results
 
 
-def _wait_for(service: RenderService, watcher: str, items, results: dict, slots: Slots, area, inspect_key) -> None:
+def _wait_for(service: RenderService, watcher: str, items, results: dict, slots: Slots, area, inspect_key) -> Snapshot:
     """Queue `items` for this session and draw previews and results into `slots` until all are done."""
     cap = queue_cap()
     service.want(watcher, items, cap)
     labels = {item.key: item.label for item in items}
-    count = f"{len(items)} picture{'s' * (len(items) > 1)}"
-    with area.status(f"Rendering {count}…", expanded=False) as status:
-        bar = st.progress(0.0)
-        drawn: dict[str, int] = {}  # label: the preview update drawn last
-        while True:
-            state = service.poll(watcher)
-            if not state.total_steps:  # dropped meanwhile (this session was silent too long): ask again
-                service.want(watcher, items, cap)
-                continue
-            # Called on every poll, changed or not: a widget change interrupts the script only at a
-            # Streamlit call, and the service goes on for the next run to ask again.
-            bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)), text=queue_text(state))
-            for key, (update, picture) in state.previews.items():
-                label = labels[key]
-                if label in slots and drawn.get(label) != update:
-                    drawn[label] = update
-                    slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
-            for key, result in state.results.items():
-                if labels[key] not in results:
-                    results[labels[key]] = result
-                    if labels[key] in slots:
-                        draw_tile(slots[labels[key]], result, inspect_key)
-            if state.finished:
-                break
-            time.sleep(POLL_S)
-        if state.errors:
-            raise FeatvizError(next(iter(state.errors.values())))
-        if state.refused:
-            st.info(f"This server queues at most {cap} pictures per visitor: {state.refused} were left out.")
-        status.update(label=f"Rendered {count}", state="complete")
+    display = WaitDisplay(area, f"{len(items)} picture{'s' * (len(items) > 1)}")
+    drawn: dict[str, int] = {}  # label: the preview update drawn last
+    while True:
+        state = service.poll(watcher)
+        if not state.total_steps:  # dropped meanwhile (this session was silent too long): ask again
+            service.want(watcher, items, cap)
+            continue
+        display.show(state)
+        for key, (update, picture) in state.previews.items():
+            label = labels[key]
+            if label in slots and drawn.get(label) != update:
+                drawn[label] = update
+                slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
+        for key, result in state.results.items():
+            if labels[key] not in results:
+                results[labels[key]] = result
+                if labels[key] in slots:
+                    draw_tile(slots[labels[key]], result, inspect_key)
+        if state.finished:
+            return state
+        time.sleep(POLL_S)
+        # A widget change interrupts a script only where it calls Streamlit, and a poll that changed
+        # nothing sends nothing: reading the session state is such a call (it sends nothing).
+        _watcher_id()

@@ -65,6 +65,50 @@ def test_round_robin_takes_one_picture_of_each_visitor_in_turn_and_each_picture_
         [(0, "a1"), (1, "b1"), (2, "c1"), (0, "a2"), (0, "a3")]
 
 
+def test_turns_hold_several_pictures_and_the_first_visitor_may_have_had_some_of_its_own():
+    lists = [["a1", "a2", "a3"], ["b1", "b2", "b3"], ["c1", "a2"]]
+    assert interleave(lists, turn=2) == \
+        [(0, "a1"), (0, "a2"), (1, "b1"), (1, "b2"), (2, "c1"), (0, "a3"), (1, "b3")]
+    # 'a' had one picture of this turn already; a visitor with nothing queued does not hold the turn
+    assert interleave([[]] + lists, turn=2, used=1) == \
+        [(1, "a1"), (2, "b1"), (2, "b2"), (3, "c1"), (3, "a2"), (1, "a3"), (2, "b3")]
+
+
+def test_eight_visitors_of_a_few_pictures_each_finish_one_after_another(tiny, store, service, batches):
+    """On a CPU a batch stays within its visitor's turn: with one worker, visitor 0's two layers are
+    the first two batches and visitor 7's the last two, instead of every view finishing at the end."""
+    views = {f"v{n}": items(tiny, store, [("conv2", 2 * n), ("relu3", 2 * n), ("conv2", 2 * n + 1)]) for n in range(8)}
+    with gate(tiny) as opened:
+        for visitor, wanted in views.items():
+            service.want(visitor, wanted)
+        opened.set()
+        for visitor in views:
+            wait(service, visitor, *views)
+    assert batches == [[f"conv2:{2 * n}", f"conv2:{2 * n + 1}"] if half == 0 else [f"relu3:{2 * n}"]
+                       for n in range(8) for half in (0, 1)]
+
+
+def test_batches_take_other_visitors_pictures_where_the_batcher_mixes_visitors(service):
+    """A GPU's batches fill from every visitor's turn (a fuller batch costs it about the same)."""
+    class Mixing:
+        key, mixes_visitors, seen = "gpu-like", True, []
+
+        def limit(self):
+            return 16
+
+        def render(self, batch):
+            from featviz_core.service import Update
+            Mixing.seen.append(sorted(i.key for i in batch))
+            yield Update(1, finished={i.key: i.key for i in batch})
+
+    mixing = Mixing()
+    with service._lock:  # both visitors queue before a worker looks
+        service.want("a", [Item(f"a{n}", f"a{n}", 1, mixing) for n in range(3)])
+        service.want("b", [Item(f"b{n}", f"b{n}", 1, mixing) for n in range(2)])
+    wait(service, "a", "b"), wait(service, "b")
+    assert Mixing.seen == [["a0", "a1", "a2", "b0", "b1"]]
+
+
 def test_the_cap_queues_only_the_first_pictures_and_says_how_many_were_refused(tiny, store, service, batches):
     wanted = items(tiny, store, [("conv2", c) for c in range(5)])
     service.want("a", wanted, cap=3)
@@ -135,7 +179,7 @@ def test_workers_are_set_by_the_environment_at_call_time(monkeypatch):
 def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
     """The service is generic: any batcher renders its items (a Deep Dream page queues its own)."""
     class Doubler:
-        key = "doubler"
+        key, mixes_visitors = "doubler", False
 
         def limit(self):
             return 4
@@ -155,7 +199,7 @@ def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
 
 def test_a_batch_that_ends_without_a_picture_says_so_instead_of_rendering_it_again(service):
     class Forgetful:  # returns one of its two pictures (a batcher whose keys disagree with its items')
-        key = "forgetful"
+        key, mixes_visitors = "forgetful", False
         renders = 0
 
         def limit(self):
