@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -220,10 +221,11 @@ def settle(browser, base: str, queries: list[str], labels: list[list[str]], time
     the CPU seconds the server, the browsers and the harness spent meanwhile."""
     pages, starts, before = [], [], cpu_by_process()
     try:
-        for query in queries:
+        for _ in queries:  # every visitor's browser tab is open before the first asks for its view
             pages.append(browser.new_context(viewport={"width": 1400, "height": 1000}).new_page())
+        for page, query in zip(pages, queries):
             starts.append(time.perf_counter())
-            pages[-1].goto(f"{base}/?{query}", wait_until="commit")
+            page.goto(f"{base}/?{query}", wait_until="commit")
         done = wait_for_pages(pages, labels, timeout)
         spent = cpu_split(before, cpu_by_process(), server_pid)  # before the pages close: theirs counts
         return max(done) - starts[0], [d - s for d, s in zip(done, starts)], spent
@@ -272,6 +274,19 @@ def run_scenario(browser, args, scenario: str, work: Path) -> dict:
         server.stop()
 
 
+def summary(results: list[dict]) -> dict:
+    """Median wall time by scenario, and the ratio different / sequential of each round (the two ran
+    one after the other, so the ratio holds when the machine's speed drifts between rounds)."""
+    walls: dict[str, list[float]] = {}
+    for result in results:
+        walls.setdefault(result["scenario"], []).append(result["wall_s"])
+    out = {f"median_wall_s_{name}": round(statistics.median(values), 2) for name, values in walls.items()}
+    if "different" in walls and "sequential" in walls:
+        ratios = [round(d / s, 3) for d, s in zip(walls["different"], walls["sequential"])]
+        out.update(ratios_different_to_sequential=ratios, median_ratio=statistics.median(ratios))
+    return out
+
+
 def browser_command(work: Path, nice: int) -> str:
     """Chromium, started at the given niceness: the visitors' browsers stand in for browsers on their
     own machines, so they get the cores only when the server leaves them idle (0: same priority)."""
@@ -293,6 +308,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--app-dir", default=str(ROOT), help="the featviz checkout to serve (default: this one)")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--repeat", type=int, default=1, choices=range(1, 21), metavar="1-20",
+                        help="run the scenarios in turn this many times (A B A B ...) and print the median "
+                             "wall time of each and, pair by pair, different / sequential")
     parser.add_argument("--browser-nice", type=int, default=10, choices=range(0, 20), metavar="0-19",
                         help="niceness of the headless browsers (default 10: the server comes first, as if "
                              "the visitors' browsers ran on their own machines; 0: same priority as the server)")
@@ -307,15 +325,18 @@ def main(argv=None) -> int:
         browser = p.chromium.launch(executable_path=browser_command(Path(work), args.browser_nice), headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
+        results = []
         try:
-            for scenario in args.scenarios:
-                result = run_scenario(browser, args, scenario, Path(work))
-                print(json.dumps(result), flush=True)
-                if args.out:
-                    with open(args.out, "a") as out:
-                        out.write(json.dumps(result) + "\n")
+            for _ in range(args.repeat):
+                for scenario in args.scenarios:
+                    results.append(run_scenario(browser, args, scenario, Path(work)))
+                    print(json.dumps(results[-1]), flush=True)
+                    if args.out:
+                        with open(args.out, "a") as out:
+                            out.write(json.dumps(results[-1]) + "\n")
         finally:
             browser.close()
+    print(json.dumps(summary(results)))
     return 0
 
 

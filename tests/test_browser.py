@@ -159,7 +159,7 @@ def test_share_link_on_a_fresh_server_draws_real_pictures(server, browser):
     # The Share control holds the whole view.
     page.get_by_text("Share this view").click()
     page.wait_for_timeout(300)
-    shared = page.locator('[data-testid="stSidebar"] code').inner_text()
+    shared = page.locator('[data-testid="stPopoverBody"] code').inner_text()
     assert shared.startswith(f"{server}/compare?") and "ch.blocks.5=0-3" in shared and "size=64" in shared
     assert page.url.startswith(f"{server}/compare?")  # the root forwarded to the page's own address
 
