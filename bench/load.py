@@ -53,7 +53,8 @@ def free_port(ports=PORTS) -> int:
 class Server:
     """A real `streamlit run app.py` of `app_dir` on loopback, logging the pictures it renders."""
 
-    def __init__(self, app_dir: Path, cache: Path, port: int, log_dir: Path, env: dict | None = None):
+    def __init__(self, app_dir: Path, cache: Path, port: int, log_dir: Path, env: dict | None = None,
+                 cpus: set[int] | None = None):
         self.base, self.render_log = f"http://127.0.0.1:{port}", log_dir / f"renders-{port}.log"
         self.output = open(log_dir / f"server-{port}.log", "w")
         environment = {k: v for k, v in os.environ.items() if k != "FEATVIZ_HOSTED"}
@@ -62,7 +63,8 @@ class Server:
             [sys.executable, str(ROOT / "bench" / "counting_server.py"), str(app_dir), str(self.render_log),
              "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
              "--browser.gatherUsageStats", "false"],
-            env=environment, stdout=self.output, stderr=subprocess.STDOUT)
+            env=environment, stdout=self.output, stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
 
     def wait_healthy(self, timeout: float = 120) -> None:
         deadline = time.time() + timeout
@@ -237,7 +239,7 @@ def settle(browser, base: str, queries: list[str], labels: list[list[str]], time
 def run_scenario(browser, args, scenario: str, work: Path) -> dict:
     cache = work / f"cache-{scenario}"
     shutil.rmtree(cache, ignore_errors=True)
-    server = Server(Path(args.app_dir), cache, free_port(), work)
+    server = Server(Path(args.app_dir), cache, free_port(), work, cpus=args.server_cpus)
     try:
         server.wait_healthy()
         warm = view_query({layer: [0] for layer in LAYERS}, 32, 2)  # loads the model; not counted
@@ -261,7 +263,8 @@ def run_scenario(browser, args, scenario: str, work: Path) -> dict:
         return {"scenario": scenario, "app_dir": str(args.app_dir), "visitors": args.visitors,
                 "pictures_per_view": len(labels[0]), "size": args.size, "steps": args.steps,
                 "workers_env": os.environ.get("FEATVIZ_RENDER_WORKERS", ""),
-                "threads_env": os.environ.get("FEATVIZ_RENDER_THREADS", ""), "browser_nice": args.browser_nice,
+                "threads_env": os.environ.get("FEATVIZ_RENDER_THREADS", ""), "server_cpus": sorted(args.server_cpus),
+                "browser_cpus": sorted(os.sched_getaffinity(0)),
                 "wall_s": round(wall, 2),
                 "slowest_visitor_s": round(max(each), 2), "fastest_visitor_s": round(min(each), 2),
                 "visitors_s": [round(seconds, 1) for seconds in each],
@@ -287,15 +290,15 @@ def summary(results: list[dict]) -> dict:
     return out
 
 
-def browser_command(work: Path, nice: int) -> str:
-    """Chromium, started at the given niceness: the visitors' browsers stand in for browsers on their
-    own machines, so they get the cores only when the server leaves them idle (0: same priority)."""
-    if not nice:
-        return CHROMIUM
-    wrapper = work / "chromium-niced"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+def cpu_sets(mode: str) -> tuple[set[int], set[int]]:
+    """(the server's cores, the browsers' and this harness's). `split`: the visitors' browsers stand in
+    for browsers on their own machines, so they get cores of their own (on 2 cores: one each) and the
+    server is measured alone on its share; `shared`: everything on every core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if mode == "shared" or len(cores) < 2:
+        return set(cores), set(cores)
+    half = len(cores) // 2
+    return set(cores[:half]), set(cores[half:])
 
 
 def main(argv=None) -> int:
@@ -311,9 +314,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1, choices=range(1, 21), metavar="1-20",
                         help="run the scenarios in turn this many times (A B A B ...) and print the median "
                              "wall time of each and, pair by pair, different / sequential")
-    parser.add_argument("--browser-nice", type=int, default=10, choices=range(0, 20), metavar="0-19",
-                        help="niceness of the headless browsers (default 10: the server comes first, as if "
-                             "the visitors' browsers ran on their own machines; 0: same priority as the server)")
+    parser.add_argument("--cpus", choices=["shared", "split"], default="shared",
+                        help="shared (default): the server and the browsers on every core; split: the server "
+                             "on half the cores, the browsers on the other half, as if on their own machines")
     parser.add_argument("--out", help="append each scenario's result to this JSON-lines file")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 visitors, 1 channel per layer, 64 px, 8 steps")
     args = parser.parse_args(argv)
@@ -321,8 +324,11 @@ def main(argv=None) -> int:
         args.visitors, args.per_layer, args.size, args.steps = 3, 1, 64, 8
     from playwright.sync_api import sync_playwright
 
+    args.server_cpus, browser_cpus = cpu_sets(args.cpus)
+    os.sched_setaffinity(0, browser_cpus)  # this harness, its Playwright driver and the browsers it starts
+
     with tempfile.TemporaryDirectory(prefix="featviz-load-") as work, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_command(Path(work), args.browser_nice), headless=True, args=[
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         results = []

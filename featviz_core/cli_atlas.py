@@ -12,6 +12,7 @@ import os
 import sys
 
 from .errors import FeatvizError
+from .queueing import usable_cores
 
 MAX_WORKERS = 1024
 
@@ -92,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{model.name}: {plan.total} pictures in {len(layers)} layers, {plan.total - plan.todo} already in "
                   f"the cache, {plan.todo} to render in {len(plan.batches)} batches"
                   + (" on Ray" if args.ray else ""), file=sys.stderr)
-            if not args.ray and model.device.type == "cpu" and plan.todo and (os.cpu_count() or 1) > 1:
+            if not args.ray and model.device.type == "cpu" and plan.todo and usable_cores() > 1:
                 print(f"rendering on one CPU core, so that every backend makes the same pictures: --ray renders on "
-                      f"all {os.cpu_count()} (one single-threaded worker each)", file=sys.stderr)
+                      f"all {usable_cores()} (one single-threaded worker each)", file=sys.stderr)
             run_atlas(source, model, plan, store, args.ray, args.workers)
             index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url, check=not args.no_check)
         finally:

@@ -16,9 +16,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import FeatvizError
+from .photos import PILLOW_LIMIT, open_untrusted
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-MAX_PIXELS = 64_000_000  # larger photos are skipped (Pillow's own default only warns up to 2x its limit)
+MAX_PIXELS = PILLOW_LIMIT  # 64 MP: larger photos in a folder are skipped
 MAX_FILES = 2_000_000  # a listing larger than this is refused rather than held in memory
 
 
@@ -108,13 +109,8 @@ class Geometry:
 def open_image(path: str, channels: int = 3, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """A decoded image in RGB (or L for a 1-channel model), upright per its EXIF tag. Raises
     FeatvizError for anything that is not a readable image of at most `max_pixels`."""
-    # Pillow's limit is explicit here (it only warns below twice its default); the size check below
-    # reads the header alone, before any pixel is decoded.
-    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(path, formats=("JPEG", "PNG", "WEBP")) as img:  # EXTENSIONS' decoders only, never EPS & co.
-            if img.width * img.height > max_pixels:
-                raise FeatvizError(f"image too large ({img.width}x{img.height})")
+        with open_untrusted(path, ("JPEG", "PNG", "WEBP"), max_pixels) as img:  # EXTENSIONS' decoders only
             img = ImageOps.exif_transpose(img)
             return img.convert("L" if channels == 1 else "RGB")
     except FeatvizError:

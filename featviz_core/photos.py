@@ -2,16 +2,18 @@
 
 An uploaded photo is hostile until read: its byte size is capped before decoding, its pixel count
 is checked from the header before any pixel is decoded (a decompression bomb is a small file that
-claims a gigantic canvas), and only common still-image decoders are tried. Pillow's own limit only
-warns between 1x and 2x of `Image.MAX_IMAGE_PIXELS`; featviz refuses everything over MAX_PIXELS,
-with no warning-only zone. Conversions make every readable photo plain RGB: grayscale and 16-bit
-are fine photos, CMYK becomes RGB, alpha is composited on white, and the EXIF orientation is applied.
+claims a gigantic canvas), and only common still-image decoders are tried. Pillow's own check
+only warns between 1x and 2x of `Image.MAX_IMAGE_PIXELS`, one value for the whole process: so
+`open_untrusted`, the one way featviz opens a picture from outside (photos here, image folders in
+imagefolder.py), always sets it to PILLOW_LIMIT and refuses each caller's own limit from the header.
+Conversions make every readable photo plain RGB: grayscale and 16-bit are fine photos, CMYK
+becomes RGB, alpha is composited on white, and the EXIF orientation is applied.
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import warnings
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -19,6 +21,7 @@ from PIL import Image, ImageOps
 from .errors import FeatvizError, unknown_choice
 
 MAX_PIXELS = 40_000_000  # 40 MP: above any phone camera, far below what would exhaust memory
+PILLOW_LIMIT = 64_000_000  # Pillow's process-wide check: at least every caller's own limit
 MAX_BYTES = 25 * 2**20  # an encoded photo larger than this is refused before decoding
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")  # decoders tried; nothing exotic
 # The scikit-image photos that ship with the package (no download), offered by name.
@@ -41,28 +44,41 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+class TooLarge(FeatvizError):
+    def __init__(self, size: tuple[int, int] | None):
+        super().__init__(f"image too large ({size[0]}x{size[1]})" if size else "image too large")
+        self.size = size
+
+
+def open_untrusted(source, formats: Sequence[str], max_pixels: int) -> Image.Image:
+    """Image.open for a file or bytes from outside: only `formats`' decoders, and TooLarge when the
+    header claims more than `max_pixels`, before any pixel is decoded. Unreadable input raises what
+    Image.open raises (OSError, SyntaxError, ValueError)."""
+    Image.MAX_IMAGE_PIXELS = PILLOW_LIMIT  # the same value from every caller: it is process-wide
+    try:
+        im = Image.open(source, formats=formats)  # warns from PILLOW_LIMIT: refused just below anyway
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # over twice PILLOW_LIMIT, or
+        raise TooLarge(None) from None  # over it where warnings are errors
+    if im.width * im.height > max_pixels:
+        im.close()
+        raise TooLarge((im.width, im.height))
+    return im
+
+
 def read_photo(data: bytes, name: str = "the photo") -> np.ndarray:
     """Untrusted encoded bytes -> (H, W, 3) uint8 RGB, upright. Raises FeatvizError saying why not."""
     if len(data) > MAX_BYTES:
         raise FeatvizError(f"{name} is {len(data) / 2**20:.1f} MB: photos up to {MAX_BYTES // 2**20} MB are accepted.")
     if not data:
         raise FeatvizError(f"{name} is empty.")
-    # Pillow's own check, set to featviz's limit: it refuses over twice its limit and only warns in
-    # between, so its warning is an error here. (Setting the limit is idempotent: every caller sets
-    # the same value.)
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(name, None) from None
+        im = open_untrusted(io.BytesIO(data), FORMATS, MAX_PIXELS)
+    except TooLarge as exc:
+        raise _too_large(name, exc.size) from None
     except (OSError, SyntaxError, ValueError):
         raise FeatvizError(f"{name} is not an image featviz can read (accepted: {', '.join(FORMATS)}).") from None
     with im:
         width, height = im.size
-        if width * height > MAX_PIXELS:  # from the header alone: nothing decoded yet
-            raise _too_large(name, (width, height))
         if width < 1 or height < 1:
             raise FeatvizError(f"{name} has no pixels.")
         try:

@@ -3,6 +3,7 @@ robin order, the wait estimate, the number of workers); service.py runs them."""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterator, Protocol, Sequence
 
@@ -102,6 +103,12 @@ def wait_estimate(queued, running, rates: dict[Hashable, float], workers: int) -
 CPU_WORKERS_MAX = 4  # each worker's batches are sized to the free memory as if alone
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: a server pinned to some (taskset, a container's cpuset)
+    sizes its workers to those, not to the machine."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """FEATVIZ_RENDER_WORKERS, read at call time; else one per GPU, or on a CPU one single-threaded
     worker per core (up to CPU_WORKERS_MAX). bench/load.py, 8 visitors of 8 different views on 2 cores:
@@ -116,7 +123,7 @@ def default_workers() -> int:
 
     gpus = torch.cuda.device_count()
     # A GPU server's model lives on one device: one worker for it (several would share it and its memory).
-    return 1 if gpus else max(1, min(CPU_WORKERS_MAX, os.cpu_count() or 1))
+    return 1 if gpus else max(1, min(CPU_WORKERS_MAX, usable_cores()))
 
 
 def threads_per_worker(workers: int) -> int | None:
@@ -127,7 +134,7 @@ def threads_per_worker(workers: int) -> int | None:
         if not raw.isdigit() or not 1 <= int(raw) <= 256:
             raise FeatvizError(f"{THREADS_ENV}={raw!r} is not a whole number from 1 to 256.")
         return int(raw)
-    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+    return max(1, usable_cores() // workers) if workers > 1 else None
 
 
 def share_cores(workers: int) -> None:
@@ -137,3 +144,18 @@ def share_cores(workers: int) -> None:
     threads = threads_per_worker(workers)
     if threads and not torch.cuda.is_available() and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+RENDER_NICENESS = 10
+
+
+def yield_to_pages() -> None:
+    """Called by each worker thread: renders are batch work, so the worker runs at a lower priority
+    than the web server and the sessions' scripts (Linux lets a thread lower its own). A page load or
+    a widget change then takes the cores it needs even while the workers keep them busy, instead of
+    waiting behind a render."""
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICENESS)
+        except OSError:  # not allowed here: renders run at the server's priority
+            pass

@@ -25,7 +25,7 @@ from typing import Any, Hashable, Sequence
 
 from .errors import FeatvizError
 from .queueing import (TURN, Batcher, Item, Snapshot, Update, default_workers, interleave, share_cores,
-                       threads_per_worker, wait_estimate)
+                       threads_per_worker, wait_estimate, yield_to_pages)
 
 __all__ = ["Batcher", "Item", "RenderService", "Snapshot", "Update"]
 
@@ -155,6 +155,7 @@ class RenderService:
 
     def _work(self) -> None:
         share_cores(self.workers)
+        yield_to_pages()
         while not self._closed:
             batch = self._next_batch()
             if batch:

@@ -101,3 +101,11 @@ def test_custom_models_come_from_the_server_flag_never_from_a_link(cache_dir, co
     at = open_app({**FAST, "model": spec, "layers": ["conv2"], "ch.conv2": "0-1"})
     assert at.selectbox(key="model").value == spec and not at.error
     assert captions(at) == ["conv2:0", "conv2:1"]
+
+
+def test_hosted_queue_cap_leaves_pictures_out_with_a_note_that_stays(cache_dir, counter, monkeypatch):
+    monkeypatch.setenv("FEATVIZ_HOSTED", "1")
+    monkeypatch.setenv("FEATVIZ_MAX_QUEUED", "3")
+    at = open_app(TWO_BY_TWO)
+    assert "queues at most 3 pictures per visitor: 1 of this view's were left out" in texts(at.info)
+    assert len(captions(at)) == 3  # three pictures drawn, the fourth never queued

@@ -167,8 +167,8 @@ def test_workers_are_set_by_the_environment_at_call_time(monkeypatch):
     with pytest.raises(FeatvizError, match="FEATVIZ_RENDER_WORKERS='lots' is not a whole number from 1 to 64"):
         default_workers()
     monkeypatch.delenv("FEATVIZ_RENDER_WORKERS")
-    assert default_workers() == min(4, os.cpu_count())  # no GPU here: one single-threaded worker per core
-    assert threads_per_worker(1) is None and threads_per_worker(2) == max(1, os.cpu_count() // 2)  # None: torch's default
+    assert default_workers() == min(4, len(os.sched_getaffinity(0)))  # no GPU here: one single-threaded worker per core
+    assert threads_per_worker(1) is None and threads_per_worker(2) == max(1, len(os.sched_getaffinity(0)) // 2)  # None: torch's default
     monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "1")
     assert threads_per_worker(1) == 1
     monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "0")
