@@ -3,7 +3,7 @@
 
     python bench/counting_server.py APP_DIR RENDER_LOG [streamlit run options...]
 
-One line per picture ("layer:channel") is appended to RENDER_LOG whenever featviz_core.runner starts
+One line per picture ("layer:channel" and the time, from time.time()) is appended to RENDER_LOG whenever featviz_core.runner starts
 a batch (and the native id of each thread that renders to RENDER_LOG.threads), so a load test can count renders per distinct picture on any featviz checkout (the logging
 wraps runner's one optimization loop, which every version calls). The process is the server itself:
 its /proc/<pid>/status is the server's.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 
 def count_renders(log_path: str) -> None:
@@ -22,7 +23,7 @@ def count_renders(log_path: str) -> None:
 
     def logged(model, targets, *args, **kwargs):
         with lock, open(log_path, "a") as log:
-            log.writelines(f"{t.layer}:{t.channel}\n" for t in targets)
+            log.writelines(f"{t.layer}:{t.channel} {time.time():.2f}\n" for t in targets)
             if threading.get_native_id() not in renderers:  # so a load test can tell their CPU time apart
                 renderers.add(threading.get_native_id())
                 with open(log_path + ".threads", "a") as threads:

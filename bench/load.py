@@ -4,17 +4,21 @@
     python bench/load.py --quick                               # a smoke run: 3 visitors, tiny pictures
     python bench/load.py                                       # 8 visitors: different views, identical views,
                                                                # and the different views one after another
-    python bench/load.py --scenarios different --app-dir /work/main   # another checkout (say, before a change)
-    FEATVIZ_RENDER_WORKERS=2 python bench/load.py ...          # the server inherits the environment
-    FEATVIZ_RENDER_THREADS=1 python bench/load.py ...          # (workers, and torch threads per worker)
+    python bench/load.py --scenarios different sequential --repeat 3   # A B A B A B, medians and ratios
+    python bench/load.py --scenarios different --app-dir OTHER_CHECKOUT  # another checkout (before a change)
+    python bench/load.py --cpus split ...                      # the server and the browsers on separate cores
+    FEATVIZ_RENDER_WORKERS=1 python bench/load.py ...          # the server inherits the environment
 
 Each scenario starts a fresh `streamlit run` (bench/counting_server.py, which logs every picture a
-batch starts) on an empty cache, loads the model with a one-picture warm-up view, then opens the
-visitors' pages and waits until every page shows all its pictures. It reports the wall time, the
-server's peak resident memory and thread count (sampled from /proc/<pid>/status) and the renders per
-distinct picture (1.0: no picture rendered twice). Scenarios: `different` (visitor i asks for its own
-channels), `identical` (every visitor opens the same link), `sequential` (the different views, one
-visitor after another: the baseline the concurrent run must not be slower than).
+batch starts and the threads that render) on an empty cache, loads the model with a one-picture
+warm-up view, opens a browser tab per visitor, then asks for the visitors' views and waits until
+every page shows all its pictures (a script in each page notes the moment, so polling the pages
+costs them little). It reports the wall time, each visitor's time, the server's peak resident memory
+and thread count (sampled from /proc/<pid>/status), the CPU seconds spent by the server (and by its
+rendering threads alone), by the browsers and by this harness, and the renders per distinct picture
+(1.0: no picture rendered twice). Scenarios: `different` (visitor i asks for its own channels),
+`identical` (every visitor opens the same link), `sequential` (the different views, one visitor
+after another: the baseline the concurrent run must not be slower than).
 """
 from __future__ import annotations
 
@@ -99,7 +103,7 @@ class Server:
         return total / TICK
 
     def renders(self) -> list[str]:
-        return self.render_log.read_text().split() if self.render_log.exists() else []
+        return [line.split()[0] for line in self.render_log.read_text().splitlines()] if self.render_log.exists() else []
 
     def kill(self) -> None:
         self.proc.kill()  # SIGKILL: no cleanup, as a crash or an OOM killer would
@@ -180,7 +184,7 @@ def views(scenario: str, visitors: int, per_layer: int) -> list[dict[str, list[i
     return own if scenario != "identical" else [own[0]] * visitors
 
 
-# Runs in the page: every 0.1 s compares the finished pictures' captions ('blocks.1:0', or
+# Runs in the page: every 0.25 s compares the finished pictures' captions ('blocks.1:0', or
 # 'blocks.1:0 · dead' for a channel that never fired; 'blocks.1:0 · forming…' while it renders) with the
 # wanted ones and notes the moment they first match (the page's clock, Date.now(), is this machine's).
 # Installed once per document, so polling it costs the page little whatever the poll rate.
@@ -193,7 +197,7 @@ WATCH = """wanted => {
         .map(e => e.textContent.trim().replace(/ · dead$/, '')).filter(Boolean).sort();
       const same = JSON.stringify(shown) === window.__featvizWanted;
       window.__featvizDone = same ? (window.__featvizDone || Date.now()) : 0;
-    }, 100);
+    }, 250);
   }
   return [window.__featvizDone, [...document.querySelectorAll('[data-testid="stImageCaption"]')].map(e => e.textContent.trim())];
 }"""

@@ -20,8 +20,14 @@ from .errors import FeatvizError
 DB = "cache.db"
 BROKEN_SUFFIX = ".broken"
 LEFTOVER_SECONDS = 60
+PART = ".part"  # the suffix of a file being written (uploads, exports): renamed into place when complete
 _VALUE_DIR = re.compile(r"[0-9a-f]{2}")
 log = logging.getLogger("featviz")
+
+
+class CacheFolderError(FeatvizError):
+    """The cache folder cannot be used at all. Its message names the folder: right for the person
+    who chose it (the command line, the server's log), not for a dashboard's visitors."""
 
 
 def open_cache(directory: str, **settings):
@@ -33,7 +39,7 @@ def open_cache(directory: str, **settings):
         cache = diskcache.Cache(directory, **settings)
         ok = cache._sql("PRAGMA quick_check").fetchall() == [("ok",)]  # noqa: SLF001 - diskcache's own connection
     except (OSError, sqlite3.OperationalError) as exc:  # a file, no permission, locked: not damage to heal
-        raise FeatvizError(f"Cannot use {directory!r} as the cache folder ({getattr(exc, 'strerror', None) or exc}): "
+        raise CacheFolderError(f"Cannot use {directory!r} as the cache folder ({getattr(exc, 'strerror', None) or exc}): "
                            "give a folder this user can write (FEATVIZ_CACHE; on the command line --cache, or "
                            "--no-cache).") from None
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
@@ -100,10 +106,17 @@ def clean_leftovers(cache, directory: str) -> int:
         if path not in referenced and _old(path, now):
             _remove(path)
             removed += 1
+    return removed + remove_stale_parts(directory)
+
+
+def remove_stale_parts(directory: str) -> int:
+    """Removes the temporary files (`*.part`) of writes killed more than LEFTOVER_SECONDS ago, below
+    `directory` (the cache's, the uploads'); returns how many."""
+    now, removed = time.time(), 0
     for folder, _, names in os.walk(directory):
         for name in names:
             path = os.path.join(folder, name)
-            if name.endswith(".part") and _old(path, now):
+            if name.endswith(PART) and _old(path, now):
                 _remove(path)
                 removed += 1
     return removed

@@ -72,36 +72,32 @@ def run(args: argparse.Namespace) -> int:
     from .store import Store
     from .workers import ModelSource
 
-    try:
-        _check(args)
-        from .cli import settings_from, writable_folder
+    _check(args)
+    from .cli import settings_from, writable_folder
 
-        writable_folder(args.out, "--out")  # before hours of rendering, not after
-        settings = settings_from(args)
-        source = ModelSource(args.model, args.weights, args.device)
-        # The driver's copy computes every key and plans the batches; workers load their own. A
-        # cluster elsewhere may have GPUs the driver lacks: one of its workers measures the batches.
-        remote = isinstance(args.ray, str)
-        model = load_model(args.model, device="cpu" if remote else args.device, weights=args.weights)
-        layers = atlas_layers(model, [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None)
-        batching = workers_batching(source, layers, settings.size, args.ray) if remote and not args.batch_size else None
-        store = Store(args.cache)
-        try:
-            plan = plan_atlas(model, layers, settings, store, args.batch_size, batching)
-            store = _room_for(store, plan.total * estimated_entry_bytes(settings))
-            check_room(store, plan, estimated_entry_bytes(settings))
-            print(f"{model.name}: {plan.total} pictures in {len(layers)} layers, {plan.total - plan.todo} already in "
-                  f"the cache, {plan.todo} to render in {len(plan.batches)} batches"
-                  + (" on Ray" if args.ray else ""), file=sys.stderr)
-            if not args.ray and model.device.type == "cpu" and plan.todo and usable_cores() > 1:
-                print(f"rendering on one CPU core, so that every backend makes the same pictures: --ray renders on "
-                      f"all {usable_cores()} (one single-threaded worker each)", file=sys.stderr)
-            run_atlas(source, model, plan, store, args.ray, args.workers)
-            index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url, check=not args.no_check)
-        finally:
-            store.close()
-        print(f"wrote the atlas of {plan.total} pictures to {index}")
-        return 0
-    except FeatvizError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    writable_folder(args.out, "--out")  # before hours of rendering, not after
+    settings = settings_from(args)
+    source = ModelSource(args.model, args.weights, args.device)
+    # The driver's copy computes every key and plans the batches; workers load their own. A
+    # cluster elsewhere may have GPUs the driver lacks: one of its workers measures the batches.
+    remote = isinstance(args.ray, str)
+    model = load_model(args.model, device="cpu" if remote else args.device, weights=args.weights)
+    layers = atlas_layers(model, [n.strip() for n in args.layers.split(",") if n.strip()] if args.layers else None)
+    batching = workers_batching(source, layers, settings.size, args.ray) if remote and not args.batch_size else None
+    store = Store(args.cache)
+    try:
+        plan = plan_atlas(model, layers, settings, store, args.batch_size, batching)
+        store = _room_for(store, plan.total * estimated_entry_bytes(settings))
+        check_room(store, plan, estimated_entry_bytes(settings))
+        print(f"{model.name}: {plan.total} pictures in {len(layers)} layers, {plan.total - plan.todo} already in "
+              f"the cache, {plan.todo} to render in {len(plan.batches)} batches"
+              + (" on Ray" if args.ray else ""), file=sys.stderr)
+        if not args.ray and model.device.type == "cpu" and plan.todo and usable_cores() > 1:
+            print(f"rendering on one CPU core, so that every backend makes the same pictures: --ray renders on "
+                  f"all {usable_cores()} (one single-threaded worker each)", file=sys.stderr)
+        run_atlas(source, model, plan, store, args.ray, args.workers)
+        index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url, check=not args.no_check)
+    finally:
+        store.close()
+    print(f"wrote the atlas of {plan.total} pictures to {index}")
+    return 0

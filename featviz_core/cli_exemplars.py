@@ -44,34 +44,30 @@ def run(args: argparse.Namespace) -> int:
     from .models import load_model
     from .store import Store
 
-    try:
-        _check_sizes(args)
-        if not os.path.isdir(args.images):
-            raise FeatvizError(f"Image folder {args.images!r} does not exist or is not a folder.")
-        from .cli import writable_folder
+    _check_sizes(args)
+    if not os.path.isdir(args.images):
+        raise FeatvizError(f"Image folder {args.images!r} does not exist or is not a folder.")
+    from .cli import writable_folder
 
-        writable_folder(args.out, "--out")  # before the scan, not after it
-        model = load_model(args.model, device=args.device, weights=args.weights)
-        source = None
-        if args.ray:
-            from .workers import ModelSource
+    writable_folder(args.out, "--out")  # before the scan, not after it
+    model = load_model(args.model, device=args.device, weights=args.weights)
+    source = None
+    if args.ray:
+        from .workers import ModelSource
 
-            source = ModelSource(args.model, args.weights, args.device)
-        layers = [name.strip() for name in args.layers.split(",") if name.strip()]
-        store = None if args.no_cache else Store(args.cache)
-        events = scan_folder(model, args.images, layers, args.top, store, args.shard_size, args.batch_size,
-                             args.ray, args.workers, source)
-        first = next(events)  # bad layers or folders are reported before a bar is drawn
-        doc = first.result
-        # initial=: images resumed from the store do not count towards the rate
-        with tqdm(total=first.total, initial=first.done, unit="img", desc="scanning", file=sys.stderr, dynamic_ncols=True) as bar:
-            for event in events:
-                bar.update(event.done - bar.n)
-                doc = event.result
-        crops = write_outputs(doc, os.path.realpath(args.images), args.out)
-    except FeatvizError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        source = ModelSource(args.model, args.weights, args.device)
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    store = None if args.no_cache else Store(args.cache)
+    events = scan_folder(model, args.images, layers, args.top, store, args.shard_size, args.batch_size,
+                         args.ray, args.workers, source)
+    first = next(events)  # bad layers or folders are reported before a bar is drawn
+    doc = first.result
+    # initial=: images resumed from the store do not count towards the rate
+    with tqdm(total=first.total, initial=first.done, unit="img", desc="scanning", file=sys.stderr, dynamic_ncols=True) as bar:
+        for event in events:
+            bar.update(event.done - bar.n)
+            doc = event.result
+    crops = write_outputs(doc, os.path.realpath(args.images), args.out)
     skipped = sum(doc["skipped"].values())
     print(f"scanned {doc['images']} images ({skipped} files skipped: "
           f"{', '.join(f'{n} {r}' for r, n in doc['skipped'].items()) or 'none'}); "

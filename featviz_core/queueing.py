@@ -146,16 +146,18 @@ def share_cores(workers: int) -> None:
         torch.set_num_threads(threads)
 
 
-RENDER_NICENESS = 10
+RENDER_NICENESS = 10  # added to the server's own niceness
 
 
 def yield_to_pages() -> None:
     """Called by each worker thread: renders are batch work, so the worker runs at a lower priority
     than the web server and the sessions' scripts (Linux lets a thread lower its own). A page load or
-    a widget change then takes the cores it needs even while the workers keep them busy, instead of
+    a widget change then gets the cores it needs while the workers keep them busy, instead of
     waiting behind a render."""
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICENESS)
-        except OSError:  # not allowed here: renders run at the server's priority
-            pass
+    if not hasattr(os, "setpriority"):
+        return
+    me = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + RENDER_NICENESS))
+    except OSError:  # not allowed here: renders run at the server's priority
+        pass

@@ -30,6 +30,16 @@ from .queueing import (TURN, Batcher, Item, Snapshot, Update, default_workers, i
 __all__ = ["Batcher", "Item", "RenderService", "Snapshot", "Update"]
 
 ABANDONED_AFTER_S = 15.0  # a visitor silent this long has gone (closed tab, other page)
+KINDS_REMEMBERED = 256  # batch sizes and rates kept, by batcher key (model, settings, layer), newest last
+
+
+def remember(table: dict, key: Hashable, value) -> None:
+    """table[key] = value, forgetting the oldest entries past KINDS_REMEMBERED: links choose the
+    settings, so the kinds of pictures a public server sees have no end."""
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > KINDS_REMEMBERED:
+        del table[next(iter(table))]
 _LOG = logging.getLogger(__name__)
 
 
@@ -196,7 +206,7 @@ class RenderService:
 
     def _limit(self, batcher: Batcher) -> int:
         if batcher.key not in self._limits:
-            self._limits[batcher.key] = max(1, batcher.limit())
+            remember(self._limits, batcher.key, max(1, batcher.limit()))
         return self._limits[batcher.key]
 
     def _run(self, batch: list[Item]) -> None:
@@ -248,7 +258,7 @@ class RenderService:
                     self._deliver(item.key, results=update.finished[item.key])
                     del self._entries[item.key]
             if update.steps:
-                self._rates[batch[0].batcher.key] = elapsed / (update.steps * len(batch))
+                remember(self._rates, batch[0].batcher.key, elapsed / (update.steps * len(batch)))
             wanted = self._wanted_keys()
             return any(item.key in wanted for item in batch if item.key in self._entries)
 

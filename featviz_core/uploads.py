@@ -17,15 +17,13 @@ import hashlib
 import os
 import re
 import tempfile
-import time
 
-from .cache_repair import LEFTOVER_SECONDS  # a temporary file this old belongs to a write that was killed
+from .cache_repair import PART, remove_stale_parts
 from .errors import FeatvizError, megabytes, unknown_choice
 
 UPLOAD_KINDS = ("weights", "photo")
 _SUFFIX = {"weights": ".pt", "photo": ".img"}
 _ID = re.compile(r"[0-9a-f]{20}")
-_PART = ".part"
 UPLOAD_SHARE = 0.25  # of FEATVIZ_CACHE_GB, unless FEATVIZ_UPLOADS_GB says otherwise (at most half)
 MAX_FILES = 100
 HOSTED_MAX_FILES = 20
@@ -122,7 +120,7 @@ class UploadStore:
     def clean(self, keep: str | None = None) -> list[str]:
         """Removes least-recently-used uploads past the quota (never `keep`) and temporary files of
         killed writes; returns the removed uploads' ids."""
-        self._remove_stale_parts()
+        remove_stale_parts(self.directory)
         files = [f for f in self.files() if f[2] != keep]
         kept_bytes = os.path.getsize(keep) if keep and os.path.exists(keep) else 0
         total, count = sum(f[1] for f in files) + kept_bytes, len(files) + (1 if kept_bytes else 0)
@@ -134,16 +132,6 @@ class UploadStore:
             total, count = total - size, count - 1
             removed.append(os.path.basename(path).split(".")[0])
         return removed
-
-    def _remove_stale_parts(self) -> None:
-        now = time.time()
-        for kind in UPLOAD_KINDS:
-            for entry in _scan(os.path.join(self.directory, kind)):
-                try:
-                    if entry.name.endswith(_PART) and now - entry.stat().st_mtime > LEFTOVER_SECONDS:
-                        _remove(entry.path)
-                except FileNotFoundError:
-                    continue
 
 
 def _scan(folder: str) -> list[os.DirEntry]:
@@ -173,7 +161,7 @@ def _remove(path: str) -> None:
 def _write_atomically(target: str, data: bytes) -> None:
     """A temporary file of its own (so concurrent writers never share one), then one rename."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, part = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".", suffix=_PART)
+    fd, part = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".", suffix=PART)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -4,11 +4,14 @@
 """
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 
 import streamlit as st
 
 from featviz_core import DEFAULT_MODEL, METHODS, FeatvizError, RenderSettings, Store
+from featviz_core.cache_repair import CacheFolderError
 from featviz_core.objectives import KINDS
 from featviz_core.param import INITS
 from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
@@ -145,7 +148,12 @@ def _server_settings() -> tuple[Caps, Store]:
     """The host's caps and cache; a bad environment variable stops every page with a message naming it."""
     try:
         return caps(), current_store()
-    except FeatvizError as exc:
+    except CacheFolderError as exc:
+        logging.getLogger("featviz").error("%s", exc)
+        st.error("This server is misconfigured: its cache folder (FEATVIZ_CACHE) cannot be used. "
+                 "The server's log says why.")
+        st.stop()
+    except FeatvizError as exc:  # a setting: names the variable and its valid values
         st.error(urlstate.plain(f"This server is misconfigured: {exc}"))
         st.stop()
 

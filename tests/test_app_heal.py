@@ -55,3 +55,12 @@ def test_a_misconfigured_server_names_the_variable(warm_copy, monkeypatch):
     monkeypatch.setenv("FEATVIZ_CACHE_GB", "-1")
     at = open_app(TWO_BY_TWO)
     assert "FEATVIZ_CACHE_GB='-1' must be a positive number" in texts(at.error)
+
+
+def test_an_unusable_cache_folder_is_named_in_the_log_not_to_visitors(tmp_path, monkeypatch):
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("FEATVIZ_CACHE", str(blocked))
+    at = open_app(TWO_BY_TWO)
+    assert "its cache folder (FEATVIZ_CACHE) cannot be used" in texts(at.error)
+    assert str(tmp_path) not in texts(at.error) and not at.exception

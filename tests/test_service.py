@@ -234,3 +234,28 @@ def test_a_layer_the_model_lacks_reaches_the_watcher_and_the_worker_goes_on(tiny
     assert "no_such_layer" in error
     service.want("a", items(tiny, store, [("conv2", 11)]))
     assert len(wait(service, "a").results) == 1 and service.thread_count() == 1
+
+
+def test_workers_run_below_the_web_server_s_priority(tiny, store, service):
+    """Renders are batch work: a page load or a widget change must not wait behind them."""
+    from featviz_core.queueing import RENDER_NICENESS
+
+    service.want("a", items(tiny, store, [("conv2", 3)]))
+    wait(service, "a")
+    (worker,) = service._threads
+
+    def nice(tid: int) -> int:  # field 19 of /proc/<pid>/task/<tid>/stat
+        return int(open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+    assert nice(worker.native_id) == min(19, nice(threading.get_native_id()) + RENDER_NICENESS)
+
+
+def test_rates_and_batch_sizes_are_kept_for_a_bounded_number_of_picture_kinds():
+    from featviz_core.service import KINDS_REMEMBERED, remember
+
+    table: dict = {}
+    for n in range(KINDS_REMEMBERED + 40):
+        remember(table, ("settings", n), n)
+    remember(table, ("settings", 50), "again")  # measured again: the newest now
+    assert len(table) == KINDS_REMEMBERED and ("settings", 39) not in table and ("settings", 40) in table
+    assert list(table)[-1] == ("settings", 50)
