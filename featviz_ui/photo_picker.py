@@ -64,8 +64,9 @@ def _store_upload(upload) -> str | None:
 
 def pick_photo() -> Photo | None:
     """Sample photo or upload, in the link as `photo=`; None (after a message) when it cannot be read."""
-    upload = st.file_uploader(f"Upload a photo ({', '.join(FORMATS)}, up to {MAX_BYTES // 2**20} MB)",
-                              type=UPLOAD_TYPES, key="photo_upload")
+    # max_upload_size: the browser refuses a larger photo before sending it, and says the real limit.
+    upload = st.file_uploader(f"Upload a photo ({', '.join(FORMATS)})", type=UPLOAD_TYPES, key="photo_upload",
+                              max_upload_size=MAX_BYTES // 2**20)
     name = urlstate.single_value(PHOTO) or DEFAULT_PHOTO
     if name not in SAMPLE_PHOTOS and not UPLOAD_ID.fullmatch(name):
         urlstate.note(f"{unknown_choice('sample photo', name, SAMPLE_PHOTOS)} Showing {DEFAULT_PHOTO}.", "error")

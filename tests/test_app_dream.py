@@ -6,6 +6,7 @@ import json
 import os
 
 import featviz_core.dream
+import featviz_core.photos
 from featviz_core.uploads import UploadStore
 from featviz_ui import models
 from tests.app_fixtures import cache_dir, captions, counter, open_app, texts  # noqa: F401
@@ -50,6 +51,8 @@ def test_defaults_are_chelsea_one_early_and_one_deep_layer(cache_dir, counter, m
     assert at.multiselect(key="layers").value == ["blocks.1", "blocks.5"]
     assert at.query_params["photo"] == "chelsea"  # the photo is always named in the link
     assert captions(at)[0] == "the photo" and len(captions(at)) == 3
+    (uploader,) = at.get("file_uploader")  # the browser's own limit is the photo limit, not the weights'
+    assert uploader.proto.max_upload_size_mb == featviz_core.photos.MAX_BYTES // 2**20 == 25
 
 
 def test_an_uploaded_photo_is_named_by_its_content_id(cache_dir, counter, monkeypatch):
