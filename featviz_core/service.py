@@ -7,7 +7,8 @@ round robin between visitors, in turns of up to `queueing.TURN` pictures, so one
 pictures do not hold back another's 4. A worker takes the next picture in that order and fills its
 batch with the compatible pictures that follow it (the same `Batcher.key`: model and settings, on a
 CPU also the layer): on a CPU only from the same turn, since there a fuller batch takes longer and
-other visitors' pictures would only delay this one's; on a GPU from anyone's. A
+its visitor would wait for other visitors' pictures; on a GPU, where it costs about the same, from
+anyone's. A
 picture nobody wants any more (the view changed, or its visitor has not polled for ABANDONED_AFTER_S)
 leaves the queue, and a batch nobody wants stops at its next step.
 

@@ -51,7 +51,8 @@ def test_defaults_are_chelsea_one_early_and_one_deep_layer(cache_dir, counter, m
     assert at.multiselect(key="layers").value == ["blocks.1", "blocks.5"]
     assert at.query_params["photo"] == "chelsea"  # the photo is always named in the link
     assert captions(at)[0] == "the photo" and len(captions(at)) == 3
-    (uploader,) = at.get("file_uploader")  # the browser's own limit is the photo limit, not the weights'
+    (uploader,) = [u for u in at.get("file_uploader") if u.proto.label.startswith("Upload a photo")]
+    # the browser's own limit is the photo limit, not the weights' (the sidebar's uploader)
     assert uploader.proto.max_upload_size_mb == featviz_core.photos.MAX_BYTES // 2**20 == 25
 
 
