@@ -259,3 +259,39 @@ def test_rates_and_batch_sizes_are_kept_for_a_bounded_number_of_picture_kinds():
     remember(table, ("settings", 50), "again")  # measured again: the newest now
     assert len(table) == KINDS_REMEMBERED and ("settings", 39) not in table and ("settings", 40) in table
     assert list(table)[-1] == ("settings", 50)
+
+
+def test_a_waiting_view_is_sent_only_what_changed(monkeypatch):
+    """Queued: a still note, again only when the place changes or 5 s passed; then the status and a
+    bar redrawn at most once a second (every message costs the visitor's browser a redraw)."""
+    from featviz_core.service import Snapshot
+    from featviz_ui import rendering
+
+    sent = []
+
+    class Area:
+        def info(self, text, icon=None):
+            sent.append(("note", text))
+
+        def status(self, label, expanded):
+            sent.append(("status", label))
+            return self
+
+        def progress(self, value, text=None):
+            sent.append(("bar", text))
+            return self
+
+    clock = iter([0.0, 0.5, 1.0, 6.0, 6.2, 6.4, 6.6, 7.7])
+    monkeypatch.setattr(rendering.time, "monotonic", lambda: next(clock))
+    display = rendering.WaitDisplay(Area(), "4 pictures")
+
+    def state(ahead, done, wait):
+        return Snapshot({}, {}, {}, done_steps=done, total_steps=256, ahead=ahead, wait_s=wait, refused=0, open=4)
+
+    for snapshot in [state(12, 0, 40), state(12, 0, 39), state(8, 0, 30), state(8, 0, 25),  # 0, 0.5, 1, 6 s
+                     state(0, 10, 9), state(0, 20, 8), state(0, 30, 7), state(0, 40, 6)]:  # 6.2 ... 7.7 s
+        display.show(snapshot)
+    kinds = [kind for kind, _ in sent]
+    assert kinds == ["note", "note", "note", "status", "bar", "bar", "bar"]  # the first bar: created empty
+    assert "12 pictures ahead" in sent[0][1] and "8 pictures ahead" in sent[1][1] and "about 25 s" in sent[2][1]
+    assert sent[-1][1].startswith("step 40 of 256")
