@@ -74,8 +74,9 @@ def interleave(lists: Sequence[Sequence[str]], turn: int = 1, used: int = 0) -> 
     order, taken, start = [], set(), [0] * len(lists)
     while any(start[i] < len(keys) for i, keys in enumerate(lists)):
         for index, keys in enumerate(lists):
-            room = turn - used if keys[start[index]:] else turn
-            used = used if not keys[start[index]:] else 0  # counts for the first visitor with pictures only
+            left = start[index] < len(keys)
+            room = turn - used if left else turn
+            used = 0 if left else used  # counts for the first visitor with pictures left only
             while room > 0 and start[index] < len(keys):
                 key, start[index] = keys[start[index]], start[index] + 1
                 if key not in taken:
