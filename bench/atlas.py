@@ -35,9 +35,9 @@ import torch  # noqa: E402
 
 from benchmark import machine, update_readme  # noqa: E402  (bench/ is this script's folder)
 from featviz_core import RenderSettings, Store, collect, render_channels  # noqa: E402
-from featviz_core.atlas import atlas_layers, plan_atlas, run_atlas  # noqa: E402
-from featviz_core.runner import max_batch  # noqa: E402
-from featviz_core.workers import ModelSource, run_work  # noqa: E402
+from featviz_core.jobs.atlas import atlas_layers, plan_atlas, run_atlas  # noqa: E402
+from featviz_core.jobs.runner import max_batch  # noqa: E402
+from featviz_core.backends.work import ModelSource, run_work  # noqa: E402
 
 LAYER = "blocks.1"
 README_START, README_END = "<!-- atlas-bench:start -->", "<!-- atlas-bench:end -->"

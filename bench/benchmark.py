@@ -34,10 +34,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from featviz_core import DEFAULT_METHOD, METHODS, RECIPES, RenderSettings, collect, load_model, render_channels  # noqa: E402
-from featviz_core.param import octave_sizes  # noqa: E402
-from featviz_core.selfcheck import score_pictures  # noqa: E402
-from featviz_core.spec import STEPS_RANGE  # noqa: E402
-from featviz_core.store import Store  # noqa: E402
+from featviz_core.optvis.param import octave_sizes  # noqa: E402
+from featviz_core.analysis.selfcheck import score_pictures  # noqa: E402
+from featviz_core.spec.settings import STEPS_RANGE  # noqa: E402
+from featviz_core.store.disk import Store  # noqa: E402
 
 README = os.path.join(REPO, "README.md")
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"

@@ -31,10 +31,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from featviz_core import load_model  # noqa: E402
-from featviz_core.exemplar_scan import scan_folder  # noqa: E402
-from featviz_core.exemplars import spatial_maxima  # noqa: E402
-from featviz_core.imagefolder import list_images, model_input, open_image  # noqa: E402
-from featviz_core.selfcheck import natural_photos  # noqa: E402
+from featviz_core.jobs.scan import scan_folder  # noqa: E402
+from featviz_core.analysis.exemplars import spatial_maxima  # noqa: E402
+from featviz_core.inputs.imagefolder import list_images, model_input, open_image  # noqa: E402
+from featviz_core.analysis.selfcheck import natural_photos  # noqa: E402
 
 LAYERS = ["blocks.1", "blocks.5"]
 TOP, BATCH = 9, 16

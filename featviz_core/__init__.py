@@ -5,12 +5,12 @@
     results = collect(render_channels(model, [("blocks.3", c) for c in range(8)], RenderSettings(), Store("cache")))
 """
 from .errors import FeatvizError
-from .models import DEFAULT_MODEL, LayerInfo, LoadedModel, ModelParts, list_models, load_model, pick_device, register_model
-from .objectives import Objective, Target, parse_target
-from .render import RECIPES, StepRecord
-from .runner import Progress, collect, render_channels, resolve_targets, spec_for
-from .spec import DEFAULT_METHOD, METHODS, RenderSettings, RenderSpec
-from .store import ChannelResult, Store
+from .models.loading import DEFAULT_MODEL, LayerInfo, LoadedModel, ModelParts, list_models, load_model, pick_device, register_model
+from .optvis.objectives import Objective, Target, parse_target
+from .optvis.render import RECIPES, StepRecord
+from .jobs.runner import Progress, collect, render_channels, resolve_targets, spec_for
+from .spec.settings import DEFAULT_METHOD, METHODS, RenderSettings, RenderSpec
+from .store.disk import ChannelResult, Store
 
 __all__ = [
     "FeatvizError", "DEFAULT_MODEL", "LayerInfo", "LoadedModel", "ModelParts", "list_models", "load_model",

@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass
 
 from featviz_core import DEFAULT_MODEL, FeatvizError, list_models
-from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
-from featviz_core.store import default_cache_dir
+from featviz_core.spec.settings import SIZE_RANGE, STEPS_RANGE
+from featviz_core.store.disk import default_cache_dir
 
 # Architectures an uploaded state dict can be loaded into (lite0 also accepts one).
 UPLOAD_ARCHITECTURES = ("lite0", "vgg16", "googlenet", "resnet50", "resnet18", "alexnet")

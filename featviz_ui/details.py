@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from featviz_core import ChannelResult, Store
-from featviz_core.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
+from featviz_core.analysis.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
 
 from . import exemplars, urlstate
 from .charts import curves_figure

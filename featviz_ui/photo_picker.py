@@ -14,7 +14,7 @@ import streamlit as st
 
 from featviz_core import FeatvizError
 from featviz_core.errors import unknown_choice
-from featviz_core.photos import FORMATS, MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
+from featviz_core.inputs.photos import FORMATS, MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
 
 from . import urlstate
 from .models import current_uploads

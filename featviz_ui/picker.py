@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_core import FeatvizError
-from featviz_core.hooks import LOGITS
+from featviz_core.models.hooks import LOGITS
 
 from . import urlstate
 from .sidebar import View

@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import streamlit as st
 
 from featviz_core import ChannelResult, FeatvizError, LoadedModel, RenderSettings, Store
-from featviz_core.channels import PictureKind, channel_items, channel_kind
-from featviz_core.objectives import Target
-from featviz_core.service import RenderService, Snapshot
+from featviz_core.jobs.channels import PictureKind, channel_items, channel_kind
+from featviz_core.optvis.objectives import Target
+from featviz_core.backends.service import RenderService, Snapshot
 
 from . import urlstate
 from .config import _whole as host_setting  # the one check of a host's number

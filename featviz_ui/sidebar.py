@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from featviz_core import DEFAULT_MODEL, METHODS, FeatvizError, RenderSettings, Store
-from featviz_core.cache_repair import CacheFolderError
-from featviz_core.objectives import KINDS
-from featviz_core.param import INITS
-from featviz_core.spec import SIZE_RANGE, STEPS_RANGE
+from featviz_core.store.repair import CacheFolderError
+from featviz_core.optvis.objectives import KINDS
+from featviz_core.optvis.param import INITS
+from featviz_core.spec.settings import SIZE_RANGE, STEPS_RANGE
 
 from . import exemplars, urlstate
 from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices

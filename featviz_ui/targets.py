@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from featviz_core import FeatvizError
-from featviz_core.hooks import LOGITS
+from featviz_core.models.hooks import LOGITS
 
 CHANNEL_SYNTAX = 'Channels: "first 8", "random 8" (seeded) or a list such as "0-7,12".'
 DEFAULT_CHANNELS = "first 8"

@@ -1,11 +1,11 @@
 """Dream: a photo dreamed by 2–4 layers side by side (Deep Dream), live as the dreams form."""
 import streamlit as st
 
-from featviz_core.channels import dream_kind
-from featviz_core.dream import DreamSettings, spec_for
-from featviz_core.hooks import LOGITS
-from featviz_core.objectives import Target
-from featviz_core.photos import square
+from featviz_core.jobs.channels import dream_kind
+from featviz_core.optvis.dream import DreamSettings, spec_for
+from featviz_core.models.hooks import LOGITS
+from featviz_core.optvis.objectives import Target
+from featviz_core.inputs.photos import square
 from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.photo_picker import pick_photo

@@ -1,7 +1,7 @@
 """Evolution: how one picture morphs over the iterations, with the curve marked at the chosen one."""
 import streamlit as st
 
-from featviz_core.sheets import evolution_gif
+from featviz_core.export.sheets import evolution_gif
 from featviz_ui import exemplars, rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.picker import pick_layer

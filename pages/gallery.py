@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from featviz_core.sheets import contact_sheet, manifest, zip_bundle
+from featviz_core.export.sheets import contact_sheet, manifest, zip_bundle
 from featviz_ui import rendering, urlstate
 from featviz_ui.details import TILE_KEY, InspectSection
 from featviz_ui.picker import pick_layer

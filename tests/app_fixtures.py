@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from featviz_core import channels
+from featviz_core.jobs import channels
 from featviz_ui import models
 from featviz_ui.views import LANDING, VIEW_PARAM
 

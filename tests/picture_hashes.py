@@ -12,11 +12,11 @@ import sys
 import torch
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
-from featviz_core.atlas import plan_atlas, run_atlas
-from featviz_core.dream import DreamSettings, dream_channels
-from featviz_core.photos import photo_digest, sample_photo
-from featviz_core.store import Store
-from featviz_core.workers import ModelSource
+from featviz_core.jobs.atlas import plan_atlas, run_atlas
+from featviz_core.optvis.dream import DreamSettings, dream_channels
+from featviz_core.inputs.photos import photo_digest, sample_photo
+from featviz_core.store.disk import Store
+from featviz_core.backends.work import ModelSource
 
 TINY = "tests.tiny_model:make"
 

@@ -18,8 +18,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from featviz_core import FeatvizError, RenderSettings, Store  # noqa: E402
-from featviz_core.atlas import plan_atlas, run_atlas  # noqa: E402
-from featviz_core.workers import ModelSource, run_work  # noqa: E402
+from featviz_core.jobs.atlas import plan_atlas, run_atlas  # noqa: E402
+from featviz_core.backends.work import ModelSource, run_work  # noqa: E402
 
 from .conftest import TINY  # noqa: E402
 
@@ -56,8 +56,8 @@ def reference(model, tmp_path_factory):
 
 
 def _keys(model, store) -> list[str]:
-    from featviz_core.runner import spec_for
-    from featviz_core.objectives import Target
+    from featviz_core.jobs.runner import spec_for
+    from featviz_core.optvis.objectives import Target
 
     return [spec_for(model, Target(layer, c), SETTINGS).key() for layer in LAYERS for c in range(model.layers[layer].channels)]
 
@@ -92,8 +92,8 @@ def _worker_pids() -> list[int]:
 
 
 def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, reference, tmp_path, capsys, monkeypatch):
-    from featviz_core import atlas
-    from featviz_core.cli import main
+    from featviz_core.jobs import atlas
+    from featviz_core.cli.main import main
 
     assert len(ray.nodes()) == 2 and ray.cluster_resources()["CPU"] == 2
     asked = []

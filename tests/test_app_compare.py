@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.app_fixtures import FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app, texts  # noqa: F401
 
-from featviz_core import channels
+from featviz_core.jobs import channels
 from featviz_ui import models
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-import featviz_core.dream
-import featviz_core.photos
-from featviz_core.uploads import UploadStore
+import featviz_core.optvis.dream
+import featviz_core.inputs.photos
+from featviz_core.store.uploads import UploadStore
 from featviz_ui import models
 from tests.app_fixtures import cache_dir, captions, counter, open_app, texts  # noqa: F401
 
@@ -16,12 +16,12 @@ LINK = {"size": "64", "dsteps": "6", "photo": "astronaut", "layers": ["blocks.1"
 
 def dreams_run(monkeypatch) -> list:
     """Counts the page's dream batches (calls of the core's dream_channels)."""
-    calls, real = [], featviz_core.dream.dream_channels
+    calls, real = [], featviz_core.optvis.dream.dream_channels
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
-    monkeypatch.setattr(featviz_core.dream, "dream_channels", counting)
+    monkeypatch.setattr(featviz_core.optvis.dream, "dream_channels", counting)
     return calls
 
 
@@ -53,7 +53,7 @@ def test_defaults_are_chelsea_one_early_and_one_deep_layer(cache_dir, counter, m
     assert captions(at)[0] == "the photo" and len(captions(at)) == 3
     (uploader,) = [u for u in at.get("file_uploader") if u.proto.label.startswith("Upload a photo")]
     # the browser's own limit is the photo limit, not the weights' (the sidebar's uploader)
-    assert uploader.proto.max_upload_size_mb == featviz_core.photos.MAX_BYTES // 2**20 == 25
+    assert uploader.proto.max_upload_size_mb == featviz_core.inputs.photos.MAX_BYTES // 2**20 == 25
 
 
 def test_an_uploaded_photo_is_named_by_its_content_id(cache_dir, counter, monkeypatch):

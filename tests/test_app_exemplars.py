@@ -12,8 +12,8 @@ from tests.app_fixtures import FAST, TWO_BY_TWO, cache_dir, counter, open_app, t
 from tests.exemplar_fixtures import build_folder
 
 from featviz_core import load_model
-from featviz_core.exemplar_files import write_outputs
-from featviz_core.exemplar_scan import scan_folder
+from featviz_core.analysis.exemplar_files import write_outputs
+from featviz_core.jobs.scan import scan_folder
 
 pytestmark = pytest.mark.real_model
 

@@ -62,7 +62,7 @@ def test_gallery_collage_and_zip_contents(warm_cache):
     import zipfile
 
     from featviz_core import RenderSettings, Store
-    from featviz_core.sheets import contact_sheet, manifest, zip_bundle
+    from featviz_core.export.sheets import contact_sheet, manifest, zip_bundle
     from featviz_ui.models import model_ref
 
     store = Store(str(warm_cache))

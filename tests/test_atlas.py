@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
-from featviz_core.atlas import Batching, atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
-from featviz_core.workers import ModelSource
+from featviz_core.jobs.atlas import Batching, atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
+from featviz_core.backends.work import ModelSource
 
 from .conftest import TINY, count_forwards
 
@@ -117,7 +117,7 @@ def test_an_atlas_too_big_for_the_cache_stops_and_says_how_big(tiny, tmp_path):
 
 
 def test_an_atlas_over_the_default_budget_raises_the_limit_unless_the_user_chose_one(tmp_path, monkeypatch):
-    from featviz_core.cli_atlas import _room_for
+    from featviz_core.cli.atlas import _room_for
 
     monkeypatch.delenv("FEATVIZ_CACHE_GB", raising=False)
     store = _room_for(Store(str(tmp_path / "cache"), size_limit=150_000), 10 * 2**20)
@@ -134,7 +134,7 @@ def test_an_atlas_over_the_default_budget_raises_the_limit_unless_the_user_chose
 
 
 def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys):
-    from featviz_core.cli import main
+    from featviz_core.cli.main import main
 
     args = ["atlas", "--model", "tests.tiny_model:make_aliased", "--device", "cpu", "--layers", "relu3,first",
             "--size", "32", "--steps", "3", "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "cache")]
@@ -151,7 +151,7 @@ def test_cli_writes_the_atlas_and_a_rerun_renders_nothing(tmp_path, capsys):
 
 
 def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
-    from featviz_core.cli import main
+    from featviz_core.cli.main import main
 
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["atlas", "--model", TINY, "--ray", "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "c")]) == 2
@@ -167,11 +167,11 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
 def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog):
     import logging
 
-    from featviz_core.atlas import RenderBatch
+    from featviz_core.jobs.atlas import RenderBatch
 
     oom = load_model("tests.tiny_model:make_oom", device="cpu")  # a forward pass of over 3 pictures fails
     batch = RenderBatch(tuple(("relu3", c) for c in range(8)), SETTINGS)
-    with caplog.at_level(logging.WARNING, logger="featviz_core.runner"):
+    with caplog.at_level(logging.WARNING, logger="featviz_core.jobs.runner"):
         split = batch.run(oom)
     assert "Out of GPU memory with 8 pictures in a batch" in caplog.text
     whole = {r.label: r for r in batch.run(tiny)}  # the same weights under another name (other keys)

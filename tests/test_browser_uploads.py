@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from featviz_core.uploads import UploadStore
+from featviz_core.store.uploads import UploadStore
 from tests.app_fixtures import warm_cache_dir  # noqa: F401
 from tests.test_browser import _wait_for_tiles, browser, server  # noqa: F401
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from featviz_core import Store
-from featviz_core.cache_repair import BROKEN_SUFFIX, LEFTOVER_SECONDS
-from featviz_core.selfcheck import STATS_VERSION, natural_stats
+from featviz_core.store.repair import BROKEN_SUFFIX, LEFTOVER_SECONDS
+from featviz_core.analysis.selfcheck import STATS_VERSION, natural_stats
 
 from .test_store import _result
 

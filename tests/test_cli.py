@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featviz_core.cli import parse_channels
+from featviz_core.cli.main import parse_channels
 from featviz_core.errors import FeatvizError
 
 ROOT = Path(__file__).resolve().parent.parent

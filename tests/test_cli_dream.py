@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from featviz_core.cli import main
-from featviz_core.photos import sample_photo
+from featviz_core.cli.main import main
+from featviz_core.inputs.photos import sample_photo
 
 from .test_cli import TINY, run_cli
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from featviz_core import cli
-from featviz_core.cli import parse_channels
+from featviz_core.cli import main as cli
+from featviz_core.cli.main import parse_channels
 from featviz_core.errors import FeatvizError
 
 TINY = "tests.tiny_model:make"

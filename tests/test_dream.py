@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core import FeatvizError, RenderSettings, collect, param, render_channels
-from featviz_core.dream import WHOLE_LAYER, DreamSettings, DreamSpec, dream, dream_channels, dream_targets, objective_values
-from featviz_core.photos import photo_digest, sample_photo
+from featviz_core import FeatvizError, RenderSettings, collect, render_channels
+from featviz_core.optvis import param
+from featviz_core.optvis.dream import WHOLE_LAYER, DreamSettings, DreamSpec, dream, dream_channels, dream_targets, objective_values
+from featviz_core.inputs.photos import photo_digest, sample_photo
 
 from .conftest import count_forwards
 

@@ -12,9 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from featviz_core import RenderSettings, collect, load_model, param, render_channels, selfcheck
-from featviz_core.dream import DreamSettings, dream_channels, dream_targets, objective_values
-from featviz_core.photos import photo_digest, sample_photo
+from featviz_core import RenderSettings, collect, load_model, render_channels
+from featviz_core.optvis import param
+from featviz_core.analysis import selfcheck
+from featviz_core.optvis.dream import DreamSettings, dream_channels, dream_targets, objective_values
+from featviz_core.inputs.photos import photo_digest, sample_photo
 
 pytestmark = pytest.mark.real_model
 SIZE = 128

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from featviz_core import FeatvizError, Store
-from featviz_core.cli import main
-from featviz_core.exemplar_scan import scan_folder, scan_key
-from featviz_core.imagefolder import list_images, open_image
+from featviz_core.cli.main import main
+from featviz_core.jobs.scan import scan_folder, scan_key
+from featviz_core.inputs.imagefolder import list_images, open_image
 from tests.conftest import count_forwards
 from tests.exemplar_fixtures import JUNK, READABLE, build_folder
 from tests.tiny_model import build

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from featviz_core.exemplar_scan import scan_folder
+from featviz_core.jobs.scan import scan_folder
 from tests.exemplar_fixtures import READABLE, build_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,8 +21,8 @@ LAYERS = ["relu1", "relu3"]
 SCAN = """
 import json, sys
 from featviz_core import load_model
-from featviz_core.exemplar_scan import scan_folder
-from featviz_core.workers import ModelSource
+from featviz_core.jobs.scan import scan_folder
+from featviz_core.backends.work import ModelSource
 folder, out = sys.argv[1:3]
 model = load_model("tests.tiny_model:make", device="cpu")
 events = list(scan_folder(model, folder, {layers!r}, 3, None, shard_size=4, batch=4, ray=True, workers=2,

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from featviz_core import RenderSettings, Target
-from featviz_core import channels, service as service_module
-from featviz_core.service import RenderService, Snapshot
+from featviz_core.jobs import channels
+from featviz_core.backends import service as service_module
+from featviz_core.backends.service import RenderService, Snapshot
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -14,8 +14,8 @@ import torchvision
 from torch import nn
 
 from featviz_core import FeatvizError, list_models, load_model
-from featviz_core import zoo
-from featviz_core.hooks import LOGITS, LayerTap
+from featviz_core.models import zoo
+from featviz_core.models.hooks import LOGITS, LayerTap
 
 from .conftest import count_forwards
 

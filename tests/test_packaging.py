@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from featviz_core import cli, cli_dashboard
+from featviz_core.cli import main as cli
+from featviz_core.cli import dashboard as cli_dashboard
 from featviz_ui.views import VIEWS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +83,7 @@ def test_pyproject_ships_app_pages_and_streamlit_config():
         assert (app_dir / page_file).resolve() == (pages_dir / Path(page_file).name).resolve()
     for pattern in tool["package-data"]["featviz_app"]:
         assert (app_dir / pattern).is_file()
-    from featviz_core import site
+    from featviz_core.export import site
     shipped = {p.name for pattern in tool["package-data"]["featviz_core"] for p in (ROOT / "featviz_core").glob(pattern)}
     assert shipped == set(os.listdir(site.ASSETS)) == {"atlas.css", "atlas.js"}
 

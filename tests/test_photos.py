@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featviz_core import photos
+from featviz_core.inputs import photos
 from featviz_core.errors import FeatvizError
 
 

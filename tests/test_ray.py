@@ -13,8 +13,8 @@ import tempfile
 import pytest
 
 from featviz_core import FeatvizError
-from featviz_core.ray_backend import ModelWorker, plan_actors
-from featviz_core.workers import ModelSource
+from featviz_core.backends.ray_actors import ModelWorker, plan_actors
+from featviz_core.backends.work import ModelSource
 
 from .conftest import TINY
 

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from featviz_core import RenderSettings, Store, collect, load_model, render_channels
-from featviz_core import selfcheck
-from featviz_core.hooks import LayerTap
+from featviz_core.analysis import selfcheck
+from featviz_core.models.hooks import LayerTap
 
 LAYER = "blocks.3"
 CHANNELS = [0, 1, 2, 3]

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
-from featviz_core import render as render_module
-from featviz_core.hooks import LayerTap
-from featviz_core.redirect import redirected_relu
+from featviz_core.optvis import render as render_module
+from featviz_core.models.hooks import LayerTap
+from featviz_core.optvis.redirect import redirected_relu
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from featviz_core import FeatvizError, RenderSettings, RenderSpec, Target, collect, load_model, parse_target, render_channels
-from featviz_core import objectives
-from featviz_core.hooks import LOGITS, LayerTap
-from featviz_core.render import render
-from featviz_core.runner import snapshot_steps
-from featviz_core.spec import METHODS
+from featviz_core.optvis import objectives
+from featviz_core.models.hooks import LOGITS, LayerTap
+from featviz_core.optvis.render import render
+from featviz_core.jobs.runner import snapshot_steps
+from featviz_core.spec.settings import METHODS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

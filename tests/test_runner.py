@@ -128,7 +128,7 @@ def test_interrupting_mid_batch_stores_nothing_and_leaves_no_hooks(tiny, store):
 
 def test_free_memory_where_the_platform_reports_only_total_ram(tiny, monkeypatch):
     """Simulates macOS: no /proc/meminfo, and sysconf has no SC_AVPHYS_PAGES; total RAM is the estimate."""
-    from featviz_core import runner
+    from featviz_core.jobs import runner
 
     real = os.sysconf
 
@@ -145,7 +145,7 @@ def test_free_memory_where_the_platform_reports_only_total_ram(tiny, monkeypatch
 
 
 def test_previews_arrive_at_snapshot_steps(tiny):
-    from featviz_core.runner import snapshot_steps
+    from featviz_core.jobs.runner import snapshot_steps
 
     events = list(render_channels(tiny, [("relu3", 0), ("relu3", 1), ("conv2", 1)], SETTINGS, None, batch_size=3, previews=True))
     with_preview = [e for e in events if e.preview]
@@ -163,8 +163,8 @@ def test_previews_arrive_at_snapshot_steps(tiny):
 
 
 def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tiny, monkeypatch):
-    from featviz_core import runner
-    from featviz_core.runner import CPU_BLOCK_BYTES, max_batch
+    from featviz_core.jobs import runner
+    from featviz_core.jobs.runner import CPU_BLOCK_BYTES, max_batch
 
     monkeypatch.setattr(runner, "_free_host_memory", lambda: 64 * 2**30)  # the rule, not this machine's RAM
     # The tiny net's largest activation: conv1's 8 channels at the padded size (size + 24).
@@ -179,7 +179,7 @@ def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tin
 
 @pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux reports MemAvailable")
 def test_free_host_memory_counts_the_page_cache_as_available():
-    from featviz_core.runner import _free_host_memory
+    from featviz_core.jobs.runner import _free_host_memory
 
     with open("/proc/meminfo") as meminfo:
         fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in meminfo}
@@ -190,7 +190,7 @@ def test_free_host_memory_counts_the_page_cache_as_available():
 @pytest.mark.parametrize("layers, cap", [(["a"] * 16, 5), (["a"] * 8 + ["b"] * 8, 5), (["a"] * 3 + ["b"] * 2, 4),
                                          (["a", "b", "c"], 8), (["a"] * 7, 1), (["a"] * 9 + ["b"], 3)])
 def test_batches_are_even_within_the_cap_and_split_layers_on_request(layers, cap):
-    from featviz_core.runner import plan_batches
+    from featviz_core.jobs.runner import plan_batches
 
     for split in (False, True):
         batches = plan_batches(layers, cap, split)
@@ -261,7 +261,7 @@ def test_batch_probe_ignores_another_sessions_forward_pass(tiny, monkeypatch):
 
     import torch
 
-    from featviz_core import runner
+    from featviz_core.jobs import runner
 
     monkeypatch.setattr(runner, "_free_host_memory", lambda: 64 * 2**30)
     alone = runner.max_batch(tiny, ["relu3"], 488)

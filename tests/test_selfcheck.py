@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
-from featviz_core import selfcheck
+from featviz_core.analysis import selfcheck
 
 from .conftest import count_forwards
 

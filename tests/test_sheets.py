@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from featviz_core import RenderSettings, collect, render_channels
-from featviz_core import sheets
+from featviz_core.export import sheets
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

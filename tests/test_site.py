@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core import FeatvizError, RenderSettings, Store, collect, render_channels, selfcheck, site
-from featviz_core.store import ChannelResult
+from featviz_core import FeatvizError, RenderSettings, Store, collect, render_channels
+from featviz_core.analysis import selfcheck
+from featviz_core.export import site
+from featviz_core.store.disk import ChannelResult
 from tests.conftest import count_forwards
 from tests.test_browser import headless_chromium
 
@@ -123,7 +125,7 @@ def test_neighbours_are_the_channels_the_picture_excites_next(tiny, rendered):
 
 def test_reexport_reuses_the_cached_self_check_and_skips_what_is_missing(tiny, rendered, tmp_path, caplog):
     site.export_from_store(str(tmp_path / "a"), tiny, SETTINGS, {"relu3": [0, 1, 2]}, rendered)
-    with count_forwards(tiny.module) as calls, caplog.at_level(logging.WARNING, logger="featviz_core.site"):
+    with count_forwards(tiny.module) as calls, caplog.at_level(logging.WARNING, logger="featviz_core.export.site"):
         site.export_from_store(str(tmp_path / "b"), tiny, SETTINGS, {"relu3": [0, 1, 2, 15]}, rendered)
     assert calls == []
     assert "1 requested channels are not rendered yet" in caplog.text
@@ -133,5 +135,5 @@ def test_reexport_reuses_the_cached_self_check_and_skips_what_is_missing(tiny, r
 
 
 def _png() -> bytes:
-    from featviz_core.store import png_bytes
+    from featviz_core.store.disk import png_bytes
     return png_bytes(np.full((8, 8, 3), 128, dtype=np.uint8))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from featviz_core import ChannelResult, Store
-from featviz_core.store import png_array, png_bytes
+from featviz_core.store.disk import png_array, png_bytes
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

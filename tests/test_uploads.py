@@ -9,8 +9,8 @@ import time
 import pytest
 
 from featviz_core.errors import FeatvizError
-from featviz_core.cache_repair import LEFTOVER_SECONDS
-from featviz_core.uploads import UploadStore, cache_budget, upload_quota
+from featviz_core.store.repair import LEFTOVER_SECONDS
+from featviz_core.store.uploads import UploadStore, cache_budget, upload_quota
 
 
 def _leftovers(directory) -> list[str]:

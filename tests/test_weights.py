@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from featviz_core import FeatvizError, load_model
-from featviz_core.weights import load_state_dict_file, weights_limit
+from featviz_core.models.weights import load_state_dict_file, weights_limit
 
 from .weight_bombs import write_deflate_bomb
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from featviz_core import FeatvizError
-from featviz_core.workers import ModelSource, Work, run_work
+from featviz_core.backends.work import ModelSource, Work, run_work
 
 from .conftest import TINY, count_forwards
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from featviz_core.hooks import LOGITS
-from featviz_core.models import ModelParts
+from featviz_core.models.hooks import LOGITS
+from featviz_core.models.loading import ModelParts
 
 TINY_LAYERS = ["conv1", "relu1", "conv2", "relu2", "conv3", "relu3", LOGITS]
 

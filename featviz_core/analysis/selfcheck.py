@@ -1,0 +1,136 @@
+"""Self-check: does a picture excite its channel more than natural photos do?
+
+Natural statistics: every channel's mean activation on random crops of the photos scikit-image ships
+(median and MAD-based robust spread, per layer and input size, cached in the store). A picture is
+fed under random jitter / scale / rotation (so a picture that only works pixel-exactly scores low),
+its channel's activation is turned into a robust z-score, and the channel is ranked against every
+other channel of the layer on the same picture (rank 1: the picture is most specific to its channel).
+The same statistics turn activation curves into z-scores, putting early and deep layers on one axis.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..optvis import transforms
+from ..models.hooks import LayerTap
+from ..models.loading import LoadedModel
+from ..store.disk import Store
+
+_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "retina",
+           "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins", "moon")
+CROPS_PER_PHOTO = 6
+STATS_VERSION = 2  # 2: capped clamps (ReLU6) are read before the clamp
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    median: np.ndarray  # (channels,)
+    scale: np.ndarray  # (channels,) 1.4826 * MAD, floored
+
+
+@dataclass(frozen=True)
+class CheckScore:
+    layer: str
+    channel: int
+    activation: float  # mean over random transforms of the channel's mean activation
+    z: float  # robust z-score against natural photos
+    rank: int  # 1 = the picture's own channel has the highest z of its layer
+    channels: int
+    layer_z: tuple[float, ...] = field(default=(), compare=False, repr=False)  # every channel's z on this picture
+
+
+def neighbours(score: CheckScore, count: int = 6) -> list[int]:
+    """The channels of the layer that the picture excites most after its own (highest z first, ties
+    by index): what else responds to the same pattern, whether or not the picture ranked first."""
+    order = np.argsort(-np.asarray(score.layer_z, dtype=np.float64), kind="stable")
+    return [int(c) for c in order if c != score.channel][:count]
+
+
+def natural_photos(channels: int = 3) -> list[np.ndarray]:
+    """The photos bundled with scikit-image, as HxWxC uint8 with the model's channel count."""
+    import skimage.data
+
+    photos = []
+    for name in _PHOTOS:
+        img = getattr(skimage.data, name)()
+        img = np.array(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        img = img[..., :3]
+        if channels == 1:
+            img = np.round(img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+        photos.append(img.astype(np.uint8))
+    return photos
+
+
+def _crops(size: int, channels: int, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    out = []
+    for photo in natural_photos(channels):
+        t = torch.from_numpy(photo).permute(2, 0, 1).float().unsqueeze(0) / 255
+        h, w = photo.shape[:2]
+        for _ in range(CROPS_PER_PHOTO):
+            side = int(min(h, w) * rng.uniform(0.4, 1.0))
+            y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            crop = t[..., y:y + side, x:x + side]
+            out.append(F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _channel_means(model: LoadedModel, images: torch.Tensor, layer: str, chunk: int = 32) -> torch.Tensor:
+    rows = []
+    with LayerTap(model.module, [layer]) as tap:
+        for part in images.split(chunk):
+            act = tap.run(model.normalize(part.to(model.device)))[layer].float()
+            rows.append((act.mean(dim=(-2, -1)) if act.dim() == 4 else act).cpu())
+    return torch.cat(rows)
+
+
+STATS_SHAPE = {"median": [float], "scale": [float]}  # one number per channel each
+
+
+def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
+    """Per-channel median and robust spread of `layer` on natural photo crops at `size` px."""
+    key = f"natural:{STATS_VERSION}:{model.digest}:{layer}:{size}"
+    cached = store.get_json(key, STATS_SHAPE) if store is not None else None
+    channels = model.layers[layer].channels
+    if cached is not None and len(cached["median"]) == len(cached["scale"]) == channels:
+        return LayerStats(np.asarray(cached["median"]), np.asarray(cached["scale"]))
+    acts = _channel_means(model, _crops(size, model.in_channels), layer).numpy().astype(np.float64)
+    median = np.median(acts, axis=0)
+    mad = 1.4826 * np.median(np.abs(acts - median), axis=0)
+    # A channel that barely varies on photos would give huge z for any change: floor its spread.
+    scale = np.maximum(mad, np.maximum(0.05 * acts.std(axis=0), 1e-3))
+    if store is not None:
+        store.put_json(key, {"median": median.tolist(), "scale": scale.tolist()})
+    return LayerStats(median, scale)
+
+
+def curve_z(curve: Sequence[float], stats: LayerStats, channel: int) -> np.ndarray:
+    """An activation curve in units of natural-photo spread above the natural median."""
+    return (np.asarray(curve, dtype=np.float64) - stats.median[channel]) / stats.scale[channel]
+
+
+def score_pictures(model: LoadedModel, pictures: Sequence[np.ndarray], layer: str, channels: Sequence[int],
+                   store: Store | None = None, samples: int = 8, seed: int = 0) -> list[CheckScore]:
+    """Self-check several pictures of one layer (HxWxC uint8, all the same size)."""
+    batch = torch.stack([torch.from_numpy(np.array(p)).permute(2, 0, 1).float() / 255 for p in pictures])
+    size = batch.shape[-1]
+    stats = natural_stats(model, layer, size, store)
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(samples)]
+    params = transforms.draw_params(transforms.LUCID, 1, gens)[0]  # (samples, 5)
+    views = torch.cat([transforms.apply(batch, transforms.LUCID, params[i].expand(len(batch), 5)) for i in range(samples)])
+    acts = _channel_means(model, views, layer).view(samples, len(batch), -1).mean(dim=0).numpy()
+    z = (acts - stats.median) / stats.scale
+    scores = []
+    for b, channel in enumerate(channels):
+        own = z[b, channel]
+        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1, z.shape[1],
+                                 tuple(float(v) for v in z[b])))
+    return scores

@@ -1,0 +1,126 @@
+"""Photos to dream on: untrusted bytes read safely into RGB uint8, or a sample photo by name.
+
+An uploaded photo is hostile until read: its byte size is capped before decoding, its pixel count
+is checked from the header before any pixel is decoded (a decompression bomb is a small file that
+claims a gigantic canvas), and only common still-image decoders are tried. Pillow's own check
+only warns between 1x and 2x of `Image.MAX_IMAGE_PIXELS`, one value for the whole process: so
+`open_untrusted`, the one way featviz opens a picture from outside (photos here, image folders in
+imagefolder.py), always sets it to PILLOW_LIMIT and refuses each caller's own limit from the header.
+Conversions make every readable photo plain RGB: grayscale and 16-bit are fine photos, CMYK
+becomes RGB, alpha is composited on white, and the EXIF orientation is applied.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import FeatvizError, unknown_choice
+
+MAX_PIXELS = 40_000_000  # 40 MP: above any phone camera, far below what would exhaust memory
+PILLOW_LIMIT = 64_000_000  # Pillow's process-wide check: at least every caller's own limit
+MAX_BYTES = 25 * 2**20  # an encoded photo larger than this is refused before decoding
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")  # decoders tried; nothing exotic
+# The scikit-image photos that ship with the package (no download), offered by name.
+SAMPLE_PHOTOS = ("chelsea", "astronaut", "coffee", "rocket", "camera", "retina")
+WHITE = (255, 255, 255)
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode as an (H, W, 3) uint8 array."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit or wider grayscale: Pillow's convert("L") clips at 255 instead of scaling.
+        values = np.asarray(im, dtype=np.float64)
+        top = 1.0 if im.mode == "F" and values.max(initial=0) <= 1.0 else 65535.0 if values.max(initial=0) > 255 else 255.0
+        gray = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, WHITE + (255,))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
+class TooLarge(FeatvizError):
+    def __init__(self, size: tuple[int, int] | None):
+        super().__init__(f"image too large ({size[0]}x{size[1]})" if size else "image too large")
+        self.size = size
+
+
+def open_untrusted(source, formats: Sequence[str], max_pixels: int) -> Image.Image:
+    """Image.open for a file or bytes from outside: only `formats`' decoders, and TooLarge when the
+    header claims more than `max_pixels`, before any pixel is decoded. Unreadable input raises what
+    Image.open raises (OSError, SyntaxError, ValueError)."""
+    Image.MAX_IMAGE_PIXELS = PILLOW_LIMIT  # the same value from every caller: it is process-wide
+    try:
+        im = Image.open(source, formats=formats)  # warns from PILLOW_LIMIT: refused just below anyway
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # over twice PILLOW_LIMIT, or
+        raise TooLarge(None) from None  # over it where warnings are errors
+    if im.width * im.height > max_pixels:
+        im.close()
+        raise TooLarge((im.width, im.height))
+    return im
+
+
+def read_photo(data: bytes, name: str = "the photo") -> np.ndarray:
+    """Untrusted encoded bytes -> (H, W, 3) uint8 RGB, upright. Raises FeatvizError saying why not."""
+    if len(data) > MAX_BYTES:
+        raise FeatvizError(f"{name} is {len(data) / 2**20:.1f} MB: photos up to {MAX_BYTES // 2**20} MB are accepted.")
+    if not data:
+        raise FeatvizError(f"{name} is empty.")
+    try:
+        im = open_untrusted(io.BytesIO(data), FORMATS, MAX_PIXELS)
+    except TooLarge as exc:
+        raise _too_large(name, exc.size) from None
+    except (OSError, SyntaxError, ValueError):
+        raise FeatvizError(f"{name} is not an image featviz can read (accepted: {', '.join(FORMATS)}).") from None
+    with im:
+        width, height = im.size
+        if width < 1 or height < 1:
+            raise FeatvizError(f"{name} has no pixels.")
+        try:
+            im.seek(0)  # an animation: its first frame
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return np.ascontiguousarray(_to_rgb(im))
+        except Image.DecompressionBombError:
+            raise _too_large(name, (width, height)) from None
+        except Exception:  # damaged files raise anything from OSError to struct.error or ZeroDivisionError
+            raise FeatvizError(f"{name} is damaged or truncated: its pixels could not be decoded.") from None
+
+
+def _too_large(name: str, size: tuple[int, int] | None) -> FeatvizError:
+    claimed = f" ({size[0]} x {size[1]} = {size[0] * size[1] / 1e6:.0f} MP)" if size else ""
+    return FeatvizError(f"{name} is too large{claimed}: photos up to {MAX_PIXELS / 1e6:.0f} megapixels are accepted.")
+
+
+def sample_photo(name: str) -> np.ndarray:
+    """One of SAMPLE_PHOTOS (shipped with scikit-image) as (H, W, 3) uint8."""
+    if name not in SAMPLE_PHOTOS:
+        raise unknown_choice("sample photo", name, SAMPLE_PHOTOS)
+    import skimage.data
+
+    img = np.asarray(getattr(skimage.data, name)())
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+
+
+def photo_digest(photo: np.ndarray) -> str:
+    """Content digest of the decoded pixels (for cache keys): the same picture in another file
+    format, or with its EXIF rotation already applied, gets the same digest."""
+    h = hashlib.sha256(f"{photo.shape}|{photo.dtype}|".encode())
+    h.update(np.ascontiguousarray(photo).tobytes())
+    return h.hexdigest()[:20]
+
+
+def square(photo: np.ndarray, size: int) -> np.ndarray:
+    """The centre square of the photo at size x size (the render loop works on square pictures)."""
+    h, w = photo.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = Image.fromarray(photo[top:top + side, left:left + side])
+    return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))

@@ -1,0 +1,267 @@
+"""Model zoo: the one place that knows about timm, torchvision and weight files.
+
+`load_model(name)` returns a `LoadedModel`: the frozen module on its device, its input normalization,
+its natural input size, the layers worth visualizing (with channel counts and output sizes) and a
+digest of its weights that identifies it in cache keys.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import FeatvizError, unknown_choice
+from .hooks import LOGITS, LayerTap
+from .weights import apply_state_dict, load_state_dict_file  # noqa: F401 (zoo imports them from here)
+
+DEFAULT_MODEL = "lite0"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    channels: int
+    height: int  # output size at the model's natural input size (1 for logits)
+    width: int
+    alias: str = ""
+
+
+@dataclass
+class ModelParts:
+    """What a registered builder returns: the module and how to feed it."""
+
+    module: nn.Module
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int = 224
+    layer_names: list[str] | None = None  # None: every module with a 4-D output
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> module name
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    module: nn.Module
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+    layers: dict[str, LayerInfo]  # ordered from shallow to deep, logits last
+    aliases: dict[str, str]
+    digest: str
+    device: torch.device
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.mean)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> the model's input space (channels_last, as the module is)."""
+        return self.normalizer(images.device, images.dtype)(images)
+
+    def normalizer(self, device: torch.device, dtype: torch.dtype = torch.float32) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`normalize` with its mean and std built once: the render loop normalizes every step, and on
+        a GPU building them per call is a host-to-device copy the step waits for."""
+        mean = torch.tensor(self.mean, device=device, dtype=dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=device, dtype=dtype).view(1, -1, 1, 1)
+        return lambda images: ((images - mean) / std).contiguous(memory_format=torch.channels_last)
+
+    def resolve_layer(self, name: str) -> str:
+        """A listed layer name or alias -> the module name; unknown names list the valid ones."""
+        name = self.aliases.get(name, name)
+        if name in self.layers:
+            return name
+        listed = [(f"{i.name} ({i.alias})" if i.alias else i.name) for i in self.layers.values()]
+        raise unknown_choice("layer", name, list(self.layers) + list(self.aliases), listed, limit=200, where=f" in {self.name}")
+
+    def check_channel(self, layer: str, channel: int) -> None:
+        count = self.layers[self.resolve_layer(layer)].channels
+        if not 0 <= channel < count:
+            raise FeatvizError(f"Channel {channel} is out of range: layer {layer!r} has {count} channels (0-{count - 1}).")
+
+
+_REGISTRY: dict[str, tuple[Callable[[str | None], ModelParts], str]] = {}
+
+
+def register_model(name: str, description: str):
+    """Decorator: register `builder(weights_path_or_None) -> ModelParts` under `name`."""
+
+    def wrap(builder):
+        _REGISTRY[name] = (builder, description)
+        return builder
+
+    return wrap
+
+
+def list_models() -> dict[str, str]:
+    """Registered model names and one-line descriptions."""
+    return {name: desc for name, (_, desc) in _REGISTRY.items()}
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """cuda if present, else mps, else cpu; an explicit request must be available."""
+    if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise FeatvizError("Device 'cuda' was asked for but no CUDA GPU is available. Valid devices here: cpu" + (", mps" if _has_mps() else "") + ".")
+        if requested == "mps" and not _has_mps():
+            raise FeatvizError("Device 'mps' was asked for but is not available. Valid devices here: cpu" + (", cuda" if torch.cuda.is_available() else "") + ".")
+        if requested.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise FeatvizError(f"Unknown device {requested!r}. Valid devices: auto, cpu, cuda, mps.")
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("mps") if _has_mps() else torch.device("cpu")
+
+
+def _has_mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def _weights_digest(module: nn.Module) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for key, tensor in module.state_dict().items():
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    # In-place activations would overwrite tapped outputs that autograd still needs.
+    for m in module.modules():
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
+    return module.to(device)
+
+
+def _fold_batchnorm(module: nn.Module, keep: set[str]) -> int:
+    """Fold every eval-mode BatchNorm that directly follows a conv (as consecutive children) into the
+    conv's weights, keeping only the BN's activation (timm's BatchNormAct2d) under the BN's name.
+    Convs named in `keep` (listed layers) are left alone: their own output must not change.
+    Halves the cost of early layers on CPU. Returns how many were folded."""
+    folded = 0
+    for prefix, parent in list(module.named_modules()):
+        kids = list(parent.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(kids, kids[1:]):
+            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
+                    and conv.out_channels == bn.num_features and bn.affine):
+                continue
+            if (f"{prefix}.{conv_name}" if prefix else conv_name) in keep:
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            conv.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1), requires_grad=False)
+            conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
+            setattr(parent, bn_name, getattr(bn, "act", None) or nn.Identity())
+            folded += 1
+    return folded
+
+
+def _speed_up(module: nn.Module, in_channels: int, size: int, device: torch.device, keep: set[str]) -> nn.Module:
+    """Fold batch norms and use channels_last, keeping the result only if it computes the same
+    function (a model whose children are registered out of forward order would not)."""
+    fast = copy.deepcopy(module)
+    if not _fold_batchnorm(fast, keep):
+        return module.to(memory_format=torch.channels_last)
+    fast = fast.to(memory_format=torch.channels_last)
+    probe = torch.rand(2, in_channels, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        ref, out = module(probe), fast(probe.contiguous(memory_format=torch.channels_last))
+    same = isinstance(ref, torch.Tensor) and torch.allclose(ref, out, rtol=1e-3, atol=1e-3 * float(ref.abs().max()) + 1e-5)
+    return fast if same else module.to(memory_format=torch.channels_last)
+
+
+def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> dict[str, LayerInfo]:
+    names = parts.layer_names
+    if names is None:
+        names = [n for n, _ in module.named_modules() if n]
+    modules = dict(module.named_modules())
+    missing = [n for n in names if n != LOGITS and n not in modules]
+    if missing:
+        raise FeatvizError(f"Model lists layers it does not have: {', '.join(missing)}.")
+    probe = torch.zeros(1, len(parts.mean), parts.input_size, parts.input_size, device=device)
+    tap_names = [n for n in names if n != LOGITS]
+    with torch.no_grad(), LayerTap(module, tap_names + [LOGITS]) as tap:
+        outputs = tap.run(probe)
+    alias_of = {v: k for k, v in parts.aliases.items()}
+    layers: dict[str, LayerInfo] = {}
+    for name in tap_names:
+        out = outputs.get(name)
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            layers[name] = LayerInfo(name, out.shape[1], out.shape[2], out.shape[3], alias_of.get(name, ""))
+    logits = outputs.get(LOGITS)
+    if isinstance(logits, torch.Tensor) and logits.dim() == 2:
+        layers[LOGITS] = LayerInfo(LOGITS, logits.shape[1], 1, 1, "")
+    return layers
+
+
+def _import_factory(spec: str) -> ModelParts:
+    """`package.module:factory` -> ModelParts. The factory returns ModelParts, or
+    (module, (mean, std)) or (module, (mean, std), input_size)."""
+    mod_name, _, attr = spec.partition(":")
+    form = "a callable taking no arguments, and must return ModelParts or (module, (mean, std)[, input_size])"
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. Use the form package.module:callable.") from exc
+    try:
+        made = factory()
+    except Exception as exc:  # a class that needs arguments (torch.nn:Linear), not callable, or failing
+        raise FeatvizError(f"Model factory {spec!r} failed when called ({type(exc).__name__}: {str(exc)[:200]}): "
+                           f"it must be {form}.") from exc
+    if isinstance(made, ModelParts):
+        return made
+    if isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], nn.Module):
+        try:
+            mean, std = made[1]
+            return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
+        except (TypeError, ValueError):
+            pass
+    raise FeatvizError(f"Model factory {spec!r} returned {type(made).__name__}: it must be {form}.")
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None, weights: str | None = None) -> LoadedModel:
+    """Build, load and freeze a model.
+
+    `name` is a registered name (see `list_models()`) or `package.module:factory` for your own.
+    `weights` is a local state-dict file; without it registered models use their packaged or
+    downloadable pretrained weights.
+    """
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    if ":" in name:
+        parts = _import_factory(name)
+        if weights:
+            apply_state_dict(parts.module, load_state_dict_file(weights, parts.module), name)
+    elif name in _REGISTRY:
+        parts = _REGISTRY[name][0](weights)
+    else:
+        raise unknown_choice("model", name, list(_REGISTRY) + ["package.module:factory"])
+    module = _prepare(parts.module, device)
+    try:
+        layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
+    except RuntimeError as exc:  # a custom module that cannot take an image of its stated size
+        raise FeatvizError(f"Model {name!r} does not run on a {len(parts.mean)}x{parts.input_size}x{parts.input_size} "
+                           f"image ({str(exc)[:200]}): check its mean/std (one per input channel) and input size.") from exc
+    return LoadedModel(
+        name=name,
+        module=_speed_up(module, len(parts.mean), parts.input_size, device, set(layers)),
+        mean=tuple(float(v) for v in parts.mean),
+        std=tuple(float(v) for v in parts.std),
+        input_size=parts.input_size,
+        layers=layers,
+        aliases=dict(parts.aliases),
+        digest=digest,
+        device=device,
+    )
+
+
+# Registered models live in zoo.py; importing it here fills the registry.
+from . import zoo  # noqa: E402,F401

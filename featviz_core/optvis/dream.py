@@ -1,0 +1,187 @@
+"""Deep Dream on a photo, and feature accentuation.
+
+`dream` is the Deep Dream recipe as a generator of the same `StepRecord`s as `render.render`, so the
+runner, the store, curves and evolution take it unchanged: gradient ascent on the photo's own pixels,
+octave by octave from small to full size with the dreamed detail carried up to the next octave,
+random jitter before every forward pass, and gradient steps normalized by their mean magnitude.
+
+Targets: a whole layer (`objective="layer"`, Deep Dream's mean square of the layer's activations),
+one channel, or a class logit. `accentuate=S` is feature accentuation (Hamblin et al. 2024): start
+from the photo and raise one target while an L2 penalty pulls the picture back to the photo after
+every step; S is the strength (a larger S lets the feature move the picture further).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import objectives, param, transforms
+from ..errors import FeatvizError, unknown_choice
+from ..models.hooks import LOGITS, LayerTap
+from ..models.loading import LoadedModel
+from .objectives import Target
+from .redirect import redirected_relu
+from .render import StepRecord, _steps_per_octave, element_generator
+from ..jobs.runner import Progress, run_batches
+from ..spec.settings import ALGORITHM_VERSION, SIZE_RANGE, STEPS_RANGE
+
+DREAM_VERSION = 1  # bump when a change to the recipe changes the dreams
+KINDS = ("layer", "channel", "logit")
+WHOLE_LAYER = -1  # the channel of a whole-layer target
+OCTAVE_SCALE = 1.4  # Deep Dream's own growth per octave
+LR = 0.01  # mean absolute change of a pixel per step, in [0, 1] units
+JITTER = transforms.Robustness(pad=0, jitter=8, scale=0.0, rotate=0.0)  # shifts only: the photo stays put
+PULL = 0.1  # accentuation: the share of the way back to the photo per step, at strength 1
+WAKE_STEPS = 8  # a channel or logit off on the photo gets lucid's redirected ReLU gradient this long
+MAX_ACCENTUATE = 100.0
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """How to dream; shared by every target of a photo."""
+
+    size: int = 224
+    steps: int = 60  # over all octaves
+    octaves: int = 4
+    seed: int = 0
+    objective: str = "layer"
+    accentuate: float = 0.0  # 0: a plain dream; > 0: feature accentuation of that strength
+
+    def __post_init__(self) -> None:
+        if self.objective not in KINDS:
+            raise unknown_choice("dream objective", self.objective, KINDS)
+        for name, (lo, hi) in (("size", SIZE_RANGE), ("steps", STEPS_RANGE), ("octaves", (1, 8))):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise FeatvizError(f"{name.capitalize()} {value!r} is out of range: choose a whole number from {lo} to {hi}.")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise FeatvizError(f"Seed {self.seed!r} must be a whole number >= 0.")
+        if not isinstance(self.accentuate, (int, float)) or not 0 <= self.accentuate <= MAX_ACCENTUATE:
+            raise FeatvizError(f"Accentuation strength {self.accentuate!r} is out of range: 0 (off) to {MAX_ACCENTUATE:g}.")
+
+    def with_(self, **changes) -> "DreamSettings":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DreamSpec:
+    """One dream: a target of a model (by its weights digest) on a photo (by its pixel digest)."""
+
+    model: str
+    weights_digest: str
+    photo_digest: str
+    layer: str
+    channel: int
+    settings: DreamSettings
+
+    def key(self) -> str:
+        payload = {"v": ALGORITHM_VERSION, "dream": DREAM_VERSION, "model": self.model, "weights": self.weights_digest,
+                   "photo": self.photo_digest, "layer": self.layer, "channel": self.channel,
+                   **asdict(self.settings), "accentuate": float(self.settings.accentuate)}
+        return "dream:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def for_targets(kind: str, targets: list[Target]) -> objectives.Objective:
+    """The objective a dream maximizes: a layer's energy, or a channel's mean, or a logit."""
+    return objectives.layer_energy(targets) if kind == "layer" else objectives.for_targets(kind, targets)
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    if images.shape[-1] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
+
+
+def _ascend(image: torch.Tensor, grad: torch.Tensor, anchor: torch.Tensor, pull: float) -> torch.Tensor:
+    """A normalized step up the gradient, then (accentuation) a pull back towards the photo."""
+    step = grad / (grad.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-8)
+    image = image + LR * step
+    if pull:
+        image = image - pull * (image - anchor)  # the gradient step of (pull / 2) * ||image - photo||^2
+    return image.clamp(0, 1)
+
+
+def dream(model: LoadedModel, photo: np.ndarray, targets: Sequence[Target], settings: DreamSettings,
+          snapshot_steps: Sequence[int] = ()) -> Iterator[StepRecord]:
+    """Dream each target on `photo` (H, W, 3 uint8, centre square); yields a record after every step.
+
+    Each picture draws its jitter from its own generator (seed and target), so it is the same alone or
+    in a batch, and the same on every run. The last record carries the final pictures."""
+    targets = list(targets)
+    objective = for_targets(settings.objective, targets)
+    gens = [element_generator(settings.seed, t) for t in targets]
+    shifts = transforms.draw_params(JITTER, settings.steps, gens).to(model.device)
+    photo_full = param.photo_images(photo, len(targets), model.in_channels, settings.size).to(model.device)
+    sizes = param.octave_sizes(settings.size, settings.octaves, OCTAVE_SCALE)
+    per_octave = _steps_per_octave(settings.steps, len(sizes))
+    sizes = sizes[len(sizes) - len(per_octave):]
+    # Capped at all the way back: past 1 the step would overshoot the photo and diverge (strengths under PULL).
+    pull = min(1.0, PULL / settings.accentuate) if settings.accentuate else 0.0
+    wake = 0 if settings.objective == "layer" else WAKE_STEPS
+    wanted = set(snapshot_steps) | {settings.steps}
+    detail = torch.zeros_like(_resize(photo_full, sizes[0]))
+    step = 0
+    with LayerTap(model.module, objective.layers) as tap:
+        for size, n_steps in zip(sizes, per_octave):
+            base = _resize(photo_full, size).clamp(0, 1)
+            image = (base + _resize(detail, size)).clamp(0, 1)  # the detail dreamed so far, carried up
+            for _ in range(n_steps):
+                image.requires_grad_(True)
+                with redirected_relu(step < wake):
+                    x = transforms.apply(image, JITTER, shifts[step])
+                    scores = objective(tap.run(model.normalize(x)))
+                    grad, = torch.autograd.grad(scores.sum(), image)
+                with torch.no_grad():
+                    image = _ascend(image.detach(), grad, base, pull)
+                step += 1
+                snapshot = _resize(image, settings.size).clamp(0, 1) if step in wanted else None
+                yield StepRecord(step, settings.steps, scores.detach(), snapshot)
+            detail = image - base
+
+
+def objective_values(model: LoadedModel, images: torch.Tensor, targets: Sequence[Target], kind: str) -> torch.Tensor:
+    """The dream objective of each picture (B, C, H, W in [0, 1]) for its target, without jitter."""
+    objective = for_targets(kind, list(targets))
+    with torch.no_grad(), LayerTap(model.module, objective.layers) as tap:
+        return objective(tap.run(model.normalize(images.to(model.device)))).float().cpu()
+
+
+def dream_targets(model: LoadedModel, layer_channels: Sequence[tuple[str, int | None]], kind: str) -> list[Target]:
+    """Canonical targets: layer names or aliases checked; a whole layer takes no channel."""
+    targets = []
+    for layer, channel in layer_channels:
+        if kind == "logit":
+            model.check_channel(LOGITS, int(channel))
+            targets.append(Target(LOGITS, int(channel)))
+            continue
+        name = model.resolve_layer(layer)
+        if name == LOGITS and kind == "layer":
+            raise FeatvizError("A whole-layer dream needs a layer, not the logits: dream a class with --logit.")
+        if kind == "channel":
+            model.check_channel(name, int(channel))
+        targets.append(Target(name, int(channel) if kind == "channel" else WHOLE_LAYER))
+    return targets
+
+
+def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, layer_channels: Sequence[tuple[str, int | None]],
+                   settings: DreamSettings, store=None, batch_size: int | None = None, previews: bool = False) -> Iterator[Progress]:
+    """Dream every target of one photo, batched and cached like `runner.render_channels` (same
+    Progress events, ChannelResults in the same store). `photo_digest` is `photos.photo_digest(photo)`."""
+    targets = dream_targets(model, layer_channels, settings.objective)
+    keys = [spec_for(model, photo_digest, t, settings).key() for t in targets]
+
+    def loop(batch: list[Target], marks: list[int]) -> Iterator[StepRecord]:
+        return dream(model, photo, batch, settings, marks)
+
+    yield from run_batches(model, targets, keys, loop, settings.steps, settings.size, store, batch_size, previews)
+
+
+def spec_for(model, photo_digest: str, target: Target, settings: DreamSettings) -> DreamSpec:
+    """The spec of a dream; `model` is a LoadedModel or anything with its name and digest (the pages' ModelRef)."""
+    return DreamSpec(model.name, model.digest, photo_digest, target.layer, target.channel, settings)

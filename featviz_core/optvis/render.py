@@ -1,0 +1,177 @@
+"""The one optimization loop: gradient ascent on a batch of pictures, each with its own target.
+
+`render` is a generator of `StepRecord`s and has no side effects (no printing, no files, no cache):
+the command line, the dashboard, the tests and the benchmark decide what to do with the records.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import objectives, param, transforms
+from ..errors import FeatvizError
+from ..models.hooks import LayerTap
+from ..models.loading import LoadedModel
+from .objectives import Target
+from ..inputs.photos import photo_digest
+from .redirect import redirected_relu
+from ..spec.settings import RenderSettings
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A method's fixed hyper-parameters (part of ALGORITHM_VERSION, not of the settings)."""
+
+    param: str  # "pixel" | "fourier" | "maco"
+    optimizer: str  # "adam" | "rms" (the classic RMS-normalized gradient step)
+    lr: float
+    robustness: transforms.Robustness
+    octaves: int = 1  # >1: start small and upscale by 1.2 per octave (classic)
+    noise: float = 0.04  # amplitude of the "noise" start, in [0, 1] units
+    wake_steps: int = 16  # first steps with lucid's redirected ReLU gradient (wakes channels that start off)
+
+
+RECIPES = {
+    # Fourier + decorrelated colour + robustness with lucid's Adam step of 0.05. Larger steps (0.08-0.15)
+    # or less momentum raise z by up to 4 % at 96 steps, but the early-layer pictures then excite their
+    # neighbours more than themselves (ranked first: 80 % instead of 100 % in the benchmark's 15).
+    "fourier": Recipe("fourier", "adam", 0.05, transforms.LUCID, noise=0.04),
+    "maco": Recipe("maco", "adam", 0.15, transforms.LUCID, noise=0.04),
+    # Keras conv_filter_visualization: noise of +-10 gray levels around 128, step of 1 gray level with
+    # RMS-normalized gradients, 9 octaves growing by 1.2, no transforms.
+    "classic": Recipe("pixel", "rms", 1.0 / 255, transforms.NONE, octaves=9, noise=10 / 255, wake_steps=0),
+}
+
+
+@dataclass
+class StepRecord:
+    step: int  # 1-based count of steps done
+    total: int
+    scores: torch.Tensor  # (B,) objective per picture at this step, detached, on the device
+    snapshot: torch.Tensor | None  # (B, C, size, size) pictures in [0, 1] when this step was asked for
+
+
+def element_generator(seed: int, target: Target) -> torch.Generator:
+    """Each picture's own random stream, from the run seed and its target alone."""
+    digest = hashlib.sha256(f"{seed}|{target.layer}|{target.channel}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def _steps_per_octave(steps: int, octaves: int) -> list[int]:
+    octaves = min(octaves, steps)
+    return [steps // octaves + (1 if k < steps % octaves else 0) for k in range(octaves)]
+
+
+def _make_param(recipe: Recipe, start: torch.Tensor, gens: list[torch.Generator]):
+    if recipe.param == "fourier":
+        return param.fourier_image(start)
+    if recipe.param == "maco":
+        return param.maco_image(start, gens)
+    return param.pixel_image(start)
+
+
+def _display(recipe: Recipe, images: torch.Tensor, size: int) -> torch.Tensor:
+    images = param.keras_deprocess(images) if recipe.param == "pixel" else images.clamp(0, 1)
+    if images.shape[-1] != size:
+        images = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+    return images
+
+
+def _ascend(recipe: Recipe, params: list[torch.Tensor], optimizer) -> None:
+    """One ascent step; the loss was the negated score, so descending it climbs the score."""
+    if optimizer is not None:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return
+    with torch.no_grad():
+        for p in params:
+            g = torch.nan_to_num(p.grad)
+            rms = g.pow(2).mean(dim=tuple(range(1, g.dim())), keepdim=True).sqrt()
+            p.sub_(recipe.lr * g / (rms + 1e-5))
+            p.grad = None
+
+
+def check_photo(settings: RenderSettings, photo) -> None:
+    """A photo start needs the very photo its settings name by digest (the cache key holds the digest)."""
+    if settings.init != param.PHOTO:
+        return
+    if photo is None:
+        raise FeatvizError("The 'photo' starting image needs a photo.")
+    if photo_digest(photo) != settings.photo:
+        raise FeatvizError("The photo given is not the one these settings name (its digest differs).")
+
+
+def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettings,
+           snapshot_steps: Sequence[int] = (), objective: objectives.Objective | None = None,
+           photo=None) -> Iterator[StepRecord]:
+    """Optimize one picture per target; yields a record after every step.
+
+    The last record always carries the final pictures as its snapshot. `objective` replaces the
+    per-target objective named by `settings.objective` (e.g. to add a diversity term). `photo`
+    (H, W, 3 uint8) is the starting picture when `settings.init` is "photo"."""
+    check_photo(settings, photo)
+    targets = list(targets)
+    recipe = RECIPES[settings.method]
+    device = model.device
+    autocast = _autocast(settings, device)
+    if device.type == "cuda":  # the same shapes every step: let cuDNN time its kernels once and keep the fastest
+        torch.backends.cudnn.benchmark = True
+    normalize = model.normalizer(device)  # mean and std built once, not every step
+    gens = [element_generator(settings.seed, t) for t in targets]
+    objective = objective or objectives.for_targets(settings.objective, targets)
+    sizes = param.octave_sizes(settings.size, recipe.octaves) if recipe.octaves > 1 else [settings.size]
+    per_octave = _steps_per_octave(settings.steps, len(sizes))
+    sizes = sizes[len(sizes) - len(per_octave):]
+    # Every random draw is made here, once, so the loop never waits on the host.
+    rob_params = transforms.draw_params(recipe.robustness, settings.steps, gens).to(device)
+    image = param.start_images(settings.init, gens, model.in_channels, sizes[0], recipe.noise, photo).to(device)
+    wanted = set(snapshot_steps) | {settings.steps}
+    step = 0
+    with LayerTap(model.module, objective.layers) as tap:
+        for size, n_steps in zip(sizes, per_octave):
+            if image.shape[-1] != size:
+                image = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False)
+            params, image_fn = _make_param(recipe, image, gens)
+            optimizer = torch.optim.Adam(params, lr=recipe.lr) if recipe.optimizer == "adam" else None
+            for _ in range(n_steps):
+                # The redirect adds ~17 % to a step (a per-picture check in every ReLU's backward), so it
+                # runs only until switched-off channels have woken up.
+                with redirected_relu(step < recipe.wake_steps):
+                    x = transforms.apply(image_fn(), recipe.robustness, rob_params[step])
+                    with autocast:
+                        acts = tap.run(normalize(x))
+                    scores = objective(acts)
+                    (-scores.sum()).backward()
+                _ascend(recipe, params, optimizer)
+                step += 1
+                snapshot = None
+                if step in wanted:
+                    with torch.no_grad():
+                        snapshot = _display(recipe, image_fn(), settings.size)
+                yield StepRecord(step, settings.steps, scores.detach(), snapshot)
+            with torch.no_grad():
+                image = image_fn().detach()
+
+
+def _autocast(settings: RenderSettings, device: torch.device):
+    """bf16 autocast of the model's forward pass (CUDA only); the objective reads it in float32."""
+    if settings.precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type != "cuda":
+        raise FeatvizError(f"Precision {settings.precision!r} needs a CUDA GPU (the model is on {device.type}): choose fp32.")
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def check_finite(curves: torch.Tensor, targets: Sequence[Target]) -> None:
+    """NaN/inf activations mean the model or objective broke the ascent: say which and where."""
+    bad = (~torch.isfinite(curves)).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        first_step = int((~torch.isfinite(curves[bad[0]])).nonzero()[0]) + 1
+        names = ", ".join(str(targets[b]) for b in bad[:5])
+        raise FeatvizError(f"The activation became NaN or infinite (first at step {first_step}) for {names}: "
+                           f"the model produces non-finite gradients for these inputs; try another method or fewer steps.")

@@ -1,0 +1,99 @@
+"""Everything that decides a picture, as frozen values with a stable digest and a URL form."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import FeatvizError, unknown_choice
+from ..optvis.objectives import KINDS
+from ..optvis.param import INITS, PHOTO
+
+# Bump when a change to the algorithm changes the pictures: old cache entries then stop matching.
+ALGORITHM_VERSION = 4
+
+METHODS = ("fourier", "maco", "classic")
+DEFAULT_METHOD = "fourier"
+# bf16: the model's forward pass under CUDA autocast. Off by default: no GPU was at hand to check with
+# the self-check that its pictures are as good (README, GPU). fp32 stays out of the cache key.
+PRECISIONS = ("fp32", "bf16")
+SIZE_RANGE = (32, 1024)
+STEPS_RANGE = (1, 5000)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How to render; shared by every channel of a run."""
+
+    method: str = DEFAULT_METHOD
+    size: int = 224  # the benchmark's winner: Lite0's own input size (see README, Benchmark)
+    steps: int = 96
+    seed: int = 0
+    init: str = "noise"
+    objective: str = "channel"
+    precision: str = "fp32"
+    photo: str = ""  # with init "photo": the photo's digest (photos.photo_digest); the pixels travel beside
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise unknown_choice("method", self.method, METHODS)
+        if self.init not in INITS + (PHOTO,):
+            raise unknown_choice("starting image", self.init, INITS + (PHOTO,))
+        if (self.init == PHOTO) != bool(self.photo) or not isinstance(self.photo, str):
+            raise FeatvizError("A 'photo' starting image needs the photo's digest, and only it takes one.")
+        if self.objective not in KINDS:
+            raise unknown_choice("objective", self.objective, KINDS)
+        if self.precision not in PRECISIONS:
+            raise unknown_choice("precision", self.precision, PRECISIONS)
+        for name, (lo, hi) in (("size", SIZE_RANGE), ("steps", STEPS_RANGE)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise FeatvizError(f"{name.capitalize()} {value!r} is out of range: choose a whole number from {lo} to {hi}.")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise FeatvizError(f"Seed {self.seed!r} must be a whole number >= 0.")
+
+    def to_query(self) -> dict[str, str]:
+        """Only the settings that differ from the defaults, as strings (short share links)."""
+        default = RenderSettings()
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> "RenderSettings":
+        """Inverse of to_query; unknown keys are ignored, bad values raise FeatvizError."""
+        values = {}
+        for f in fields(cls):
+            if f.name in query:
+                raw = query[f.name]
+                if f.type in ("int", int):
+                    try:
+                        values[f.name] = int(raw)
+                    except ValueError:
+                        raise FeatvizError(f"{f.name.capitalize()} {raw!r} is not a whole number.") from None
+                else:
+                    values[f.name] = str(raw)
+        return cls(**values)
+
+    def with_(self, **changes) -> "RenderSettings":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """One picture: a channel of a layer of a model (identified by its weights digest), rendered with settings."""
+
+    model: str
+    weights_digest: str
+    layer: str
+    channel: int
+    settings: RenderSettings
+
+    def key(self) -> str:
+        """Stable digest of everything that decides the picture."""
+        settings = asdict(self.settings)
+        if settings["precision"] == "fp32":  # the default: keys made before the setting existed stay valid
+            del settings["precision"]
+        if not settings["photo"]:  # not started from a photo: the keys stay what they were before photos
+            del settings["photo"]
+        payload = {"v": ALGORITHM_VERSION, "model": self.model, "weights": self.weights_digest,
+                   "layer": self.layer, "channel": self.channel, **settings}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
