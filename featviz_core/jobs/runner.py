@@ -23,6 +23,7 @@ from ..optvis.objectives import Target
 from ..optvis.param import to_uint8
 from ..optvis.render import StepRecord, check_finite, check_photo, render
 from ..spec.settings import RenderSettings, RenderSpec
+from ..spec.targets import check_objective_layers
 from ..store.disk import ChannelResult, Store, png_bytes
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,7 @@ def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]
     cached ones first. Channels of different layers share batches. Results are stored as each
     batch finishes. `photo` (HxWx3 uint8) is the starting picture of `init="photo"` settings."""
     targets = resolve_targets(model, layer_channels)
-    if settings.objective == "logit" and any(t.layer != LOGITS for t in targets):
-        raise FeatvizError(f"The logit objective needs layer {LOGITS!r} (channels are class indices).")
+    check_objective_layers(settings.objective, [t.layer for t in targets])
     check_photo(settings, photo)
     keys = [spec_for(model, t, settings).key() for t in targets]
 

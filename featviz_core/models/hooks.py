@@ -7,7 +7,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-LOGITS = "logits"  # pseudo-layer: the model's output
+from ..spec.targets import LOGITS
 
 
 class _StopForward(Exception):

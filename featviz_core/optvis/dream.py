@@ -29,62 +29,13 @@ from .objectives import Target
 from .redirect import redirected_relu
 from .render import StepRecord, _steps_per_octave, element_generator
 from ..jobs.runner import Progress, run_batches
-from ..spec.settings import ALGORITHM_VERSION, SIZE_RANGE, STEPS_RANGE
+from ..spec.dream import KINDS, WHOLE_LAYER, DreamSettings, DreamSpec, spec_for
 
-DREAM_VERSION = 1  # bump when a change to the recipe changes the dreams
-KINDS = ("layer", "channel", "logit")
-WHOLE_LAYER = -1  # the channel of a whole-layer target
 OCTAVE_SCALE = 1.4  # Deep Dream's own growth per octave
 LR = 0.01  # mean absolute change of a pixel per step, in [0, 1] units
 JITTER = transforms.Robustness(pad=0, jitter=8, scale=0.0, rotate=0.0)  # shifts only: the photo stays put
 PULL = 0.1  # accentuation: the share of the way back to the photo per step, at strength 1
 WAKE_STEPS = 8  # a channel or logit off on the photo gets lucid's redirected ReLU gradient this long
-MAX_ACCENTUATE = 100.0
-
-
-@dataclass(frozen=True)
-class DreamSettings:
-    """How to dream; shared by every target of a photo."""
-
-    size: int = 224
-    steps: int = 60  # over all octaves
-    octaves: int = 4
-    seed: int = 0
-    objective: str = "layer"
-    accentuate: float = 0.0  # 0: a plain dream; > 0: feature accentuation of that strength
-
-    def __post_init__(self) -> None:
-        if self.objective not in KINDS:
-            raise unknown_choice("dream objective", self.objective, KINDS)
-        for name, (lo, hi) in (("size", SIZE_RANGE), ("steps", STEPS_RANGE), ("octaves", (1, 8))):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not lo <= value <= hi:
-                raise FeatvizError(f"{name.capitalize()} {value!r} is out of range: choose a whole number from {lo} to {hi}.")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise FeatvizError(f"Seed {self.seed!r} must be a whole number >= 0.")
-        if not isinstance(self.accentuate, (int, float)) or not 0 <= self.accentuate <= MAX_ACCENTUATE:
-            raise FeatvizError(f"Accentuation strength {self.accentuate!r} is out of range: 0 (off) to {MAX_ACCENTUATE:g}.")
-
-    def with_(self, **changes) -> "DreamSettings":
-        return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class DreamSpec:
-    """One dream: a target of a model (by its weights digest) on a photo (by its pixel digest)."""
-
-    model: str
-    weights_digest: str
-    photo_digest: str
-    layer: str
-    channel: int
-    settings: DreamSettings
-
-    def key(self) -> str:
-        payload = {"v": ALGORITHM_VERSION, "dream": DREAM_VERSION, "model": self.model, "weights": self.weights_digest,
-                   "photo": self.photo_digest, "layer": self.layer, "channel": self.channel,
-                   **asdict(self.settings), "accentuate": float(self.settings.accentuate)}
-        return "dream:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def for_targets(kind: str, targets: list[Target]) -> objectives.Objective:
@@ -182,6 +133,3 @@ def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, lay
     yield from run_batches(model, targets, keys, loop, settings.steps, settings.size, store, batch_size, previews)
 
 
-def spec_for(model, photo_digest: str, target: Target, settings: DreamSettings) -> DreamSpec:
-    """The spec of a dream; `model` is a LoadedModel or anything with its name and digest (the pages' ModelRef)."""
-    return DreamSpec(model.name, model.digest, photo_digest, target.layer, target.channel, settings)

@@ -6,36 +6,15 @@ shorthand used on the command line and in share links (`-layer:channel` for the 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from ..errors import FeatvizError
-from ..models.hooks import LOGITS
+from ..spec.targets import LOGITS, OBJECTIVES, Target, check_objective_layers, parse_target
 
-KINDS = ("channel", "neuron", "logit")
-
-
-@dataclass(frozen=True)
-class Target:
-    """One picture's goal: a channel of a layer (a class index when layer is LOGITS)."""
-
-    layer: str
-    channel: int
-
-    def __str__(self) -> str:
-        return self.layer if self.channel < 0 else f"{self.layer}:{self.channel}"  # < 0: a whole layer (dreams)
-
-
-def parse_target(text: str) -> tuple[Target, float]:
-    """`"blocks.3:5"` -> (Target("blocks.3", 5), +1); a leading '-' gives weight -1."""
-    sign = -1.0 if text.startswith("-") else 1.0
-    layer, sep, channel = text.lstrip("-").rpartition(":")
-    if not sep or not layer or not re.fullmatch(r"[0-9]+", channel.strip()):
-        raise FeatvizError(f"Cannot read objective {text!r}: expected 'layer:channel', e.g. 'blocks.3:5' or '-blocks.3:5'.")
-    return Target(layer, int(channel)), sign
+KINDS = OBJECTIVES
 
 
 class Objective:
@@ -113,9 +92,7 @@ def neuron(targets: list[Target]) -> Objective:
 
 def logit(targets: list[Target]) -> Objective:
     """Each element's class logit (targets on the LOGITS pseudo-layer)."""
-    bad = [t for t in targets if t.layer != LOGITS]
-    if bad:
-        raise FeatvizError(f"A logit objective needs layer {LOGITS!r}, not {bad[0].layer!r}.")
+    check_objective_layers("logit", [t.layer for t in targets])
     return _per_element(targets, lambda a, _: a.float(), "class logit")
 
 

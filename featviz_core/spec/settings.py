@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import FeatvizError, unknown_choice
-from ..optvis.objectives import KINDS
+from .targets import OBJECTIVES
 from ..optvis.param import INITS, PHOTO
 
 # Bump when a change to the algorithm changes the pictures: old cache entries then stop matching.
@@ -19,6 +19,21 @@ DEFAULT_METHOD = "fourier"
 PRECISIONS = ("fp32", "bf16")
 SIZE_RANGE = (32, 1024)
 STEPS_RANGE = (1, 5000)
+
+
+def check_whole(name: str, value, valid: tuple[int, int]) -> None:
+    """The one range check of a whole-number setting (settings, CLI options, host limits)."""
+    lo, hi = valid
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise FeatvizError(f"{name.capitalize()} {value!r} is out of range: choose a whole number from {lo} to {hi}.")
+
+
+def check_common(settings) -> None:
+    """Size, steps and seed: the checks every kind of settings (renders, dreams) shares."""
+    check_whole("size", settings.size, SIZE_RANGE)
+    check_whole("steps", settings.steps, STEPS_RANGE)
+    if isinstance(settings.seed, bool) or not isinstance(settings.seed, int) or settings.seed < 0:
+        raise FeatvizError(f"Seed {settings.seed!r} must be a whole number >= 0.")
 
 
 @dataclass(frozen=True)
@@ -41,16 +56,11 @@ class RenderSettings:
             raise unknown_choice("starting image", self.init, INITS + (PHOTO,))
         if (self.init == PHOTO) != bool(self.photo) or not isinstance(self.photo, str):
             raise FeatvizError("A 'photo' starting image needs the photo's digest, and only it takes one.")
-        if self.objective not in KINDS:
-            raise unknown_choice("objective", self.objective, KINDS)
+        if self.objective not in OBJECTIVES:
+            raise unknown_choice("objective", self.objective, OBJECTIVES)
         if self.precision not in PRECISIONS:
             raise unknown_choice("precision", self.precision, PRECISIONS)
-        for name, (lo, hi) in (("size", SIZE_RANGE), ("steps", STEPS_RANGE)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not lo <= value <= hi:
-                raise FeatvizError(f"{name.capitalize()} {value!r} is out of range: choose a whole number from {lo} to {hi}.")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise FeatvizError(f"Seed {self.seed!r} must be a whole number >= 0.")
+        check_common(self)
 
     def to_query(self) -> dict[str, str]:
         """Only the settings that differ from the defaults, as strings (short share links)."""
