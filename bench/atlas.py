@@ -4,7 +4,8 @@
 
     python bench/atlas.py            # full run at the defaults (224 px, 96 steps); writes bench/atlas_results.json
                                      # and the README's atlas table
-    python bench/atlas.py --quick    # smoke run (~2 min): 32 px, 2 steps; writes out/bench-quick/atlas_results.json only
+    python bench/atlas.py --quick    # smoke run (~2 min): 32 px, 2 steps; writes
+                                     # out/bench-quick/atlas_results.json only
 
 Ray binds to the machine's address, so the script runs itself inside a fresh network namespace
 (`unshare -n`, needs root) with its own RAY_TMPDIR; --no-netns runs it as is. Rows:
@@ -35,9 +36,9 @@ import torch  # noqa: E402
 
 from benchmark import machine, update_readme  # noqa: E402  (bench/ is this script's folder)
 from featviz_core import RenderSettings, Store, collect, render_channels  # noqa: E402
+from featviz_core.backends import ModelSource, run_work  # noqa: E402
 from featviz_core.jobs.atlas import atlas_layers, plan_atlas, run_atlas  # noqa: E402
-from featviz_core.jobs.runner import max_batch  # noqa: E402
-from featviz_core.backends.work import ModelSource, run_work  # noqa: E402
+from featviz_core.jobs.batching import max_batch  # noqa: E402
 
 LAYER = "blocks.1"
 README_START, README_END = "<!-- atlas-bench:start -->", "<!-- atlas-bench:end -->"
@@ -85,7 +86,8 @@ def timed_atlas(source, model, settings, batch_size: int, ray=None, workers=None
     # A start that takes most of the wall clock (quick runs) leaves too little to rate the rest.
     steady = round(plan.total / (wall - startup), 3) if wall - startup > 0.3 * wall else None
     return {"pictures": plan.total, "batches": [b.units for b in plan.batches], "wall_s": round(wall, 2),
-            "startup_s": round(startup, 2), "channels_per_s": round(plan.total / wall, 3), "steady_channels_per_s": steady}
+            "startup_s": round(startup, 2), "channels_per_s": round(plan.total / wall, 3),
+            "steady_channels_per_s": steady}
 
 
 def one_process(model, settings, batch_size: int) -> dict:
@@ -112,7 +114,8 @@ def projection(model, settings, source) -> dict:
         per_picture = (time.perf_counter() - start) / plan.todo
         rows.append({"layer": layer, "channels": count, "s_per_picture": round(per_picture, 3),
                      "layer_s": round(per_picture * count, 1)})
-        print(f"  {layer:<12} {count:>5} channels  {per_picture:7.3f} s/picture  -> {per_picture * count:8.1f} s", flush=True)
+        print(f"  {layer:<12} {count:>5} channels  {per_picture:7.3f} s/picture  -> {per_picture * count:8.1f} s",
+              flush=True)
     return {"layers": rows, "one_process_s": round(sum(r["layer_s"] for r in rows), 1),
             "channels": sum(r["channels"] for r in rows)}
 
@@ -154,14 +157,16 @@ def markdown(doc: dict) -> str:
     lines = [f"Run on {doc['date']} with `{doc['command']}`: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
              f"device {m['device']}; load average at start {m['load_average'][0]}. Lite0 `{LAYER}` "
              f"({doc['rows']['atlas, this process (1 thread)']['pictures']} channels) at {doc['settings']}.", "",
-             "| run | wall s | of which starting workers | channels / s | without the start | vs the atlas in one process |",
+             "| run | wall s | of which starting workers | channels / s | without the start "
+             "| vs the atlas in one process |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, row in doc["rows"].items():
         steady = row["steady_channels_per_s"]
         lines.append(f"| {name} | {row['wall_s']} | {row['startup_s']} | {row['channels_per_s']} | {steady or '–'} | "
                      + (f"{steady / base:.2f}x |" if steady else "– |"))
     best = max(r["steady_channels_per_s"] or 0 for r in doc["rows"].values())
-    lines += ["", f"The whole Lite0 atlas ({proj['channels']} channels, every listed layer but logits), projected from one "
+    lines += ["", f"The whole Lite0 atlas ({proj['channels']} channels, every listed layer but logits), "
+              "projected from one "
               f"batch per layer: {proj['one_process_s'] / 3600:.2f} h in one process, "
               f"{proj['one_process_s'] * base / best / 3600:.2f} h at the fastest row's rate."]
     return "\n".join(lines)

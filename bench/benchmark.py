@@ -34,14 +34,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from featviz_core import DEFAULT_METHOD, METHODS, RECIPES, RenderSettings, collect, load_model, render_channels  # noqa: E402
-from featviz_core.optvis.param import octave_sizes  # noqa: E402
 from featviz_core.analysis.selfcheck import score_pictures  # noqa: E402
+from featviz_core.optvis.param import octave_sizes  # noqa: E402
 from featviz_core.spec.settings import STEPS_RANGE  # noqa: E402
 from featviz_core.store.disk import Store  # noqa: E402
 
 README = os.path.join(REPO, "README.md")
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-LUCENT_PACKAGES = ["torch-lucent==0.1.8"]  # installed with --no-deps: its pins (kornia<=0.4.1, pytest, coveralls...) are not all needed
+# installed with --no-deps: its pins (kornia<=0.4.1, pytest, coveralls...) are not all needed
+LUCENT_PACKAGES = ["torch-lucent==0.1.8"]
 LUCENT_RUNTIME = ["kornia==0.4.1", "decorator", "ipython"]  # what `lucent.optvis.render` really imports
 KERAS_RECIPE = dict(method="classic", size=412, steps=135)  # 9 octaves x 15 steps, 1.2x upscale, 412 px final
 CLASS_LOGITS = (285, 1, 207, 948)  # Egyptian cat, goldfish, golden retriever, Granny Smith
@@ -121,7 +122,8 @@ class Row:
         layers = list(dict.fromkeys(p.layer for p in self.pictures))
         per_layer = {layer: quality([p for p in self.pictures if p.layer == layer]) for layer in layers}
         return {"seconds_per_channel": self.seconds_per_channel, "channels_per_second": 1 / self.seconds_per_channel,
-                "cpu_seconds_per_channel": self.clock.cpu / len(self.pictures), "layers": per_layer, "all": quality(self.pictures)}
+                "cpu_seconds_per_channel": self.clock.cpu / len(self.pictures), "layers": per_layer,
+                "all": quality(self.pictures)}
 
 
 def quality(pictures: Sequence[Picture]) -> dict:
@@ -131,7 +133,9 @@ def quality(pictures: Sequence[Picture]) -> dict:
 
 def spread_channels(count: int, wanted: int) -> list[int]:
     """`wanted` channels spread evenly over 0..count-1 (the same ones for every method)."""
-    return sorted({int(round(i * (count - 1) / max(wanted - 1, 1))) for i in range(wanted)}) if wanted > 1 else [count // 2]
+    if wanted <= 1:
+        return [count // 2]
+    return sorted({int(round(i * (count - 1) / max(wanted - 1, 1))) for i in range(wanted)})
 
 
 def pick_channels(model, layers: Sequence[str], per_layer: int) -> list[tuple[str, int]]:
@@ -143,7 +147,8 @@ def render_featviz(model, layer_channels, settings: RenderSettings, batch_size: 
     with Stopwatch() as clock:
         results = collect(render_channels(model, layer_channels, settings, store=None, batch_size=batch_size))
     by_target = {(r.layer, r.channel): r.image for r in results}
-    return [Picture(layer, channel, by_target[(model.resolve_layer(layer), channel)]) for layer, channel in layer_channels], clock
+    return [Picture(layer, channel, by_target[(model.resolve_layer(layer), channel)])
+            for layer, channel in layer_channels], clock
 
 
 def score(model, pictures: list[Picture], stats_store: Store | None) -> list[Picture]:
@@ -168,7 +173,8 @@ def rescored(model, row: Row, size: int, stats) -> Row:
         return np.asarray(Image.fromarray(image).resize((size, size), Image.LANCZOS))
 
     pictures = [Picture(p.layer, p.channel, resize(p.image)) for p in row.pictures]
-    return Row(f"{row.name}, scored at {size} px", row.settings, row.clock, score(model, pictures, stats), row.device, rescored=True)
+    return Row(f"{row.name}, scored at {size} px", row.settings, row.clock, score(model, pictures, stats), row.device,
+               rescored=True)
 
 
 def add_rescored(model, rows: list[Row], size: int, stats) -> None:
@@ -197,9 +203,11 @@ def ensure_lucent():
     pins = os.path.join(REPO, "out", "bench-pins.txt")
     os.makedirs(os.path.dirname(pins), exist_ok=True)
     with open(pins, "w") as f:  # constraints: whatever gets installed must keep this torch and torchvision
-        f.write("\n".join(f"{m}=={importlib.import_module(m).__version__.split('+')[0]}" for m in ("torch", "torchvision")) + "\n")
+        f.write("\n".join(f"{m}=={importlib.import_module(m).__version__.split('+')[0]}"
+                          for m in ("torch", "torchvision")) + "\n")
     pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    print(f"installing {' '.join(LUCENT_PACKAGES)} (--no-deps) and {' '.join(LUCENT_RUNTIME)} into {sys.prefix}", flush=True)
+    print(f"installing {' '.join(LUCENT_PACKAGES)} (--no-deps) and {' '.join(LUCENT_RUNTIME)} into {sys.prefix}",
+          flush=True)
     subprocess.check_call(pip + ["--no-deps"] + LUCENT_PACKAGES)
     subprocess.check_call(pip + ["-c", pins] + LUCENT_RUNTIME)
     importlib.invalidate_caches()
@@ -233,7 +241,8 @@ def render_lucent(model, layer_channels, steps: int, size: int, seed: int = 0):
             images = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=len(channels)),
                                        transforms=transform.standard_transforms + [normalize], thresholds=(steps,),
                                        preprocess=False, progress=False, show_image=False)[-1]
-        pictures += [Picture(layer, c, (img * 255).round().clip(0, 255).astype(np.uint8)) for c, img in zip(channels, images)]
+        pictures += [Picture(layer, c, (img * 255).round().clip(0, 255).astype(np.uint8))
+                     for c, img in zip(channels, images)]
     return pictures, clock, str(device)
 
 
@@ -243,10 +252,12 @@ def render_lucent(model, layer_channels, steps: int, size: int, seed: int = 0):
 def describe(settings: RenderSettings) -> str:
     """The exact settings of a featviz row, including its method's recipe."""
     r = RECIPES[settings.method]
-    octaves = f", {r.octaves} octaves ({'/'.join(map(str, octave_sizes(settings.size, r.octaves)))} px)" if r.octaves > 1 else ""
+    octaves = (f", {r.octaves} octaves ({'/'.join(map(str, octave_sizes(settings.size, r.octaves)))} px)"
+               if r.octaves > 1 else "")
     rob = "lucid robustness" if r.robustness.active else "no transforms"
     wake = f", redirected ReLU for the first {min(r.wake_steps, settings.steps)} steps" if r.wake_steps else ""
-    return (f"{settings.method}: {settings.size} px, {settings.steps} steps, {r.param} param, {r.optimizer} lr {r.lr:g}, "
+    return (f"{settings.method}: {settings.size} px, {settings.steps} steps, {r.param} param, "
+            f"{r.optimizer} lr {r.lr:g}, "
             f"{rob}{octaves}{wake}, init {settings.init}, seed {settings.seed}")
 
 
@@ -279,7 +290,8 @@ def same_time_settings(model, channels, plan: Plan, default_row: Row, seconds_pe
 def report_row(row: Row) -> None:
     s = row.summary()
     layers = "  ".join(f"{k}: z {v['median_z']:.1f} first {v['ranked_first']:.0%}" for k, v in s["layers"].items())
-    print(f"  {row.name:<34} {row.seconds_per_channel:8.2f} s/ch ({s['cpu_seconds_per_channel']:.2f} CPU s)   median z {s['all']['median_z']:6.1f}  "
+    print(f"  {row.name:<34} {row.seconds_per_channel:8.2f} s/ch ({s['cpu_seconds_per_channel']:.2f} CPU s)   "
+          f"median z {s['all']['median_z']:6.1f}  "
           f"first {s['all']['ranked_first']:4.0%}   [{layers}]", flush=True)
 
 
@@ -294,7 +306,8 @@ def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row
     rows = [timed(DEFAULT_ROW, lambda: featviz_row(model, DEFAULT_ROW, channels, plan.default, stats))]
     for method in (m for m in METHODS if m != DEFAULT_METHOD):
         settings = plan.default.with_(method=method)
-        rows.append(timed(f"featviz {method}", lambda: featviz_row(model, f"featviz {method}", channels, settings, stats)))
+        rows.append(timed(f"featviz {method}",
+                          lambda: featviz_row(model, f"featviz {method}", channels, settings, stats)))
     rows.append(timed(KERAS_ROW, lambda: featviz_row(model, KERAS_ROW, channels, plan.keras, stats)))
     add_rescored(model, rows, plan.lucent_size, stats)
     if skip_lucent:
@@ -302,7 +315,8 @@ def main_rows(model, plan: Plan, channels, stats, skip_lucent: bool) -> list[Row
     lucent = timed(LUCENT_ROW, lambda: lucent_row(model, channels, plan, stats))
     rows.append(lucent)
     same = same_time_settings(model, channels, plan, rows[0], lucent.seconds_per_channel)
-    rows.append(timed(f"{SAME_TIME_ROW} ({same.steps} steps, {same.size} px)", lambda: featviz_row(model, SAME_TIME_ROW, channels, same, stats)))
+    rows.append(timed(f"{SAME_TIME_ROW} ({same.steps} steps, {same.size} px)",
+                      lambda: featviz_row(model, SAME_TIME_ROW, channels, same, stats)))
     return rows
 
 
@@ -348,7 +362,8 @@ def check_targets(sections: dict[str, list[Row]], device: str) -> list[dict]:
     def target(name, value, goal, fmt, at_most=False, applies=True):
         ok = None if value is None or not applies else bool(value <= goal if at_most else value >= goal)
         shown = "n/a" if value is None else fmt.format(value)
-        return {"target": name, "value": shown, "goal": ("<= " if at_most else "") + fmt.format(goal) if goal is not None else "n/a",
+        return {"target": name, "value": shown,
+                "goal": ("<= " if at_most else "") + fmt.format(goal) if goal is not None else "n/a",
                 "status": {True: "PASS", False: "FAIL", None: "SKIP"}[ok]}
 
     dz, d1 = default["all"]["median_z"], default["all"]["ranked_first"]
@@ -380,12 +395,14 @@ def machine(device: str) -> dict:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "device": device, "gpu": gpu, "python": platform.python_version(), "load_average": [round(v, 2) for v in os.getloadavg()]}
+            "device": device, "gpu": gpu, "python": platform.python_version(),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 
 def row_json(row: Row) -> dict:
     return {"name": row.name, "settings": row.settings, "device": row.device, **row.summary(),
-            "pictures": [{"layer": p.layer, "channel": p.channel, "z": round(p.z, 3), "rank": p.rank} for p in row.pictures]}
+            "pictures": [{"layer": p.layer, "channel": p.channel, "z": round(p.z, 3), "rank": p.rank}
+                         for p in row.pictures]}
 
 
 def quality_cell(q: dict) -> str:
@@ -400,24 +417,31 @@ def markdown_table(rows: list[Row], title: str) -> list[str]:
     for row in rows:
         s = row.summary()
         cells = [quality_cell(s["layers"][layer]) if layer in s["layers"] else "" for layer in layers]
-        lines.append(f"| {row.name} | {row.seconds_per_channel:.2f} | {s['cpu_seconds_per_channel']:.2f} | {s['channels_per_second']:.2f} | "
+        lines.append(f"| {row.name} | {row.seconds_per_channel:.2f} | {s['cpu_seconds_per_channel']:.2f} | "
+                     f"{s['channels_per_second']:.2f} | "
                      + " | ".join(cells) + f" | {quality_cell(s['all'])} |")
     return lines + [""]
 
 
 def markdown(doc: dict, sections: dict[str, list[Row]], targets: list[dict], command: str) -> str:
     m = doc["machine"]
-    lines = [f"Run on {doc['date']} with `{command}`: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
-             f"torch {m['torch']}, device {m['device']}{', ' + m['gpu'] if m['gpu'] else ''}; load average at start "
-             f"{m['load_average'][0]}. Model: EfficientNet-Lite0 (`lite0`). Seconds per channel: wall clock of the whole "
-             "batch divided by its channels, no cache (CPU s: the process's CPU time, all threads, likewise). Quality: featviz's self-check (robust z of the channel against "
-             "natural photos under random transforms; rank 1 = the picture excites its own channel most in its layer).", ""]
+    lines = [f"Run on {doc['date']} with `{command}`: {m['cpu']}, {m['cores']} cores "
+             f"({m['torch_threads']} torch threads), "
+             f"torch {m['torch']}, device {m['device']}{', ' + m['gpu'] if m['gpu'] else ''}; "
+             "load average at start "
+             f"{m['load_average'][0]}. Model: EfficientNet-Lite0 (`lite0`). "
+             "Seconds per channel: wall clock of the whole "
+             "batch divided by its channels, no cache (CPU s: the process's CPU time, all threads, likewise). "
+             "Quality: featviz's self-check (robust z of the channel against "
+             "natural photos under random transforms; rank 1 = the picture excites its own channel most in its "
+             "layer).", ""]
     for title, rows in sections.items():
         lines += markdown_table(rows, title)
     lines += ["**Settings**", ""] + [f"- {r.name}: {r.settings}" for r in sections["Methods"] if not r.rescored] + [""]
     lines += ["**Targets**", "", "| target | measured | goal | result |", "|---|---:|---:|---|"]
     lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {t['status']} |" for t in targets]
-    lines += ["", "![methods side by side](docs/bench_comparison.png)", "", "![deep layers and class logits](docs/bench_deep.png)"]
+    lines += ["", "![methods side by side](docs/bench_comparison.png)", "",
+              "![deep layers and class logits](docs/bench_deep.png)"]
     return "\n".join(lines)
 
 
@@ -448,7 +472,8 @@ def comparison_image(rows: list[Row], path: str, tile: int = 96):
         y = head_h + i * (tile + gap)
         q = row.summary()["all"]
         draw.text((4, y + tile // 2 - 14), row.name, fill="black", font=font)
-        draw.text((4, y + tile // 2 + 2), f"{row.seconds_per_channel:.2f} s/ch, median z {q['median_z']:.1f}", fill="gray", font=font)
+        draw.text((4, y + tile // 2 + 2), f"{row.seconds_per_channel:.2f} s/ch, median z {q['median_z']:.1f}",
+                  fill="gray", font=font)
         by_target = {(p.layer, p.channel): p for p in row.pictures}
         for j, key in enumerate(columns):
             p = by_target.get(key)
@@ -456,7 +481,8 @@ def comparison_image(rows: list[Row], path: str, tile: int = 96):
                 continue
             x = label_w + j * (tile + gap)
             sheet.paste(Image.fromarray(p.image).resize((tile, tile), Image.LANCZOS), (x, y))
-            draw.text((x + 2, y + tile - 12), f"z {p.z:.0f} #{p.rank}", fill="white", font=font, stroke_width=1, stroke_fill="black")
+            draw.text((x + 2, y + tile - 12), f"z {p.z:.0f} #{p.rank}", fill="white", font=font, stroke_width=1,
+                      stroke_fill="black")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     sheet.save(path)
 
@@ -466,20 +492,23 @@ def comparison_image(rows: list[Row], path: str, tile: int = 96):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="few channels and steps: a smoke run (~1-2 min); never touches README.md")
+    p.add_argument("--quick", action="store_true",
+                   help="few channels and steps: a smoke run (~1-2 min); never touches README.md")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (lucent always uses cuda:0 when present)")
     p.add_argument("--skip-lucent", action="store_true", help="do not install or run torch-lucent")
     p.add_argument("--out", help="folder for results.json and bench_comparison.png "
                                  "(default: bench/ and docs/, or out/bench-quick/ with --quick)")
     p.add_argument("--no-readme", action="store_true", help="do not write the table into README.md")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice; 1 is steadier on a busy machine)")
+    p.add_argument("--threads", type=int,
+                   help="torch intra-op threads (default: torch's choice; 1 is steadier on a busy machine)")
     return p.parse_args(argv)
 
 
 def output_paths(args) -> tuple[str, str]:
     out = args.out or (os.path.join(REPO, "out", "bench-quick") if args.quick else None)
     if out:
-        return os.path.join(out, "results.json"), os.path.join(out, "bench_comparison.png"), os.path.join(out, "bench_deep.png")
+        return (os.path.join(out, "results.json"), os.path.join(out, "bench_comparison.png"),
+                os.path.join(out, "bench_deep.png"))
     return (os.path.join(REPO, "bench", "results.json"), os.path.join(REPO, "docs", "bench_comparison.png"),
             os.path.join(REPO, "docs", "bench_deep.png"))
 
@@ -494,7 +523,8 @@ def main(argv=None) -> int:
     model = load_model("lite0", device=args.device)
     stats = Store(os.path.join(REPO, "out", "bench-stats"))  # natural-photo statistics only, never pictures
     channels = pick_channels(model, plan.layers, plan.per_layer)
-    doc = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine(str(model.device)),
+    doc = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "machine": machine(str(model.device)),
            "quick": args.quick, "channels": [f"{layer}:{c}" for layer, c in channels]}
     print(f"featviz benchmark on {doc['machine']['cpu']} ({doc['machine']['cores']} cores, torch {torch.__version__}, "
           f"{model.device}), load {doc['machine']['load_average']}; channels {', '.join(doc['channels'])}", flush=True)
@@ -519,7 +549,8 @@ def main(argv=None) -> int:
         print(markdown(doc, sections, targets, command.strip()))
     else:
         update_readme(markdown(doc, sections, targets, command.strip()))
-    print(f"wrote {results_path}, {image_path} and {deep_path}" + ("" if args.quick or args.no_readme else f" and {README}"))
+    print(f"wrote {results_path}, {image_path} and {deep_path}"
+          + ("" if args.quick or args.no_readme else f" and {README}"))
     return 0
 
 

@@ -3,9 +3,10 @@
 
     python bench/counting_server.py APP_DIR RENDER_LOG [streamlit run options...]
 
-One line per picture ("layer:channel" and the time, from time.time()) is appended to RENDER_LOG whenever featviz_core.jobs.runner starts
-a batch (and the native id of each thread that renders to RENDER_LOG.threads), so a load test can count renders per distinct picture on any featviz checkout (the logging
-wraps runner's one optimization loop, which every version calls). The process is the server itself:
+One line per picture ("layer:channel" and the time, from time.time()) is appended to RENDER_LOG whenever
+featviz_core.jobs.runner starts a batch (and the native id of each thread that renders to RENDER_LOG.threads),
+so a load test can count renders per distinct picture on any featviz checkout (the logging wraps runner's one
+optimization loop, which every version calls). The process is the server itself:
 its /proc/<pid>/status is the server's.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 
 def count_renders(log_path: str) -> None:
-    from featviz_core.jobs import runner
+    from featviz_core.jobs import pictures as runner  # where a batch calls render
 
     real, lock, renderers = runner.render, threading.Lock(), set()
 

@@ -31,10 +31,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from featviz_core import load_model  # noqa: E402
-from featviz_core.jobs.scan import scan_folder  # noqa: E402
 from featviz_core.analysis.exemplars import spatial_maxima  # noqa: E402
-from featviz_core.inputs.imagefolder import list_images, model_input, open_image  # noqa: E402
+from featviz_core.analysis.scan import scan_folder  # noqa: E402
 from featviz_core.analysis.selfcheck import natural_photos  # noqa: E402
+from featviz_core.inputs.imagefolder import list_images, model_input, open_image  # noqa: E402
 
 LAYERS = ["blocks.1", "blocks.5"]
 TOP, BATCH = 9, 16
@@ -91,7 +91,8 @@ def time_scan(model, folder: str, shard: int, ray=None, workers=None) -> dict:
         if event.result is not None:
             total = event.done
     wall = time.perf_counter() - start
-    steady = (total - first[1]) / max(time.perf_counter() - first[0], 1e-9) if first and total > first[1] else total / wall
+    steady = ((total - first[1]) / max(time.perf_counter() - first[0], 1e-9) if first and total > first[1]
+              else total / wall)
     return {"images": total, "wall_s": round(wall, 2), "images_per_s": round(total / wall, 2),
             "steady_images_per_s": round(steady, 2)}
 
@@ -100,7 +101,8 @@ def ray_scan(folder: str, shard: int) -> dict:
     """The Ray measurement in a loopback-only network namespace (this script again, `--ray-part`)."""
     ray_tmp = tempfile.mkdtemp(prefix="fvbench", dir="/tmp")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": ray_tmp, "PYTHONPATH": REPO}
-    command = f"ip link set lo up && exec {sys.executable} {os.path.abspath(__file__)} --ray-part {folder} --shard {shard}"
+    command = (f"ip link set lo up && exec {sys.executable} {os.path.abspath(__file__)} "
+               f"--ray-part {folder} --shard {shard}")
     try:
         done = subprocess.run(["unshare", "-n", "bash", "-c", command], env=env, capture_output=True, text=True)
     finally:
@@ -141,13 +143,14 @@ def main() -> int:
         print(json.dumps(time_scan(load_model("lite0"), args.ray_part, args.shard, ray=True, workers=2)))
         return 0
     out_dir = os.path.join(REPO, "out", "bench-exemplars-quick") if args.quick else os.path.join(REPO, "bench")
-    folder = args.images or make_folder(os.path.join(REPO, "out", "bench-photos-quick" if args.quick else "bench-photos"),
-                                        48 if args.quick else 512)
+    folder = args.images or make_folder(
+        os.path.join(REPO, "out", "bench-photos-quick" if args.quick else "bench-photos"), 48 if args.quick else 512)
     model = load_model("lite0")
     device = str(model.device)
     decode_s = time_decode(folder, model.input_size, 16 if args.quick else 128)
     forward_s = time_forward(model, BATCH, 2 if args.quick else 8)
-    print(f"decode + resize: {1 / decode_s:.1f} img/s on one thread; forward pass alone: {1 / forward_s:.1f} img/s on {device}")
+    print(f"decode + resize: {1 / decode_s:.1f} img/s on one thread; "
+          f"forward pass alone: {1 / forward_s:.1f} img/s on {device}")
     shard = QUICK_SHARD if args.quick else SHARD
     one = time_scan(model, folder, shard)
     print(f"one process: {one}")

@@ -103,7 +103,9 @@ class Server:
         return total / TICK
 
     def renders(self) -> list[str]:
-        return [line.split()[0] for line in self.render_log.read_text().splitlines()] if self.render_log.exists() else []
+        if not self.render_log.exists():
+            return []
+        return [line.split()[0] for line in self.render_log.read_text().splitlines()]
 
     def kill(self) -> None:
         self.proc.kill()  # SIGKILL: no cleanup, as a crash or an OOM killer would
@@ -199,7 +201,8 @@ WATCH = """wanted => {
       window.__featvizDone = same ? (window.__featvizDone || Date.now()) : 0;
     }, 250);
   }
-  return [window.__featvizDone, [...document.querySelectorAll('[data-testid="stImageCaption"]')].map(e => e.textContent.trim())];
+  return [window.__featvizDone,
+          [...document.querySelectorAll('[data-testid="stImageCaption"]')].map(e => e.textContent.trim())];
 }"""
 
 
@@ -255,7 +258,8 @@ def run_scenario(browser, args, scenario: str, work: Path) -> dict:
         peaks = Peaks(server)
         peaks.start()
         if scenario == "sequential":
-            runs = [settle(browser, server.base, [q], [lab], args.timeout, server.proc.pid) for q, lab in zip(queries, labels)]
+            runs = [settle(browser, server.base, [q], [lab], args.timeout, server.proc.pid)
+                    for q, lab in zip(queries, labels)]
             wall, each = sum(w for w, _, _ in runs), [seconds for _, (seconds,), _ in runs]
             spent = {group: sum(cpu[group] for _, _, cpu in runs) for group in runs[0][2]}
         else:
@@ -322,7 +326,8 @@ def main(argv=None) -> int:
                         help="shared (default): the server and the browsers on every core; split: the server "
                              "on half the cores, the browsers on the other half, as if on their own machines")
     parser.add_argument("--out", help="append each scenario's result to this JSON-lines file")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3 visitors, 1 channel per layer, 64 px, 8 steps")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 3 visitors, 1 channel per layer, 64 px, 8 steps")
     args = parser.parse_args(argv)
     if args.quick:
         args.visitors, args.per_layer, args.size, args.steps = 3, 1, 64, 8

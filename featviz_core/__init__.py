@@ -5,16 +5,36 @@
     results = collect(render_channels(model, [("blocks.3", c) for c in range(8)], RenderSettings(), Store("cache")))
 """
 from .errors import FeatvizError
-from .models.loading import DEFAULT_MODEL, LayerInfo, LoadedModel, ModelParts, list_models, load_model, pick_device, register_model
-from .optvis.objectives import Objective, Target, parse_target
-from .optvis.render import RECIPES, StepRecord
 from .jobs.runner import Progress, collect, render_channels, resolve_targets, spec_for
-from .spec.settings import DEFAULT_METHOD, METHODS, RenderSettings, RenderSpec
-from .store.disk import ChannelResult, Store
+from .models import (
+    DEFAULT_MODEL,
+    LayerInfo,
+    LoadedModel,
+    ModelParts,
+    list_models,
+    load_model,
+    pick_device,
+    register_model,
+)
+from .optvis.objectives import Objective
+from .optvis.render import RECIPES, StepRecord
+from .spec import (
+    DEFAULT_METHOD,
+    METHODS,
+    RenderSettings,
+    RenderSpec,
+    Target,
+    check_objective_layers,
+    layers_for,
+    parse_channels,
+    parse_target,
+)
+from .store import ChannelResult, Store
 
 __all__ = [
     "FeatvizError", "DEFAULT_MODEL", "LayerInfo", "LoadedModel", "ModelParts", "list_models", "load_model",
-    "pick_device", "register_model", "Objective", "Target", "parse_target", "RECIPES", "StepRecord",
+    "pick_device", "register_model", "Objective", "Target", "check_objective_layers", "layers_for", "parse_channels",
+    "parse_target", "RECIPES", "StepRecord",
     "Progress", "collect", "render_channels", "resolve_targets", "spec_for", "DEFAULT_METHOD", "METHODS",
     "RenderSettings", "RenderSpec", "ChannelResult", "Store",
 ]

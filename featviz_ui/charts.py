@@ -35,8 +35,9 @@ def curves_figure(results: Sequence[ChannelResult], values: Sequence[Sequence[fl
         fig.add_vline(x=marker_step, line={"color": "#d62728", "dash": "dot"})
         for result, ys in zip(results, values):
             if 1 <= marker_step <= len(ys):
-                fig.add_trace(go.Scatter(x=[marker_step], y=[float(ys[marker_step - 1])], mode="markers", showlegend=False,
-                                         marker={"size": 11, "color": "#d62728"}, name=f"step {marker_step}",
+                fig.add_trace(go.Scatter(x=[marker_step], y=[float(ys[marker_step - 1])], mode="markers",
+                                         showlegend=False, marker={"size": 11, "color": "#d62728"},
+                                         name=f"step {marker_step}",
                                          hovertemplate=f"step {marker_step}<br>{y_title} %{{y:.3f}}<extra></extra>"))
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="iteration",
                       yaxis_title=y_title, hovermode="closest", legend={"groupclick": "toggleitem"})

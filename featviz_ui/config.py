@@ -6,43 +6,20 @@ pkg.mod:factory`), never by a URL: a shared link can only pick among what the se
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from dataclasses import dataclass
 
-from featviz_core import DEFAULT_MODEL, FeatvizError, list_models
-from featviz_core.spec.settings import SIZE_RANGE, STEPS_RANGE
-from featviz_core.store.disk import default_cache_dir
+from featviz_core import DEFAULT_MODEL, list_models
+from featviz_core.config import HostLimits, host_limits, max_queued  # noqa: F401 (max_queued: for the pages)
+from featviz_core.store import default_cache_dir
 
-# Architectures an uploaded state dict can be loaded into (lite0 also accepts one).
-UPLOAD_ARCHITECTURES = ("lite0", "vgg16", "googlenet", "resnet50", "resnet18", "alexnet")
-
-
-@dataclass(frozen=True)
-class Caps:
-    """Upper bounds per request; generous locally, tight when a public link could be shared widely."""
-
-    size: int
-    steps: int
-    channels: int  # pictures rendered per page view
-    hosted: bool
+# Architectures an uploaded state dict can be loaded into: every registered model (lite0 accepts one too).
+UPLOAD_ARCHITECTURES = tuple(list_models())
+Caps = HostLimits  # upper bounds per request; generous locally, tight when a public link could be shared widely
 
 
-def caps() -> Caps:
-    if os.environ.get("FEATVIZ_HOSTED", "") in ("1", "true", "yes"):
-        return Caps(size=_whole("FEATVIZ_MAX_SIZE", 224, SIZE_RANGE), steps=_whole("FEATVIZ_MAX_STEPS", 256, STEPS_RANGE),
-                    channels=_whole("FEATVIZ_MAX_CHANNELS", 32, (1, 512)), hosted=True)
-    return Caps(size=SIZE_RANGE[1], steps=STEPS_RANGE[1], channels=512, hosted=False)
-
-
-def _whole(name: str, default: int, valid: tuple[int, int]) -> int:
-    """A host's setting: a whole number in `valid`, or a message naming the variable (never a traceback)."""
-    text = os.environ.get(name, "")
-    if not text:
-        return default
-    if not text.strip().isdigit() or not valid[0] <= int(text) <= valid[1]:
-        raise FeatvizError(f"{name}={text!r} must be a whole number from {valid[0]} to {valid[1]} (default {default}).")
-    return int(text)
+def caps() -> HostLimits:
+    """The host's limits (featviz_core.config reads FEATVIZ_HOSTED and FEATVIZ_MAX_*)."""
+    return host_limits()
 
 
 def cache_dir() -> str:

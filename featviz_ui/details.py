@@ -2,31 +2,32 @@
 kept in the store so a cached view never runs a forward pass twice."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 import streamlit as st
 
 from featviz_core import ChannelResult, Store
-from featviz_core.analysis.selfcheck import CheckScore, LayerStats, curve_z, natural_stats, score_pictures
+from featviz_core.analysis.selfcheck import (
+    CheckScore,
+    LayerStats,
+    curve_z,
+    natural_stats,
+    picture_scores,
+    stored_scores,
+)
 
 from . import exemplars, urlstate
 from .charts import curves_figure
 from .models import ModelRef
 
 
-SCORE_SHAPE = {"layer": str, "channel": int, "activation": float, "z": float, "rank": int, "channels": int}
-
-
 def check_score(ref: ModelRef, result: ChannelResult, store: Store) -> CheckScore:
-    key = f"ui:score:{result.key}"
-    cached = store.get_json(key, SCORE_SHAPE)
-    if cached is None:
+    """The picture's self-check, kept in the store under the atlas's key (selfcheck.picture_scores);
+    the model is loaded only when it is not there."""
+    (score,) = stored_scores([result], store)
+    if score is None:
         with st.spinner("Self-checking the picture against natural photos…"):
-            score = score_pictures(ref.load(), [result.image[..., :3]], result.layer, [result.channel], store)[0]
-        store.put_json(key, asdict(score))
-        return score
-    return CheckScore(**{k: cached[k] for k in SCORE_SHAPE})
+            (score,) = picture_scores(ref.load(), result.layer, [result], store)
+    return score
 
 
 @st.cache_data(show_spinner="Measuring natural-photo statistics…", max_entries=64)
@@ -49,7 +50,8 @@ def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
         a, b, c = st.columns(3)
         a.metric("Self-check z", f"{score.z:.1f}", help="Robust z-score of the channel's activation on this picture "
                  "(under random jitter/scale/rotation) against natural photos.")
-        b.metric("Rank in layer", f"{score.rank} / {score.channels}", help="1: no other channel of the layer responds more (in z).")
+        b.metric("Rank in layer", f"{score.rank} / {score.channels}",
+                 help="1: no other channel of the layer responds more (in z).")
         c.metric("Final activation", f"{result.curve[-1]:.3f}")
         if result.dead:
             st.warning("This channel could not be excited: its activation never rose above zero.")
@@ -80,7 +82,8 @@ class InspectSection:
                 urlstate.check_choice(TILE_KEY, self.labels, "tile")
                 self._chosen = st.selectbox(
                     "Inspect a tile", self.labels, index=None, key=TILE_KEY, bind="query-params",
-                    placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and self-check score")
+                    placeholder="Press Inspect under a tile, or choose one here, to see it large with its curve and "
+                                "self-check score")
                 self._details = st.empty()
         if self._drawn or self._chosen is None:
             return

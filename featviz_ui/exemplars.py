@@ -12,7 +12,14 @@ import os
 import streamlit as st
 
 from featviz_core import ChannelResult, FeatvizError, Store
-from featviz_core.analysis.exemplar_files import crop_name, exemplar_ratio, exemplars_of, picture_peak, read_scan, whole_name
+from featviz_core.analysis.exemplar_files import (
+    crop_name,
+    exemplar_ratio,
+    exemplars_of,
+    picture_peak,
+    read_scan,
+    whole_name,
+)
 
 from . import urlstate
 from .config import exemplar_dirs

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from featviz_core import LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
-from featviz_core.optvis.objectives import Target
-from featviz_core.store.uploads import UploadStore, upload_quota
+from featviz_core.spec import Target
+from featviz_core.store import UploadStore, upload_quota
 
 from .config import cache_dir, caps
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from featviz_core import FeatvizError
 from featviz_core.errors import unknown_choice
-from featviz_core.inputs.photos import FORMATS, MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
+from featviz_core.inputs import FORMATS, MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
 
 from . import urlstate
 from .models import current_uploads
@@ -78,7 +78,8 @@ def pick_photo() -> Photo | None:
     options = list(SAMPLE_PHOTOS) + ([name] if name not in SAMPLE_PHOTOS else [])
     choice = st.selectbox("Photo", options, index=options.index(name), key=f"photo_choice.{name}",
                           format_func=lambda o: o if o in SAMPLE_PHOTOS else f"your photo ({o[:8]}…)",
-                          help="A photo that ships with scikit-image, or the one uploaded (its link names it by content hash).")
+                          help="A photo that ships with scikit-image, or the one uploaded (its link names it by "
+                               "content hash).")
     if st.query_params.get(PHOTO) != choice:
         st.query_params[PHOTO] = choice
     try:

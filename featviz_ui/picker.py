@@ -4,11 +4,18 @@ from __future__ import annotations
 import streamlit as st
 
 from featviz_core import FeatvizError
-from featviz_core.models.hooks import LOGITS
+from featviz_core.spec import (
+    CHANNEL_SYNTAX,
+    DEFAULT_CHANNELS,
+    LOGITS,
+    check_objective_layers,
+    layers_for,
+    parse_channels,
+)
 
 from . import urlstate
 from .sidebar import View
-from .targets import CHANNEL_SYNTAX, DEFAULT_CHANNELS, default_layers, parse_channels
+from .targets import default_layers
 
 
 def resolve_url_layers(view: View, key: str) -> None:
@@ -38,10 +45,18 @@ def pick_layers(view: View, max_layers: int = 4) -> list[str]:
     chosen = st.multiselect("Layers", layers, default=default_layers(layers, view.settings.objective), key="layers",
                             bind="query-params", max_selections=max_layers,
                             help="Two to four layers, shallow to deep, side by side.")
-    if view.settings.objective == "logit" and any(n != LOGITS for n in chosen):
-        st.info(f"The logit objective drives class scores: only layer {LOGITS!r} is used (channels are class indices).")
-        chosen = [n for n in chosen if n == LOGITS] or [LOGITS]
-    return sorted(chosen, key=layers.index)
+    return sorted(objective_layers(view, chosen), key=layers.index)
+
+
+def objective_layers(view: View, chosen: list[str]) -> list[str]:
+    """The chosen layers the objective can drive (the core's logit rule), saying so in place when the
+    logit objective was given other layers: it shows the logits instead."""
+    try:
+        check_objective_layers(view.settings.objective, chosen)
+        return chosen
+    except FeatvizError as exc:
+        st.info(f"{urlstate.plain(str(exc))} Showing layer {LOGITS!r} instead.")
+        return layers_for(view.settings.objective, chosen) or [LOGITS]
 
 
 def pick_layer(view: View) -> str:
@@ -55,6 +70,7 @@ def pick_layer(view: View) -> str:
     default = default_layers(layers, view.settings.objective)[0]
     # No format_func on bound widgets: the URL would carry the formatted label instead of the name.
     layer = st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params")
+    layer = objective_layers(view, [layer])[0]
     st.caption(layer_label(view, layer))
     return layer
 

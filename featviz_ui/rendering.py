@@ -14,13 +14,12 @@ from typing import Callable, Sequence
 import streamlit as st
 
 from featviz_core import ChannelResult, FeatvizError, LoadedModel, RenderSettings, Store
-from featviz_core.jobs.channels import PictureKind, channel_items, channel_kind
-from featviz_core.optvis.objectives import Target
-from featviz_core.backends.service import RenderService, Snapshot
+from featviz_core.backends import RenderService, Snapshot
+from featviz_core.jobs import PictureKind, channel_items, channel_kind
+from featviz_core.spec import Target
 
 from . import urlstate
-from .config import _whole as host_setting  # the one check of a host's number
-from .config import caps
+from .config import caps, max_queued
 from .models import ModelRef
 
 Slots = dict[str, "st.delta_generator.DeltaGenerator"]
@@ -38,7 +37,7 @@ def queue_cap() -> int | None:
     """Hosted mode: pictures one visitor may have queued at once (FEATVIZ_MAX_QUEUED, by default the
     pictures per view)."""
     limits = caps()
-    return host_setting("FEATVIZ_MAX_QUEUED", limits.channels, (1, 4096)) if limits.hosted else None
+    return max_queued(limits.channels) if limits.hosted else None
 
 
 def _watcher_id() -> str:
@@ -86,7 +85,8 @@ def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None) -> No
         st.image(result.png, caption=caption, width="stretch", output_format="PNG")
         if inspect_key:
             st.button("Inspect", key=f"inspect.{result.label}", icon=":material/zoom_in:", type="tertiary",
-                      on_click=_inspect, args=(inspect_key, result.label), help=f"Show {result.label} large, with its curve and self-check")
+                      on_click=_inspect, args=(inspect_key, result.label),
+                      help=f"Show {result.label} large, with its curve and self-check")
 
 
 def queue_text(state: Snapshot) -> str:
@@ -121,7 +121,8 @@ class WaitDisplay:
             return
         self.text, self.ahead, self.at = text, state.ahead, now
         if queued:
-            self.area.info(f"{self.count.capitalize()} waiting for the render queue · {text}", icon=":material/hourglass_top:")
+            self.area.info(f"{self.count.capitalize()} waiting for the render queue · {text}",
+                           icon=":material/hourglass_top:")
             return
         if self.status is None:
             self.status = self.area.status(f"Rendering {self.count}…", expanded=False)
@@ -151,26 +152,32 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     missing = [t for t in targets if str(t) not in results]
     area = status_area if status_area is not None else st.empty()
     try:
-        service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
-        if not missing:
-            service.release(watcher)  # the view changed to one that is all cached
-            return results
-        for label in map(str, missing):
-            if label in slots:
-                slots[label].caption(f"{label} · waiting")
-        model = ref.load()
-        pictures = kind(model) if kind else channel_kind(model, settings, store)
-        state = _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
-        if state.errors:
-            raise FeatvizError(next(iter(state.errors.values())))
-        if state.refused:
-            area.info(f"This server queues at most {queue_cap()} pictures per visitor: "
-                      f"{state.refused} of this view's were left out.")
-        else:
-            area.empty()
+        _render_missing(ref, missing, settings, store, kind, results, slots, area, inspect_key)
     except FeatvizError as exc:
         area.error(urlstate.plain(str(exc)))
     return results
+
+
+def _render_missing(ref: ModelRef, missing: list[Target], settings: RenderSettings, store: Store, kind,
+                    results: dict, slots: Slots, area, inspect_key) -> None:
+    """Queue what the cache lacks with the render service and draw it as it comes (into `results`)."""
+    service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
+    if not missing:
+        service.release(watcher)  # the view changed to one that is all cached
+        return
+    for label in map(str, missing):
+        if label in slots:
+            slots[label].caption(f"{label} · waiting")
+    model = ref.load()
+    pictures = kind(model) if kind else channel_kind(model, settings, store)
+    state = _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
+    if state.errors:
+        raise FeatvizError(next(iter(state.errors.values())))
+    if state.refused:
+        area.info(f"This server queues at most {queue_cap()} pictures per visitor: "
+                  f"{state.refused} of this view's were left out.")
+    else:
+        area.empty()
 
 
 def _wait_for(service: RenderService, watcher: str, items, results: dict, slots: Slots, area, inspect_key) -> Snapshot:

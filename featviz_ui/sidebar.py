@@ -5,16 +5,14 @@
 from __future__ import annotations
 
 import logging
-
 from dataclasses import dataclass
 
 import streamlit as st
 
 from featviz_core import DEFAULT_MODEL, METHODS, FeatvizError, RenderSettings, Store
-from featviz_core.store.repair import CacheFolderError
-from featviz_core.optvis.objectives import KINDS
-from featviz_core.optvis.param import INITS
-from featviz_core.spec.settings import SIZE_RANGE, STEPS_RANGE
+from featviz_core.spec import INITS, SIZE_RANGE, STEPS_RANGE, check_whole
+from featviz_core.spec import OBJECTIVES as KINDS
+from featviz_core.store import CacheFolderError
 
 from . import exemplars, urlstate
 from .config import UPLOAD_ARCHITECTURES, Caps, caps, model_choices
@@ -54,22 +52,28 @@ def _settings_widgets(limits: Caps) -> RenderSettings:
     urlstate.check_choice("method", METHODS, "method", default.method)
     urlstate.check_choice("init", INITS, "starting image", default.init)
     urlstate.check_choice("objective", KINDS, "objective", default.objective)
-    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", size, why)
-    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", steps, why)
+    urlstate.clamp_number("size", SIZE_RANGE[0], limits.size, "image size", size, why,
+                          rule=lambda n: check_whole("size", n, SIZE_RANGE))
+    urlstate.clamp_number("steps", STEPS_RANGE[0], limits.steps, "step count", steps, why,
+                          rule=lambda n: check_whole("steps", n, STEPS_RANGE))
     urlstate.clamp_number("seed", 0, MAX_SEED, "seed", default.seed)
     method = st.selectbox("Method", METHODS, index=METHODS.index(default.method), key="method", bind="query-params",
-                          help="fourier: decorrelated Fourier image (Olah et al.); maco: magnitude-constrained; classic: Keras-style pixel ascent.")
+                          help="fourier: decorrelated Fourier image (Olah et al.); maco: magnitude-constrained; "
+                               "classic: Keras-style pixel ascent.")
     left, right = st.columns(2)
     size = left.number_input("Image size", SIZE_RANGE[0], limits.size, size, step=16, key="size", bind="query-params")
     steps = right.number_input("Steps", STEPS_RANGE[0], limits.steps, steps, step=8, key="steps", bind="query-params")
     left, right = st.columns(2)
     seed = left.number_input("Seed", 0, MAX_SEED, default.seed, key="seed", bind="query-params")
     init = right.selectbox("Starting image", INITS, index=INITS.index(default.init), key="init", bind="query-params")
-    objective = st.selectbox("Objective", KINDS, index=KINDS.index(default.objective), key="objective", bind="query-params",
-                             help="channel: mean of a feature map; neuron: its centre unit; logit: a class score (layer 'logits', channels are class indices).")
+    objective = st.selectbox("Objective", KINDS, index=KINDS.index(default.objective), key="objective",
+                             bind="query-params", help="channel: mean of a feature map; neuron: its centre unit; "
+                             "logit: a class score (layer 'logits', channels are class indices).")
     if limits.hosted:
-        st.caption(f"Public server: at most {limits.size} px, {limits.steps} steps and {limits.channels} pictures per view.")
-    return RenderSettings(method=method, size=int(size), steps=int(steps), seed=int(seed), init=init, objective=objective)
+        st.caption(f"Public server: at most {limits.size} px, {limits.steps} steps and {limits.channels} pictures "
+                   "per view.")
+    return RenderSettings(method=method, size=int(size), steps=int(steps), seed=int(seed), init=init,
+                          objective=objective)
 
 
 def _keep_upload(upload) -> str | None:

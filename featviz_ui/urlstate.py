@@ -7,9 +7,11 @@ URL value first and returns a message (shown by the caller) or fixes the value t
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import streamlit as st
 
+from featviz_core import FeatvizError
 from featviz_core.errors import unknown_choice
 
 NOTES = "_featviz_url_notes"
@@ -76,9 +78,11 @@ def check_choice(key: str, options, kind: str, default=None) -> None:
                  + str(unknown_choice(kind, value, [str(o) for o in options])), "error")
 
 
-def clamp_number(key: str, low: int, high: int, kind: str, default: int, why: str = "") -> None:
+def clamp_number(key: str, low: int, high: int, kind: str, default: int, why: str = "",
+                 rule: Callable[[int], None] | None = None) -> None:
     """A whole number in low..high: one outside becomes the nearest allowed value, anything else (64.5,
-    NaN, -3 where negatives make no sense) the default, each with a note saying what is used."""
+    NaN, -3 where negatives make no sense) the default, each with a note saying what is used. `rule` is
+    the core's own check of the setting (spec.check_whole): a number it refuses is noted in its words."""
     for value in raw_values(key)[-1:]:
         try:
             number = int(value)
@@ -89,4 +93,16 @@ def clamp_number(key: str, low: int, high: int, kind: str, default: int, why: st
         clamped = min(max(number, low), high)
         if clamped != number:
             st.session_state[key] = clamped
-            note(f"The link's {kind} {number} is outside {low}–{high}{why}: using {clamped}.")
+            refused = _refused(rule, number)
+            note(f"The link's {kind}: {refused} Using {clamped}{why}." if refused
+                 else f"The link's {kind} {number} is outside {low}–{high}{why}: using {clamped}.")
+
+
+def _refused(rule: Callable[[int], None] | None, number: int) -> str:
+    """The core's message for a number its rule refuses; '' when it passes (or there is no rule)."""
+    try:
+        if rule is not None:
+            rule(number)
+    except FeatvizError as exc:
+        return str(exc)
+    return ""

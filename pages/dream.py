@@ -1,11 +1,10 @@
 """Dream: a photo dreamed by 2–4 layers side by side (Deep Dream), live as the dreams form."""
 import streamlit as st
 
-from featviz_core.jobs.channels import dream_kind
-from featviz_core.optvis.dream import DreamSettings, spec_for
-from featviz_core.models.hooks import LOGITS
-from featviz_core.optvis.objectives import Target
-from featviz_core.inputs.photos import square
+from featviz_core.inputs import square
+from featviz_core.jobs import dream_kind
+from featviz_core.spec import LOGITS, Target
+from featviz_core.spec.dream import DreamSettings, spec_for
 from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.photo_picker import pick_photo
@@ -51,7 +50,7 @@ def main() -> None:
     status = st.empty()
     columns = st.columns(1 + len(layers), border=True)
     columns[0].markdown(f"**{photo.label}**")
-    columns[0].image(square(photo.pixels, settings.size), caption="the photo", width="stretch")  # as the dreams frame it
+    columns[0].image(square(photo.pixels, settings.size), caption="the photo", width="stretch")  # as dreams frame it
     slots = {}
     for column, target in zip(columns[1:], targets):
         column.markdown(f"**{layer_label(view, target.layer)}**")
@@ -60,12 +59,17 @@ def main() -> None:
                                key=lambda t: spec_for(view.ref, photo.digest, t, settings).key(),
                                kind=lambda model: dream_kind(model, photo.pixels, photo.digest, settings, view.store))
     done = [results[str(t)] for t in targets if str(t) in results]
-    if len(done) < len(targets):
-        return
+    if len(done) == len(targets):
+        show_iterations(done, photo, columns[1:], slots)
+
+
+def show_iterations(done, photo, columns, slots) -> None:
+    """Every dream at the chosen iteration, its download, and the curves of all of them."""
     steps = [s for s, _ in done[0].snapshots]
     step = st.select_slider("Iteration", steps, value=steps[-1], key="step", bind="query-params")
-    for column, result in zip(columns[1:], done):
-        slots[result.label].image(dict(result.snapshots)[step], caption=f"{result.label} at iteration {step}", width="stretch")
+    for column, result in zip(columns, done):
+        slots[result.label].image(dict(result.snapshots)[step], caption=f"{result.label} at iteration {step}",
+                                  width="stretch")
         column.download_button("⬇ PNG", result.png, f"dream_{photo.name[:8]}_{result.layer}.png", "image/png",
                                key=f"download.{result.label}", on_click="ignore")
     st.plotly_chart(curves_figure(done, y_title="layer objective (mean square)", marker_step=step, height=360),

@@ -1,7 +1,7 @@
 """Evolution: how one picture morphs over the iterations, with the curve marked at the chosen one."""
 import streamlit as st
 
-from featviz_core.export.sheets import evolution_gif
+from featviz_core.export import evolution_gif
 from featviz_ui import exemplars, rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.picker import pick_layer
@@ -36,7 +36,8 @@ def main() -> None:
     with chart:
         st.plotly_chart(curves_figure([result], marker_step=step, height=360), key="evolution_curve", width="stretch")
         gif = evolution_gif(result)
-        st.download_button("⬇ Animated GIF", gif, f"{view.ref.name}_{layer}_{channel}.gif", "image/gif", on_click="ignore")
+        st.download_button("⬇ Animated GIF", gif, f"{view.ref.name}_{layer}_{channel}.gif", "image/gif",
+                           on_click="ignore")
     with st.expander("All snapshots"):
         st.image([png for _, png in result.snapshots], caption=[f"step {s}" for s in steps], width=120)
 

@@ -1,10 +1,11 @@
-"""Layer gallery: every channel of one layer, a page at a time, like an atlas; inspect a tile; collage and ZIP downloads."""
+"""Layer gallery: every channel of one layer, a page at a time, like an atlas; inspect a tile; collage and ZIP
+downloads."""
 import io
 import math
 
 import streamlit as st
 
-from featviz_core.export.sheets import contact_sheet, manifest, zip_bundle
+from featviz_core.export import contact_sheet, manifest, zip_bundle
 from featviz_ui import rendering, urlstate
 from featviz_ui.details import TILE_KEY, InspectSection
 from featviz_ui.picker import pick_layer
@@ -23,7 +24,8 @@ def main() -> None:
     channels = view.ref.layers[layer].channels
     with per:
         urlstate.check_choice("per", PAGE_SIZES, "page size", PAGE_SIZES[0])
-        per_page = st.segmented_control("Per page", PAGE_SIZES, default=PAGE_SIZES[0], key="per", bind="query-params") or PAGE_SIZES[0]
+        per_page = st.segmented_control("Per page", PAGE_SIZES, default=PAGE_SIZES[0], key="per",
+                                        bind="query-params") or PAGE_SIZES[0]
     if per_page > view.caps.channels:
         st.info(f"This server draws at most {view.caps.channels} pictures per view: {view.caps.channels} per page "
                 f"instead of {per_page}.")
@@ -43,15 +45,21 @@ def main() -> None:
     inspect.draw(results)
     done = [results[str(t)] for t in targets if str(t) in results]
     if done:
-        sheet = contact_sheet(done, columns=8)
-        png = io.BytesIO()
-        sheet.save(png, format="PNG")
-        doc = manifest(done, {"layer": layer, "page": page, "per_page": per_page, **view.settings.__dict__}, view.ref.describe())
-        name = f"{view.ref.name}_{layer}_p{page}"
-        left, right = downloads.columns(2)
-        left.download_button("⬇ Collage PNG", png.getvalue(), f"{name}.png", "image/png", on_click="ignore", width="stretch")
-        right.download_button("⬇ ZIP of PNGs + manifest", zip_bundle(done, doc, sheet), f"{name}.zip", "application/zip",
-                              on_click="ignore", width="stretch")
+        offer_downloads(downloads, view, done, {"layer": layer, "page": page, "per_page": per_page})
+
+
+def offer_downloads(area, view, done, where: dict) -> None:
+    """The page's collage as a PNG, and a ZIP of its pictures with their manifest."""
+    sheet = contact_sheet(done, columns=8)
+    png = io.BytesIO()
+    sheet.save(png, format="PNG")
+    doc = manifest(done, {**where, **view.settings.__dict__}, view.ref.describe())
+    name = f"{view.ref.name}_{where['layer']}_p{where['page']}"
+    left, right = area.columns(2)
+    left.download_button("⬇ Collage PNG", png.getvalue(), f"{name}.png", "image/png", on_click="ignore",
+                         width="stretch")
+    right.download_button("⬇ ZIP of PNGs + manifest", zip_bundle(done, doc, sheet), f"{name}.zip",
+                          "application/zip", on_click="ignore", width="stretch")
 
 
 main()

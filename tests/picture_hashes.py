@@ -12,11 +12,12 @@ import sys
 import torch
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
-from featviz_core.jobs.atlas import plan_atlas, run_atlas
-from featviz_core.optvis.dream import DreamSettings, dream_channels
-from featviz_core.inputs.photos import photo_digest, sample_photo
-from featviz_core.store.disk import Store
 from featviz_core.backends.work import ModelSource
+from featviz_core.inputs.photos import photo_digest, sample_photo
+from featviz_core.jobs.atlas import plan_atlas, run_atlas
+from featviz_core.jobs.dreams import dream_channels
+from featviz_core.spec.dream import DreamSettings
+from featviz_core.store.disk import Store
 
 TINY = "tests.tiny_model:make"
 
@@ -72,7 +73,8 @@ def all_hashes(tmp: str) -> dict[str, str]:
         ("logit", [("logits", 1)], small.with_(objective="logit")),
         ("photo", [("blocks.2", 4)], small.with_(init="photo", photo=photo_digest(photo)), photo),
     ])
-    out.update(renders(load_model(TINY), "tiny", [("fourier", [("relu2", 1), ("conv3", 4)], RenderSettings(size=32, steps=5))]))
+    tiny_renders = [("fourier", [("relu2", 1), ("conv3", 4)], RenderSettings(size=32, steps=5))]
+    out.update(renders(load_model(TINY), "tiny", tiny_renders))
     out.update(dreams(lite0, photo))
     out.update(atlas(tmp))
     return dict(sorted(out.items()))

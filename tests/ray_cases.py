@@ -18,8 +18,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from featviz_core import FeatvizError, RenderSettings, Store  # noqa: E402
+from featviz_core.backends import ModelSource, run_work  # noqa: E402
 from featviz_core.jobs.atlas import plan_atlas, run_atlas  # noqa: E402
-from featviz_core.backends.work import ModelSource, run_work  # noqa: E402
 
 from .conftest import TINY  # noqa: E402
 
@@ -56,10 +56,11 @@ def reference(model, tmp_path_factory):
 
 
 def _keys(model, store) -> list[str]:
-    from featviz_core.jobs.runner import spec_for
-    from featviz_core.optvis.objectives import Target
+    from featviz_core.jobs import spec_for
+    from featviz_core.spec.targets import Target
 
-    return [spec_for(model, Target(layer, c), SETTINGS).key() for layer in LAYERS for c in range(model.layers[layer].channels)]
+    return [spec_for(model, Target(layer, c), SETTINGS).key()
+            for layer in LAYERS for c in range(model.layers[layer].channels)]
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,10 @@ def _worker_pids() -> list[int]:
     return pids
 
 
-def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, reference, tmp_path, capsys, monkeypatch):
-    from featviz_core.jobs import atlas
+def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, reference, tmp_path, capsys,
+                                                                      monkeypatch):
     from featviz_core.cli.main import main
+    from featviz_core.jobs import atlas
 
     assert len(ray.nodes()) == 2 and ray.cluster_resources()["CPU"] == 2
     asked = []
@@ -101,7 +103,8 @@ def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, r
     monkeypatch.setattr(atlas, "workers_batching", lambda *a: asked.append(a[1:]) or measure(*a))
     out = tmp_path / "site"
     args = ["atlas", "--model", TINY, "--device", "cpu", "--layers", ",".join(LAYERS), "--size", str(SETTINGS.size),
-            "--steps", str(SETTINGS.steps), "--ray", "auto", "--no-check", "--out", str(out), "--cache", str(tmp_path / "c")]
+            "--steps", str(SETTINGS.steps), "--ray", "auto", "--no-check", "--out", str(out),
+            "--cache", str(tmp_path / "c")]
     assert main(args) == 0
     assert asked == [(LAYERS, SETTINGS.size, "auto")]  # a cluster elsewhere: a worker measured the batches
     assert "24 to render in 3 batches on Ray" in capsys.readouterr().err  # the worker's cap: 8 on a CPU
@@ -111,7 +114,8 @@ def test_two_nodes_render_the_single_process_pictures_through_the_cli(cluster, r
             assert (out / "layers" / layer / f"{c}.png").read_bytes() == by_label[f"{layer}:{c}"].png
 
 
-def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_renders_nothing(cluster, model, reference, tmp_path):
+def test_a_killed_worker_is_replaced_and_the_atlas_completes_then_a_rerun_renders_nothing(cluster, model, reference,
+                                                                                          tmp_path):
     import torch
 
     from .tiny_model import build

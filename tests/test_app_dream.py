@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-import featviz_core.optvis.dream
 import featviz_core.inputs.photos
+import featviz_core.jobs.dreams
 from featviz_core.store.uploads import UploadStore
-from featviz_ui import models
 from tests.app_fixtures import cache_dir, captions, counter, open_app, texts  # noqa: F401
 
 LINK = {"size": "64", "dsteps": "6", "photo": "astronaut", "layers": ["blocks.1", "blocks.5"]}
@@ -16,12 +15,12 @@ LINK = {"size": "64", "dsteps": "6", "photo": "astronaut", "layers": ["blocks.1"
 
 def dreams_run(monkeypatch) -> list:
     """Counts the page's dream batches (calls of the core's dream_channels)."""
-    calls, real = [], featviz_core.optvis.dream.dream_channels
+    calls, real = [], featviz_core.jobs.dreams.dream_channels
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
-    monkeypatch.setattr(featviz_core.optvis.dream, "dream_channels", counting)
+    monkeypatch.setattr(featviz_core.jobs.dreams, "dream_channels", counting)
     return calls
 
 
@@ -73,8 +72,8 @@ def test_an_uploaded_photo_is_named_by_its_content_id(cache_dir, counter, monkey
 def test_bad_photos_in_a_link_are_said_and_the_page_keeps_working(cache_dir, counter, monkeypatch):
     calls = dreams_run(monkeypatch)
     junk = UploadStore(os.path.join(cache_dir, "uploads"), 2**30, 10).put(b"<html>not a photo</html>", "photo")
-    cases = [(junk, "not an image"), ("0123456789abcdef0123", "not on this server"), ("../../etc/passwd", "Unknown sample photo"),
-             ("chelsee", "Did you mean 'chelsea'")]
+    cases = [(junk, "not an image"), ("0123456789abcdef0123", "not on this server"),
+             ("../../etc/passwd", "Unknown sample photo"), ("chelsee", "Did you mean 'chelsea'")]
     for value, words in cases:
         at = open_app({"size": "48", "dsteps": "2", "octaves": "1", "photo": value, "layers": "blocks.1"}, page="dream")
         shown = texts(at.error)

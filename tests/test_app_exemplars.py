@@ -3,17 +3,15 @@ beside an inspected channel, with the picture-versus-best-photo ratio; the sideb
 from __future__ import annotations
 
 import os
-
 import sys
 
 import pytest
 
-from tests.app_fixtures import FAST, TWO_BY_TWO, cache_dir, counter, open_app, texts  # noqa: F401
-from tests.exemplar_fixtures import build_folder
-
 from featviz_core import load_model
 from featviz_core.analysis.exemplar_files import write_outputs
-from featviz_core.jobs.scan import scan_folder
+from featviz_core.analysis.scan import scan_folder
+from tests.app_fixtures import FAST, TWO_BY_TWO, cache_dir, counter, open_app, texts  # noqa: F401
+from tests.exemplar_fixtures import build_folder
 
 pytestmark = pytest.mark.real_model
 
@@ -51,7 +49,8 @@ def test_inspected_channel_shows_its_exemplars_and_the_ratio(lite0_scan, cache_d
     assert "Whole photos" in [e.label for e in at.expander]
     ratio = {m.label: m.value for m in at.metric}["Picture vs. best photo"]
     assert float(ratio.rstrip("×")) > 0
-    assert os.path.basename(doc["folder"]) in [c.value for c in at.sidebar.code]  # which folder (its name, no server path)
+    # which folder (its name, no server path)
+    assert os.path.basename(doc["folder"]) in [c.value for c in at.sidebar.code]
     assert all(doc["folder"] not in c.value for c in at.sidebar.code)
     at.selectbox(key="tile").set_value("blocks.1:0").run()  # another layer of the scan
     assert image_captions(at)[-6:-3] == [f"{e['activation']:.1f}" for e in doc["layers"]["blocks.1"]["0"]]

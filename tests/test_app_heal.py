@@ -7,10 +7,9 @@ import shutil
 import pytest
 
 from featviz_core import Store
+from featviz_ui import models
 from tests.app_fixtures import FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, captions, open_app, texts, warm_cache_dir  # noqa: F401
 from tests.test_cache_repair import garble, truncate
-
-from featviz_ui import models
 
 
 @pytest.fixture
@@ -50,11 +49,11 @@ def test_a_misconfigured_server_names_the_variable(warm_copy, monkeypatch):
     monkeypatch.setenv("FEATVIZ_HOSTED", "1")
     monkeypatch.setenv("FEATVIZ_MAX_SIZE", "big")
     at = open_app(TWO_BY_TWO)
-    assert "FEATVIZ_MAX_SIZE='big' must be a whole number from 32 to 1024" in texts(at.error)
+    assert "FEATVIZ_MAX_SIZE='big' is not a whole number from 32 to 1024" in texts(at.error)
     monkeypatch.setenv("FEATVIZ_MAX_SIZE", "64")
     monkeypatch.setenv("FEATVIZ_CACHE_GB", "-1")
     at = open_app(TWO_BY_TWO)
-    assert "FEATVIZ_CACHE_GB='-1' must be a positive number" in texts(at.error)
+    assert "FEATVIZ_CACHE_GB='-1' is not a positive number of gigabytes" in texts(at.error)
 
 
 def test_an_unusable_cache_folder_is_named_in_the_log_not_to_visitors(tmp_path, monkeypatch):

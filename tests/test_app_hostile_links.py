@@ -9,10 +9,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.app_fixtures import APP, FAST, TWO_BY_TWO, texts, warm_cache, warm_cache_dir  # noqa: F401
-
 from featviz_ui.models import current_uploads
 from featviz_ui.views import LANDING, VIEW_PARAM
+from tests.app_fixtures import APP, FAST, TWO_BY_TWO, texts, warm_cache, warm_cache_dir  # noqa: F401
 
 LINK = "[evil](http://evil.example)"
 IMAGE = "![evil](http://evil.example/x.png)"
@@ -36,11 +35,14 @@ LINKS = [
     ("compare", {"seed": "1e3"}, "seed '1e3' is not a whole number"),
     ("compare", {"seed": HEADING}, "is not a whole number: using the default, 0"),
     ("compare", {"size": "64.5"}, "image size '64.5' is not a whole number: using the default, 64"),
-    ("compare", {"size": "4096"}, "image size 4096 is outside 32–64 (this public server's cap): using 64"),
+    ("compare", {"size": "4096"},  # the core's own message (spec.check_whole), then what the link gets
+     "image size: Size 4096 is out of range: choose a whole number from 32 to 1024. "
+     "Using 64 (this public server's cap)"),
     ("compare", {"size": MATHS}, "image size '$evil$' is not a whole number"),
     ("compare", {"size": ["64", "128"]}, "gives size 2 times ('64', '128'): using the last, '128'"),
     ("compare", {"steps": ["16", "8"]}, "gives steps 2 times"),
-    ("compare", {"steps": "-1"}, "step count -1 is outside 1–8"),
+    ("compare", {"steps": "-1"}, "step count: Steps -1 is out of range: choose a whole number from 1 to 5000. Using 1"),
+    ("compare", {"steps": "4000"}, "step count 4000 is outside 1–8 (this public server's cap): using 8"),
     ("compare", {"method": ["maco", "fourier"]}, "gives method 2 times"),
     ("compare", {"method": LINK}, "method '[evil](http://evil.example)', which is not offered here; showing fourier"),
     ("compare", {"model": LINK}, "model '[evil](http://evil.example)', which is not offered here; showing lite0"),
@@ -64,7 +66,8 @@ LINKS = [
     ("compare", {"view": LINK}, "view '[evil](http://evil.example)', which is no page here"),
     ("compare", {"view": ["gallery", "compare"]}, "gives view 2 times"),
     ("compare", {"unknown": LINK}, None),
-    ("curves", {"y": LINK}, "y-axis scale '[evil](http://evil.example)', which is not offered here; showing activation"),
+    ("curves", {"y": LINK},
+     "y-axis scale '[evil](http://evil.example)', which is not offered here; showing activation"),
     ("curves", {"y": ["z-score", "activation"]}, "gives y 2 times"),
     ("evolution", {"channel": "-1"}, "channel -1 is outside 0–23 (layer blocks.1 has 24): using 0"),
     ("evolution", {"channel": AUTOLINK}, "channel 'http://evil.example' is not a whole number"),

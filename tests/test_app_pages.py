@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from tests.app_fixtures import (FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app,  # noqa: F401
-                                texts, warm_cache, warm_cache_dir)
+from tests.app_fixtures import (  # noqa: F401
+    FAST,
+    TWO_BY_TWO,
+    TWO_BY_TWO_LABELS,
+    cache_dir,
+    captions,
+    counter,
+    open_app,
+    texts,
+    warm_cache,
+    warm_cache_dir,
+)
 
 
 def figure(at, index: int = 0) -> dict:
@@ -67,7 +76,8 @@ def test_gallery_collage_and_zip_contents(warm_cache):
 
     store = Store(str(warm_cache))
     ref = model_ref("lite0")
-    results = [store.get(ref.key(t, RenderSettings(size=64, steps=8))) for t in ref.targets([("blocks.1", 0), ("blocks.1", 1)])]
+    results = [store.get(ref.key(t, RenderSettings(size=64, steps=8)))
+               for t in ref.targets([("blocks.1", 0), ("blocks.1", 1)])]
     sheet = contact_sheet(results, columns=8)
     assert np.asarray(sheet).std() > 10  # pictures, not blank tiles
     with zipfile.ZipFile(io.BytesIO(zip_bundle(results, manifest(results, {}, ref.describe()), sheet))) as zf:

@@ -5,14 +5,16 @@ from featviz_core import FeatvizError
 from featviz_ui.targets import default_layers, parse_channels
 
 LITE0 = ["bn1", "blocks.0", "blocks.1.0", "blocks.1", "blocks.2.0", "blocks.2", "blocks.3.0", "blocks.3.1", "blocks.3",
-         "blocks.4.0", "blocks.4.1", "blocks.4", "blocks.5.0", "blocks.5.1", "blocks.5.2", "blocks.5", "blocks.6", "bn2", "logits"]
+         "blocks.4.0", "blocks.4.1", "blocks.4", "blocks.5.0", "blocks.5.1", "blocks.5.2", "blocks.5", "blocks.6",
+         "bn2", "logits"]
 
 
 def test_channel_lists():
     assert parse_channels("first 3", 24) == [0, 1, 2]
     assert parse_channels("0-3, 7,2", 24) == [0, 1, 2, 3, 7]
     drawn = parse_channels("random 5", 24, seed=1, layer="blocks.1")
-    assert drawn == parse_channels("random 5", 24, seed=1, layer="blocks.1") != parse_channels("random 5", 24, seed=2, layer="blocks.1")
+    assert drawn == parse_channels("random 5", 24, seed=1, layer="blocks.1") != parse_channels("random 5", 24, seed=2,
+                                                                                               layer="blocks.1")
     assert len(set(drawn)) == 5 and all(0 <= c < 24 for c in drawn)
 
 
@@ -37,4 +39,5 @@ def test_pages_and_ui_glue_hold_no_torch_code():
         imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
                     if isinstance(node, (ast.Import, ast.ImportFrom))
                     for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
-        assert not imported & {"torch", "torchvision", "timm"}, f"{path.name} imports {imported & {'torch', 'torchvision', 'timm'}}"
+        heavy = imported & {"torch", "torchvision", "timm"}
+        assert not heavy, f"{path.name} imports {heavy}"

@@ -5,9 +5,8 @@ import os
 
 import torch
 
-from tests.app_fixtures import TWO_BY_TWO, TWO_BY_TWO_LABELS, captions, open_app, texts, warm_cache, warm_cache_dir  # noqa: F401
-
 from featviz_ui.models import current_uploads
+from tests.app_fixtures import TWO_BY_TWO, TWO_BY_TWO_LABELS, captions, open_app, texts, warm_cache, warm_cache_dir  # noqa: F401
 
 
 def _stored(data: bytes) -> tuple[str, str]:

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from featviz_core import FeatvizError, RenderSettings, Store, collect, load_model, render_channels
-from featviz_core.jobs.atlas import Batching, atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
 from featviz_core.backends.work import ModelSource
+from featviz_core.jobs.atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas
+from featviz_core.jobs.batching import Batching
 
 from .conftest import TINY, count_forwards
 
@@ -35,7 +36,7 @@ def test_killed_run_resumes_and_a_finished_one_renders_nothing(tiny, store):
     layers = ["relu1", "relu3"]  # 8 + 16 channels
     plan = plan_atlas(tiny, layers, SETTINGS, store, batch_size=5)
     assert plan.total == plan.todo == 24
-    # The local runner's batches: never two layers in one on a CPU, as even as the cap allows.
+    # The batching rule's batches: never two layers in one on a CPU, as even as the cap allows.
     assert [b.units for b in plan.batches] == [4, 4, 4, 4, 4, 4]
     assert {len({layer for layer, _ in b.targets}) for b in plan.batches} == {1}
 
@@ -79,8 +80,9 @@ def test_pictures_do_not_depend_on_how_batches_fall(tiny, tmp_path):
             plan = plan_atlas(tiny, layers, SETTINGS, store, cap, batching)
             run_atlas(SOURCE, tiny, plan, store, progress=False)
         assert [len({layer for layer, _ in b.targets}) for b in plan.batches] == [1, 2, 1]
-        small, large, mixed = ({r.key: r for r in collect(render_channels(tiny, [(layer, c) for layer in layers for c in range(16)],
-                                                                            SETTINGS, store))} for store in stores)
+        every = [(layer, c) for layer in layers for c in range(16)]
+        small, large, mixed = ({r.key: r for r in collect(render_channels(tiny, every, SETTINGS, store))}
+                               for store in stores)
         # Pictures rendered outside any atlas, in other company, are the same pictures too.
         pair = collect(render_channels(tiny, [("relu3", 11), ("relu3", 2)], SETTINGS, None, batch_size=2))
     finally:
@@ -154,7 +156,8 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
     from featviz_core.cli.main import main
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    assert main(["atlas", "--model", TINY, "--ray", "--out", str(tmp_path / "atlas"), "--cache", str(tmp_path / "c")]) == 2
+    assert main(["atlas", "--model", TINY, "--ray", "--out", str(tmp_path / "atlas"),
+                 "--cache", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert 'pip install "featviz[ray]"' in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()  # refused before any work
@@ -167,11 +170,11 @@ def test_cli_ray_without_ray_says_how_to_install(tmp_path, capsys, monkeypatch):
 def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog):
     import logging
 
-    from featviz_core.jobs.atlas import RenderBatch
+    from featviz_core.jobs.pictures import RenderBatch
 
     oom = load_model("tests.tiny_model:make_oom", device="cpu")  # a forward pass of over 3 pictures fails
     batch = RenderBatch(tuple(("relu3", c) for c in range(8)), SETTINGS)
-    with caplog.at_level(logging.WARNING, logger="featviz_core.jobs.runner"):
+    with caplog.at_level(logging.WARNING, logger="featviz_core.jobs.pictures"):
         split = batch.run(oom)
     assert "Out of GPU memory with 8 pictures in a batch" in caplog.text
     whole = {r.label: r for r in batch.run(tiny)}  # the same weights under another name (other keys)

@@ -19,7 +19,8 @@ LABELS = ["blocks.1:0", "blocks.1:1", "blocks.5:3", "blocks.5:5"]
 @pytest.fixture
 def warm_server(warm_cache_dir, tmp_path, request):
     """test_browser's server, over a copy of the warm cache (the view above is all cached)."""
-    shutil.copytree(warm_cache_dir, tmp_path / "cache", ignore=shutil.ignore_patterns("uploads"))  # others' tests' uploads
+    shutil.copytree(warm_cache_dir, tmp_path / "cache",
+                    ignore=shutil.ignore_patterns("uploads"))  # others' tests' uploads
     return request.getfixturevalue("server")
 
 

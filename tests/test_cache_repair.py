@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from featviz_core import Store
-from featviz_core.store.repair import BROKEN_SUFFIX, LEFTOVER_SECONDS
 from featviz_core.analysis.selfcheck import STATS_VERSION, natural_stats
+from featviz_core.store.repair import BROKEN_SUFFIX, LEFTOVER_SECONDS, query
 
 from .test_store import _result
 
@@ -74,9 +74,7 @@ def test_leftovers_of_killed_writes_are_removed_and_fresh_writes_kept(tmp_path):
     store.put(_result("zeroed", seed=1, size=96))  # large: kept in a value file
     store.put(_result("whole", seed=2, size=96))
     store.close()
-    raw = diskcache.Cache(str(directory))
-    zeroed = directory / raw._sql("SELECT filename FROM Cache WHERE key = 'zeroed'").fetchone()[0]
-    raw.close()
+    zeroed = directory / query(str(directory), "SELECT filename FROM Cache WHERE key = 'zeroed'")[0][0]
     zeroed.write_bytes(b"")  # kill -9 before the bytes reached the disk
     age(zeroed)
     folder = zeroed.parent
@@ -153,7 +151,7 @@ def test_the_cli_treats_wrong_shapes_and_killed_writes_as_misses(tmp_path, tiny)
     store.close()
     raw = diskcache.Cache(str(cache))
     raw.set(key, b"{" * 100_000)  # large: kept in a value file
-    value_file = cache / raw._sql("SELECT filename FROM Cache WHERE key = ?", (key,)).fetchone()[0]
+    value_file = cache / query(str(cache), "SELECT filename FROM Cache WHERE key = ?", (key,))[0][0]
     raw.close()
     value_file.write_bytes(b"")
     age(value_file)

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from featviz_core.cli import main as cli
-from featviz_core.cli.main import parse_channels
+from featviz_core import cli
+from featviz_core.cli import render as cli_render
 from featviz_core.errors import FeatvizError
+from featviz_core.spec import parse_channels
 
 TINY = "tests.tiny_model:make"
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -36,8 +37,8 @@ def nothing_runs(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the model was loaded or a render started before the inputs were checked")
 
-    monkeypatch.setattr(cli, "render_channels", forbidden)
-    monkeypatch.setattr(cli, "load_model", forbidden)
+    monkeypatch.setattr(cli_render, "render_all", forbidden)
+    monkeypatch.setattr(cli_render, "load_model", forbidden)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -45,7 +46,8 @@ def nothing_runs(monkeypatch):
     (["--out", "/proc/featviz"], "--out '/proc/featviz' cannot be written"),
     (["--cache", "{tmp}/a_file"], "Cannot use '{tmp}/a_file' as the cache folder"),
     (["--cache", "/proc/featviz"], "Cannot use '/proc/featviz' as the cache folder"),
-    (["--batch-size", "0"], "--batch-size 0 must be at least 1"),
+    (["--batch-size", "0"], "Batch size 0 is out of range: choose a whole number from 1 to 4096"),
+    (["--batch-size", "5000"], "Batch size 5000 is out of range: choose a whole number from 1 to 4096"),
     (["--size", "5000"], "Size 5000 is out of range: choose a whole number from 32 to 1024"),
     (["--weights", "{tmp}"], "does not exist or is not a file"),
 ])
@@ -61,9 +63,11 @@ def test_places_and_settings_are_checked_first(places, nothing_runs, capsys, arg
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "torch.nn:Linear"], "Model factory 'torch.nn:Linear' failed when called (TypeError"),
-    (["--model", "torchvision.models:resnet18"], "returned ResNet: it must be a callable taking no arguments, and must return ModelParts"),
+    (["--model", "torchvision.models:resnet18"],
+     "returned ResNet: it must be a callable taking no arguments, and must return ModelParts"),
     (["--model", ":x"], "Cannot import model factory ':x'"),
-    (["--model", TINY, "--channels", "0-9999999999"], "Channel 9999999999 is out of range: the layer has 16 channels"),
+    (["--model", TINY, "--channels", "0-9999999999"],
+     "Channel 9999999999 is out of range of layer 'relu3': the layer has 16 channels"),
     (["--model", TINY, "--channels", "3-1"], "runs backwards: write it as 1-3"),
     (["--model", TINY, "--device", "tpu"], "Valid devices: auto, cpu, cuda, mps"),
     (["--model", TINY, "--size", "abc"], "argument --size: invalid int value: 'abc'"),

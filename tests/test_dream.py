@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from featviz_core import FeatvizError, RenderSettings, collect, render_channels
-from featviz_core.optvis import param
-from featviz_core.optvis.dream import WHOLE_LAYER, DreamSettings, DreamSpec, dream, dream_channels, dream_targets, objective_values
 from featviz_core.inputs.photos import photo_digest, sample_photo
+from featviz_core.jobs.dreams import dream_channels, dream_targets
+from featviz_core.optvis import param
+from featviz_core.optvis.dream import dream, objective_values
+from featviz_core.spec.dream import WHOLE_LAYER, DreamSettings, DreamSpec
 
 from .conftest import count_forwards
 
@@ -35,7 +37,8 @@ def as_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
 
 
-@pytest.mark.parametrize("kind, request_", [("layer", [("relu2", None)]), ("channel", [("relu3", 4)]), ("logit", [(None, 3)])])
+@pytest.mark.parametrize("kind, request_", [("layer", [("relu2", None)]), ("channel", [("relu3", 4)]),
+                                            ("logit", [(None, 3)])])
 def test_each_objective_climbs_from_the_photo(tiny, photo, kind, request_):
     settings = SETTINGS.with_(objective=kind)
     (result,) = run(tiny, photo, request_, settings).values()
@@ -79,7 +82,8 @@ def test_cached_by_photo_and_every_setting(tiny, photo, store):
     # Another photo, or any other setting, is another key.
     spec = DreamSpec("tiny", "w", photo_digest(photo), "relu2", WHOLE_LAYER, SETTINGS)
     keys = {spec.key(), dataclasses.replace(spec, photo_digest="0" * 20).key()}
-    for change in (dict(size=64), dict(steps=13), dict(octaves=3), dict(seed=2), dict(objective="channel"), dict(accentuate=2.0)):
+    for change in (dict(size=64), dict(steps=13), dict(octaves=3), dict(seed=2), dict(objective="channel"),
+                   dict(accentuate=2.0)):
         keys.add(dataclasses.replace(spec, settings=SETTINGS.with_(**change)).key())
     assert len(keys) == 8 and {f.name for f in dataclasses.fields(DreamSettings)} == {
         "size", "steps", "octaves", "seed", "objective", "accentuate"}

@@ -13,10 +13,12 @@ import torch
 import torch.nn.functional as F
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
-from featviz_core.optvis import param
 from featviz_core.analysis import selfcheck
-from featviz_core.optvis.dream import DreamSettings, dream_channels, dream_targets, objective_values
 from featviz_core.inputs.photos import photo_digest, sample_photo
+from featviz_core.jobs.dreams import dream_channels, dream_targets
+from featviz_core.optvis import param
+from featviz_core.optvis.dream import objective_values
+from featviz_core.spec.dream import DreamSettings
 
 pytestmark = pytest.mark.real_model
 SIZE = 128

@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 from featviz_core import FeatvizError, Store
+from featviz_core.analysis.scan import scan_folder, scan_key
 from featviz_core.cli.main import main
-from featviz_core.jobs.scan import scan_folder, scan_key
 from featviz_core.inputs.imagefolder import list_images, open_image
 from tests.conftest import count_forwards
 from tests.exemplar_fixtures import JUNK, READABLE, build_folder
@@ -69,7 +69,8 @@ def brute_force(folder):
     return maps
 
 
-def test_top1_of_each_channel_is_the_brute_force_argmax_and_its_box_holds_the_peak(tiny, folder, brute_force, single_thread):
+def test_top1_of_each_channel_is_the_brute_force_argmax_and_its_box_holds_the_peak(tiny, folder, brute_force,
+                                                                                   single_thread):
     doc = final(scan_folder(tiny, str(folder), LAYERS, 3, None, shard_size=5, batch=4))
     assert doc["images"] == READABLE
     for layer in LAYERS:
@@ -155,10 +156,12 @@ def test_cli_writes_exemplars_json_and_crops(tiny, folder, tmp_path, capsys, sin
     x0, y0, x1, y1 = entry["box"]
     crop = Image.open(out / "crops" / "relu3" / "5_1.png")
     assert crop.size == (x1 - x0, y1 - y0)  # the receptive-field crop of that photo
-    assert np.array_equal(np.asarray(crop), np.asarray(Image.open(folder / entry["image"]).convert("RGB").crop((x0, y0, x1, y1))))
+    original = Image.open(folder / entry["image"]).convert("RGB")
+    assert np.array_equal(np.asarray(crop), np.asarray(original.crop((x0, y0, x1, y1))))
     whole = np.asarray(Image.open(out / "whole" / "relu3" / "5_1.jpg")).astype(int)
     photo = Image.open(folder / entry["image"])
-    assert max(whole.shape[:2]) <= 256 and whole.shape[1] / whole.shape[0] == pytest.approx(photo.width / photo.height, abs=0.02)
+    assert max(whole.shape[:2]) <= 256
+    assert whole.shape[1] / whole.shape[0] == pytest.approx(photo.width / photo.height, abs=0.02)
     scale = whole.shape[1] / photo.width  # the crop outlined: its top-left corner is orange
     corner = whole[round(y0 * scale) + 1, round(x0 * scale) + 1]
     assert abs(corner - np.array([255, 64, 0])).max() < 60, corner
@@ -174,8 +177,8 @@ def test_cli_writes_exemplars_json_and_crops(tiny, folder, tmp_path, capsys, sin
     ({"--images": "EMPTY"}, r"holds no JPEG, PNG or WebP files \(1 not an image file\)"),
 ])
 def test_cli_bad_input_exits_2_with_one_clear_line(folder, tmp_path, capsys, change, message):
-    args = {"--model": "tests.tiny_model:make", "--images": str(folder), "--layers": "relu3", "--out": str(tmp_path / "ex"),
-            "--device": "cpu", "--no-cache": None, **change}
+    args = {"--model": "tests.tiny_model:make", "--images": str(folder), "--layers": "relu3",
+            "--out": str(tmp_path / "ex"), "--device": "cpu", "--no-cache": None, **change}
     if args["--images"] == "EMPTY":
         (tmp_path / "empty").mkdir()
         (tmp_path / "empty" / "readme.txt").write_text("no photos here")
@@ -199,7 +202,8 @@ def test_ties_go_to_the_first_image_and_the_first_position(tiny, tmp_path, singl
             net = build(3).eval()
             with torch.no_grad():
                 act = net.relu3(net.conv3(net.relu2(net.conv2(net.relu1(net.conv1(x))))))[0, int(channel)]
-            first = int(torch.nonzero(act == act.max())[0][0]) * act.shape[1] + int(torch.nonzero(act == act.max())[0][1])
+            peak = torch.nonzero(act == act.max())[0]
+            first = int(peak[0]) * act.shape[1] + int(peak[1])
             assert divmod(first, act.shape[1]) == tuple(entries[0]["unit"])
 
 
@@ -230,12 +234,12 @@ def test_a_scan_killed_with_sigkill_resumes_from_its_stored_shards(tiny, tmp_pat
     for i in range(400):
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photos / f"{i:03d}.png")
     cache = tmp_path / "cache"
-    argv = [sys.executable, "-m", "featviz_core", "exemplars", "--model", "tests.tiny_model:make", "--images", str(photos),
-            "--layers", "relu3", "--top", "3", "--out", str(tmp_path / "ex"), "--cache", str(cache), "--device", "cpu",
-            "--shard-size", "20", "--batch-size", "4"]
+    argv = [sys.executable, "-m", "featviz_core", "exemplars", "--model", "tests.tiny_model:make",
+            "--images", str(photos), "--layers", "relu3", "--top", "3", "--out", str(tmp_path / "ex"),
+            "--cache", str(cache), "--device", "cpu", "--shard-size", "20", "--batch-size", "4"]
     key = scan_key(tiny, ["relu3"], 3, list_images(str(photos)), 20)
-    proc = subprocess.Popen(argv, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(argv, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
     store = Store(str(cache))
     try:
         deadline = time.time() + 120
@@ -249,8 +253,10 @@ def test_a_scan_killed_with_sigkill_resumes_from_its_stored_shards(tiny, tmp_pat
         with count_forwards(tiny.module) as passes:
             events = list(scan_folder(tiny, str(photos), ["relu3"], 3, store, shard_size=20, batch=4))
         assert events[0].resumed == 20 * stored
-        assert events[-1].forwards == 5 * (20 - stored) and len(passes) == 5 * (20 - stored) + 1  # + receptive-field probe
-        assert_same_lists(events[-1].result, final(scan_folder(tiny, str(photos), ["relu3"], 3, None, shard_size=400, batch=4)))
+        assert events[-1].forwards == 5 * (20 - stored)
+        assert len(passes) == 5 * (20 - stored) + 1  # + receptive-field probe
+        one_pass = final(scan_folder(tiny, str(photos), ["relu3"], 3, None, shard_size=400, batch=4))
+        assert_same_lists(events[-1].result, one_pass)
     finally:
         proc.kill()
         store.close()

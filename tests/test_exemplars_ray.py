@@ -1,6 +1,7 @@
 """A dataset scan on Ray (2 single-threaded workers on a local cluster) merges to the same lists as one
 process. Ray binds to the machine's address, so the cluster runs in a fresh network namespace where
-only loopback exists (as root: `unshare -n`); the test is skipped where that is not allowed."""
+only loopback exists (as root: `unshare -n`); the test is skipped where that is not allowed, and fails
+instead with FEATVIZ_REQUIRE_RAY=1 (CI)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from featviz_core.jobs.scan import scan_folder
+from featviz_core.analysis.scan import scan_folder
+from tests.conftest import ray_cluster_or_skip
 from tests.exemplar_fixtures import READABLE, build_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +23,7 @@ LAYERS = ["relu1", "relu3"]
 SCAN = """
 import json, sys
 from featviz_core import load_model
-from featviz_core.jobs.scan import scan_folder
+from featviz_core.analysis.scan import scan_folder
 from featviz_core.backends.work import ModelSource
 folder, out = sys.argv[1:3]
 model = load_model("tests.tiny_model:make", device="cpu")
@@ -44,9 +46,7 @@ def _in_namespace(script: str, *args: str, timeout: float = 240) -> subprocess.C
 
 
 def test_ray_shards_merged_equal_one_process(tmp_path, tiny, single_thread):
-    pytest.importorskip("ray")
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs a network namespace (unshare -n, as root) to keep Ray on loopback")
+    ray_cluster_or_skip()  # skips without ray or `unshare -n`; fails instead under FEATVIZ_REQUIRE_RAY (CI)
     folder = build_folder(tmp_path)
     out = tmp_path / "ray.json"
     done = _in_namespace(SCAN.format(layers=LAYERS), str(folder), str(out))

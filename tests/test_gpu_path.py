@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from featviz_core import FeatvizError, RenderSettings, collect, load_model, render_channels
-from featviz_core.optvis import objectives
-from featviz_core.optvis import param
+from featviz_core.optvis import objectives, param
 from featviz_core.optvis.objectives import Target
 from featviz_core.optvis.render import render
 from featviz_core.spec.settings import ALGORITHM_VERSION, RenderSpec
@@ -27,7 +26,7 @@ def test_out_of_memory_halves_the_batch_says_so_and_keeps_the_pictures(tiny, cap
     oom = load_model("tests.tiny_model:make_oom", device="cpu")
     ran = []
     oom.module.register_forward_pre_hook(lambda _m, inputs: ran.append(inputs[0].shape[0]), prepend=True)
-    with caplog.at_level(logging.WARNING, logger="featviz_core.jobs.runner"):
+    with caplog.at_level(logging.WARNING, logger="featviz_core.jobs.pictures"):
         split = collect(render_channels(oom, TARGETS, SETTINGS, batch_size=8))
     assert "Out of GPU memory with 8 pictures in a batch: halving the batches to at most 4" in caplog.text
     assert "Out of GPU memory with 4 pictures in a batch: halving the batches to at most 2" in caplog.text

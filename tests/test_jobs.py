@@ -1,4 +1,4 @@
-"""Render work through the service (featviz_core/service.py) on the tiny model and a real store: a
+"""Render work through the service (featviz_core/backends/service.py) on the tiny model and a real store: a
 rerun or a second visitor joins the render in flight instead of starting over; work nobody watches
 stops; errors reach the watcher. A gate on the model's forward pass holds a batch mid-render while the
 test acts."""
@@ -11,9 +11,9 @@ import time
 import pytest
 
 from featviz_core import RenderSettings, Target
-from featviz_core.jobs import channels
-from featviz_core.backends import service as service_module
+from featviz_core.backends import render_queue
 from featviz_core.backends.service import RenderService, Snapshot
+from featviz_core.jobs import channels
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -40,7 +40,8 @@ def gate(model, skip: int = 0):
 
 
 def items(model, store, pairs):
-    return channels.channel_items(model, [Target(layer, c) for layer, c in pairs], channels.channel_kind(model, SETTINGS, store))
+    return channels.channel_items(model, [Target(layer, c) for layer, c in pairs],
+                                  channels.channel_kind(model, SETTINGS, store))
 
 
 def wait(service: RenderService, visitor: str, *others: str, timeout: float = 60) -> Snapshot:
@@ -145,7 +146,7 @@ def test_work_released_by_its_last_watcher_stops(tiny, store, service):
 
 
 def test_work_abandoned_by_every_watcher_stops(tiny, store, service, monkeypatch):
-    monkeypatch.setattr(service_module, "ABANDONED_AFTER_S", 0.2)
+    monkeypatch.setattr(render_queue, "ABANDONED_AFTER_S", 0.2)
     wanted = items(tiny, store, [("relu3", 4), ("conv2", 3)])
     with gate(tiny) as opened:
         service.want("closed-tab", wanted)

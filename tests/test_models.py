@@ -2,7 +2,6 @@
 error messages that list valid choices, custom factories, and the layer tap."""
 from __future__ import annotations
 
-import os
 import re
 import socket
 
@@ -233,7 +232,8 @@ def test_state_dict_with_wrong_shapes_names_the_key(tmp_path):
     state = build(3).state_dict()
     state["conv2.weight"] = torch.zeros(16, 8, 5, 5)
     torch.save(state, tmp_path / "w.pt")
-    with pytest.raises(FeatvizError, match=r"wrong shapes \(e.g. conv2.weight: file \(16, 8, 5, 5\), model \(16, 8, 3, 3\)\)"):
+    with pytest.raises(FeatvizError,
+                       match=r"wrong shapes \(e.g. conv2.weight: file \(16, 8, 5, 5\), model \(16, 8, 3, 3\)\)"):
         load_model("tests.tiny_model:make", device="cpu", weights=str(tmp_path / "w.pt"))
 
 

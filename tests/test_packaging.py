@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from featviz_core.cli import main as cli
+from featviz_core import cli
 from featviz_core.cli import dashboard as cli_dashboard
 from featviz_ui.views import VIEWS
 
@@ -84,7 +84,8 @@ def test_pyproject_ships_app_pages_and_streamlit_config():
     for pattern in tool["package-data"]["featviz_app"]:
         assert (app_dir / pattern).is_file()
     from featviz_core.export import site
-    shipped = {p.name for pattern in tool["package-data"]["featviz_core"] for p in (ROOT / "featviz_core").glob(pattern)}
+    shipped = {p.name for pattern in tool["package-data"]["featviz_core.export"]
+               for p in (ROOT / "featviz_core" / "export").glob(pattern)}
     assert shipped == set(os.listdir(site.ASSETS)) == {"atlas.css", "atlas.js"}
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from featviz_core.inputs import photos
 from featviz_core.errors import FeatvizError
+from featviz_core.inputs import photos
 
 
 def encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -29,7 +29,8 @@ def png_claiming(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
 
 
 def test_plain_rgb_round_trips():
@@ -91,7 +92,8 @@ def test_truncated_file():
         photos.read_photo(data[: len(data) // 2])
 
 
-@pytest.mark.parametrize("side", [7000, 10000, 15000])  # 49 MP (under Pillow's warning), 100 MP (its warning zone), 225 MP
+# 49 MP (under Pillow's warning), 100 MP (its warning zone), 225 MP
+@pytest.mark.parametrize("side", [7000, 10000, 15000])
 def test_decompression_bomb_is_refused_from_the_header(side):
     with pytest.raises(FeatvizError, match="too large.*40 megapixels"):
         photos.read_photo(png_claiming(side, side))

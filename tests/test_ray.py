@@ -16,20 +16,13 @@ from featviz_core import FeatvizError
 from featviz_core.backends.ray_actors import ModelWorker, plan_actors
 from featviz_core.backends.work import ModelSource
 
-from .conftest import TINY
+from .conftest import TINY, ray_cluster_or_skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _can_unshare() -> bool:
-    return shutil.which("unshare") is not None and subprocess.run(
-        ["unshare", "-n", "true"], capture_output=True).returncode == 0
-
-
 def test_two_node_cluster_in_a_network_namespace():
-    pytest.importorskip("ray")
-    if not _can_unshare():
-        pytest.skip("needs a network namespace (unshare -n): run as root, as CI does")
+    ray_cluster_or_skip()  # skips without ray or `unshare -n`; fails instead under FEATVIZ_REQUIRE_RAY (CI)
     temp = tempfile.mkdtemp(prefix="fvray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     env = {**os.environ, "RAY_TMPDIR": temp, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": ROOT}
     command = f"ip link set lo up; exec {sys.executable} -m pytest tests/ray_cases.py -q -p no:cacheprovider"

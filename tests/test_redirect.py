@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import pytest
 import torch
@@ -9,9 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from featviz_core import RenderSettings, collect, load_model, render_channels
-from featviz_core.optvis import render as render_module
 from featviz_core.models.hooks import LayerTap
 from featviz_core.optvis.redirect import redirected_relu
+
+render_module = importlib.import_module("featviz_core.optvis.render")  # the module: the package exports `render`
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -23,7 +25,8 @@ def _grads(fn, x, active):
     return x.grad
 
 
-@pytest.mark.parametrize("fn", [F.relu, nn.ReLU(inplace=True), nn.ReLU6(), F.relu6], ids=["relu", "ReLU-inplace", "ReLU6", "relu6"])
+@pytest.mark.parametrize("fn", [F.relu, nn.ReLU(inplace=True), nn.ReLU6(), F.relu6],
+                         ids=["relu", "ReLU-inplace", "ReLU6", "relu6"])
 def test_blocked_picture_gets_redirected_gradient_and_others_plain(fn):
     x = torch.tensor([[[[-1.0, 2.0], [-3.0, 0.5]]], [[[-1.0, -2.0], [-3.0, -0.5]]]])  # picture 1: all off
     weights = torch.tensor([[[[1.0, 1.0], [-1.0, 1.0]]]])  # the objective wants unit (1, 0) lower

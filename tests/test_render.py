@@ -11,11 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from featviz_core import FeatvizError, RenderSettings, RenderSpec, Target, collect, load_model, parse_target, render_channels
-from featviz_core.optvis import objectives
+from featviz_core import (
+    FeatvizError,
+    RenderSettings,
+    RenderSpec,
+    Target,
+    collect,
+    load_model,
+    parse_target,
+    render_channels,
+)
+from featviz_core.jobs.batching import snapshot_steps
 from featviz_core.models.hooks import LOGITS, LayerTap
+from featviz_core.optvis import objectives
 from featviz_core.optvis.render import render
-from featviz_core.jobs.runner import snapshot_steps
 from featviz_core.spec.settings import METHODS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -97,7 +106,8 @@ def test_nan_activation_raises():
 
 def test_grayscale_model_renders_one_channel_pictures():
     model = load_model("tests.tiny_model:make_gray", device="cpu")
-    results = collect(render_channels(model, [("relu3", 0), ("relu3", 1)], RenderSettings(size=32, steps=12), batch_size=2))
+    results = collect(render_channels(model, [("relu3", 0), ("relu3", 1)], RenderSettings(size=32, steps=12),
+                                      batch_size=2))
     for r in results:
         assert r.image.shape == (32, 32, 1)
         assert r.curve[-1] > r.curve[0]
@@ -268,7 +278,8 @@ def test_query_roundtrip():
     assert RenderSettings.from_query({}) == RenderSettings()
     custom = RenderSettings(method="classic", size=64, steps=30, seed=3, init="gradient", objective="neuron")
     query = custom.to_query()
-    assert query == {"method": "classic", "size": "64", "steps": "30", "seed": "3", "init": "gradient", "objective": "neuron"}
+    assert query == {"method": "classic", "size": "64", "steps": "30", "seed": "3", "init": "gradient",
+                     "objective": "neuron"}
     assert RenderSettings.from_query(query) == custom
     partial = RenderSettings(steps=12)
     assert partial.to_query() == {"steps": "12"}

@@ -7,8 +7,16 @@ import os
 import diskcache
 import pytest
 
-from featviz_core import FeatvizError, RenderSettings, collect, load_model, render_channels, resolve_targets, spec_for
-from featviz_core import Target
+from featviz_core import (
+    FeatvizError,
+    RenderSettings,
+    Target,
+    collect,
+    load_model,
+    render_channels,
+    resolve_targets,
+    spec_for,
+)
 
 from .conftest import count_forwards
 
@@ -128,7 +136,7 @@ def test_interrupting_mid_batch_stores_nothing_and_leaves_no_hooks(tiny, store):
 
 def test_free_memory_where_the_platform_reports_only_total_ram(tiny, monkeypatch):
     """Simulates macOS: no /proc/meminfo, and sysconf has no SC_AVPHYS_PAGES; total RAM is the estimate."""
-    from featviz_core.jobs import runner
+    from featviz_core.jobs import batching
 
     real = os.sysconf
 
@@ -137,17 +145,18 @@ def test_free_memory_where_the_platform_reports_only_total_ram(tiny, monkeypatch
             raise ValueError("unrecognized configuration name")
         return real(name)
 
-    monkeypatch.setattr(runner, "MEMINFO", "/nonexistent/meminfo")
+    monkeypatch.setattr(batching, "MEMINFO", "/nonexistent/meminfo")
     monkeypatch.setattr(os, "sysconf", sysconf)
-    assert runner._free_host_memory() == real("SC_PAGE_SIZE") * real("SC_PHYS_PAGES")
+    assert batching.free_host_memory() == real("SC_PAGE_SIZE") * real("SC_PHYS_PAGES")
     results = collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], SETTINGS))
     assert [r.label for r in results] == ["relu3:0", "relu3:1"]
 
 
 def test_previews_arrive_at_snapshot_steps(tiny):
-    from featviz_core.jobs.runner import snapshot_steps
+    from featviz_core.jobs.batching import snapshot_steps
 
-    events = list(render_channels(tiny, [("relu3", 0), ("relu3", 1), ("conv2", 1)], SETTINGS, None, batch_size=3, previews=True))
+    events = list(render_channels(tiny, [("relu3", 0), ("relu3", 1), ("conv2", 1)], SETTINGS, None, batch_size=3,
+                                  previews=True))
     with_preview = [e for e in events if e.preview]
     # On a CPU layers get batches of their own, shallow first: conv2's batch, then relu3's.
     assert len(with_preview) == 2 * len(snapshot_steps(SETTINGS.steps))
@@ -163,34 +172,34 @@ def test_previews_arrive_at_snapshot_steps(tiny):
 
 
 def test_cpu_batches_keep_the_largest_activation_under_glibcs_mmap_threshold(tiny, monkeypatch):
-    from featviz_core.jobs import runner
-    from featviz_core.jobs.runner import CPU_BLOCK_BYTES, max_batch
+    from featviz_core.jobs import batching
+    from featviz_core.jobs.batching import CPU_BLOCK_BYTES, max_batch
 
-    monkeypatch.setattr(runner, "_free_host_memory", lambda: 64 * 2**30)  # the rule, not this machine's RAM
+    monkeypatch.setattr(batching, "free_host_memory", lambda: 64 * 2**30)  # the rule, not this machine's RAM
     # The tiny net's largest activation: conv1's 8 channels at the padded size (size + 24).
     assert max_batch(tiny, ["relu3"], 64) == 8  # 8 * 88^2 * 4 bytes = 0.25 MB a picture: the cap of 8
     per_picture = 8 * (488 + 24) ** 2 * 4  # 8 MiB
     assert max_batch(tiny, ["relu3"], 488) == CPU_BLOCK_BYTES // per_picture == 4
     assert max_batch(tiny, ["relu3"], 1000) == 1  # even one picture is over: still renders
     assert max_batch(tiny, ["relu3"], 488, cap=6) == 6  # an explicit cap wins
-    monkeypatch.setattr(runner, "_free_host_memory", lambda: 2**30)
+    monkeypatch.setattr(batching, "free_host_memory", lambda: 2**30)
     assert max_batch(tiny, ["relu3"], 488) < 4  # little free memory: fewer pictures than the mmap rule allows
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux reports MemAvailable")
 def test_free_host_memory_counts_the_page_cache_as_available():
-    from featviz_core.jobs.runner import _free_host_memory
+    from featviz_core.jobs.batching import free_host_memory
 
     with open("/proc/meminfo") as meminfo:
         fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in meminfo}
-    assert _free_host_memory() >= fields["MemFree"]  # MemAvailable: free pages plus what the kernel can drop
-    assert abs(_free_host_memory() - fields["MemAvailable"]) < 256 * 2**20
+    assert free_host_memory() >= fields["MemFree"]  # MemAvailable: free pages plus what the kernel can drop
+    assert abs(free_host_memory() - fields["MemAvailable"]) < 256 * 2**20
 
 
 @pytest.mark.parametrize("layers, cap", [(["a"] * 16, 5), (["a"] * 8 + ["b"] * 8, 5), (["a"] * 3 + ["b"] * 2, 4),
                                          (["a", "b", "c"], 8), (["a"] * 7, 1), (["a"] * 9 + ["b"], 3)])
 def test_batches_are_even_within_the_cap_and_split_layers_on_request(layers, cap):
-    from featviz_core.jobs.runner import plan_batches
+    from featviz_core.jobs.batching import plan_batches
 
     for split in (False, True):
         batches = plan_batches(layers, cap, split)
@@ -199,7 +208,7 @@ def test_batches_are_even_within_the_cap_and_split_layers_on_request(layers, cap
         if split:
             assert all(len({layers[i] for i in b}) == 1 for b in batches)
             runs = {layer: [len(b) for b in batches if layers[b[0]] == layer] for layer in set(layers)}
-            assert all(max(r) - min(r) <= 1 and len(r) == -(-layers.count(l) // cap) for l, r in runs.items())
+            assert all(max(r) - min(r) <= 1 and len(r) == -(-layers.count(name) // cap) for name, r in runs.items())
         else:
             sizes = [len(b) for b in batches]
             assert max(sizes) - min(sizes) <= 1 and len(batches) == -(-len(layers) // cap)
@@ -261,10 +270,10 @@ def test_batch_probe_ignores_another_sessions_forward_pass(tiny, monkeypatch):
 
     import torch
 
-    from featviz_core.jobs import runner
+    from featviz_core.jobs import batching
 
-    monkeypatch.setattr(runner, "_free_host_memory", lambda: 64 * 2**30)
-    alone = runner.max_batch(tiny, ["relu3"], 488)
+    monkeypatch.setattr(batching, "free_host_memory", lambda: 64 * 2**30)
+    alone = batching.max_batch(tiny, ["relu3"], 488)
     probe_thread = threading.get_ident()
 
     def other_session_meanwhile(_module, _inputs):
@@ -276,6 +285,6 @@ def test_batch_probe_ignores_another_sessions_forward_pass(tiny, monkeypatch):
     handle = tiny.module.conv1.register_forward_pre_hook(other_session_meanwhile)
     try:
         with torch.no_grad():
-            assert runner.max_batch(tiny, ["relu3"], 488) == alone == 4
+            assert batching.max_batch(tiny, ["relu3"], 488) == alone == 4
     finally:
         handle.remove()

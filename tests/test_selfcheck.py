@@ -70,3 +70,21 @@ def test_gray_model_self_check(store):
     pic = np.random.default_rng(0).integers(0, 256, (32, 32, 1), dtype=np.uint8)
     (score,) = selfcheck.score_pictures(model, [pic], "relu3", [0], store)
     assert np.isfinite(score.z) and score.channels == 16
+
+
+def test_a_pictures_score_is_kept_once_for_the_atlas_and_the_dashboard(tiny, store, monkeypatch):
+    """One key (picture key and STATS_VERSION) for the atlas's and the dashboard's self-check: a score
+    either computed is the other's, and new statistics miss instead of serving a stale score."""
+    results = collect(render_channels(tiny, [("relu3", 0), ("relu3", 1)], RenderSettings(size=32, steps=4), store))
+    assert selfcheck.stored_scores(results, store) == [None, None]
+    done = []
+    with count_forwards(tiny.module) as calls:
+        scores = selfcheck.picture_scores(tiny, "relu3", results, store, done.append)
+    assert len(calls) > 0 and sum(done) == 2
+    assert store.get_json(f"check:{selfcheck.STATS_VERSION}:{results[0].key}")["z"] == scores[0].z
+    with count_forwards(tiny.module) as calls:
+        again = selfcheck.picture_scores(tiny, "relu3", results, store)
+    assert calls == [] and [(s.z, s.rank, s.layer_z) for s in again] == [(s.z, s.rank, s.layer_z) for s in scores]
+    assert [s.z for s in selfcheck.stored_scores(results[1:], store)] == [scores[1].z]
+    monkeypatch.setattr(selfcheck, "STATS_VERSION", selfcheck.STATS_VERSION + 1)
+    assert selfcheck.stored_scores(results, store) == [None, None]

@@ -1,4 +1,4 @@
-"""The render service (featviz_core/service.py) on the tiny model and a real store: one render per
+"""The render service (featviz_core/backends/service.py) on the tiny model and a real store: one render per
 picture however many visitors want it, round robin between visitors, the per-visitor cap, a fixed
 number of threads, place in the queue and wait, errors reaching the watcher. A gate on the model's
 forward pass holds a batch mid-render while the test acts (tests/test_jobs.py has the same gate)."""
@@ -10,11 +10,10 @@ import time
 
 import pytest
 
-from featviz_core.jobs import channels
-from featviz_core.backends.queueing import interleave, wait_estimate
-from featviz_core.backends.queueing import default_workers, threads_per_worker
+from featviz_core.backends.queueing import default_workers, interleave, threads_per_worker, wait_estimate
 from featviz_core.backends.service import Item, RenderService
 from featviz_core.errors import FeatvizError
+from featviz_core.jobs import channels
 from tests.test_jobs import gate, items, service, wait  # noqa: F401  (service: a fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -168,7 +167,8 @@ def test_workers_are_set_by_the_environment_at_call_time(monkeypatch):
         default_workers()
     monkeypatch.delenv("FEATVIZ_RENDER_WORKERS")
     assert default_workers() == min(4, len(os.sched_getaffinity(0)))  # no GPU here: one single-threaded worker per core
-    assert threads_per_worker(1) is None and threads_per_worker(2) == max(1, len(os.sched_getaffinity(0)) // 2)  # None: torch's default
+    assert threads_per_worker(1) is None  # None: torch's default
+    assert threads_per_worker(2) == max(1, len(os.sched_getaffinity(0)) // 2)
     monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "1")
     assert threads_per_worker(1) == 1
     monkeypatch.setenv("FEATVIZ_RENDER_THREADS", "0")
@@ -192,7 +192,8 @@ def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
     service.want("a", [Item(f"dream-{n}", f"dream-{n}", 1, doubler, n) for n in range(3)] +
                  items(tiny, store, [("conv2", 9)]))
     state = wait(service, "a")
-    assert {k: v for k, v in state.results.items() if k.startswith("dream-")} == {"dream-0": 0, "dream-1": 2, "dream-2": 4}
+    dreams = {k: v for k, v in state.results.items() if k.startswith("dream-")}
+    assert dreams == {"dream-0": 0, "dream-1": 2, "dream-2": 4}
     assert len(state.results) == 4 and not state.errors
 
 
@@ -222,7 +223,8 @@ def test_the_status_says_the_place_in_the_queue_and_the_wait():
     from featviz_ui.rendering import queue_text
 
     queued = Snapshot({}, {}, {}, done_steps=0, total_steps=192, ahead=12, wait_s=41.4, refused=0, open=2)
-    assert queue_text(queued) == "step 0 of 192 (all pictures) · 12 pictures ahead of yours in the queue · about 41 s left"
+    assert queue_text(queued) == ("step 0 of 192 (all pictures) · 12 pictures ahead of yours in the queue"
+                                  " · about 41 s left")
     rendering = Snapshot({}, {}, {}, done_steps=96, total_steps=192, ahead=0, wait_s=None, refused=0, open=1)
     assert queue_text(rendering) == "step 96 of 192 (all pictures)"
 
@@ -251,7 +253,7 @@ def test_workers_run_below_the_web_server_s_priority(tiny, store, service):
 
 
 def test_rates_and_batch_sizes_are_kept_for_a_bounded_number_of_picture_kinds():
-    from featviz_core.backends.service import KINDS_REMEMBERED, remember
+    from featviz_core.backends.render_queue import KINDS_REMEMBERED, remember
 
     table: dict = {}
     for n in range(KINDS_REMEMBERED + 40):

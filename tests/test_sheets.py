@@ -21,7 +21,8 @@ def results(tiny):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return collect(render_channels(tiny, [("relu3", c) for c in range(5)], RenderSettings(size=32, steps=10), batch_size=5))
+        return collect(render_channels(tiny, [("relu3", c) for c in range(5)], RenderSettings(size=32, steps=10),
+                                       batch_size=5))
     finally:
         torch.set_num_threads(before)
 

@@ -1,4 +1,4 @@
-"""Static atlas (featviz_core/site.py): a site built from tiny-model renders, opened from file:// in
+"""Static atlas (featviz_core/export/site.py): a site built from tiny-model renders, opened from file:// in
 headless Chromium (images load, links resolve, curves draw); names escaped; the dashboard link in
 the share-link format; neighbours from the self-check; cached checks make a re-export free."""
 from __future__ import annotations
@@ -110,7 +110,8 @@ def test_dashboard_link_is_the_dashboards_share_link():
     settings = RenderSettings(size=128, steps=48)
     for base in ("http://host:8501", "http://host:8501/", "https://example.org/proxy/featviz/"):
         params = [("model", "lite0"), ("layer", "blocks.3"), ("channel", "5"), ("size", "128"), ("steps", "48")]
-        assert site.dashboard_link(base, "lite0", settings, "blocks.3", 5) == share_link(base, site.DASHBOARD_VIEW, params)
+        expected = share_link(base, site.DASHBOARD_VIEW, params)
+        assert site.dashboard_link(base, "lite0", settings, "blocks.3", 5) == expected
 
 
 def test_neighbours_are_the_channels_the_picture_excites_next(tiny, rendered):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from featviz_core import FeatvizError, load_model
+from featviz_core import FeatvizError
 from featviz_core.models.weights import load_state_dict_file, weights_limit
 
 from .weight_bombs import write_deflate_bomb

@@ -1,4 +1,4 @@
-"""workers.run_work in this process: every item runs once on one loaded model and comes back with its
+"""backends.run_work in this process: every item runs once on one loaded model and comes back with its
 index; ModelSource loads the same network the driver has; Ray asked for but missing says how to install it."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from featviz_core import FeatvizError
-from featviz_core.backends.work import ModelSource, Work, run_work
+from featviz_core.backends import ModelSource, Work, run_work
 
 from .conftest import TINY, count_forwards
 

@@ -125,8 +125,10 @@ def make_switched_off():
     gray and noise starts) but can be switched on by changing the picture."""
     net = build(3)
     with torch.no_grad():
-        starts = torch.cat([torch.full((1, 3, 64, 64), 0.5), 0.5 + 0.1 * (torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)) - 0.5)])
-        x = (starts - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        noise = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        starts = torch.cat([torch.full((1, 3, 64, 64), 0.5), 0.5 + 0.1 * (noise - 0.5)])
+        mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+        x = (starts - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
         pre = net.conv3(net.relu2(net.conv2(net.relu1(net.conv1(x)))))[:, 0]
         net.conv3.bias[0] -= float(pre.max()) + 0.2 * float(pre.std())
     return ModelParts(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))

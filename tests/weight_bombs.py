@@ -22,7 +22,8 @@ class _Tensor:
         self.numel = numel
 
     def __reduce__(self):
-        return torch._utils._rebuild_tensor_v2, (_Storage(self.numel), 0, (self.numel,), (1,), False, collections.OrderedDict())
+        args = (_Storage(self.numel), 0, (self.numel,), (1,), False, collections.OrderedDict())
+        return torch._utils._rebuild_tensor_v2, args
 
 
 class _Pickler(pickle.Pickler):

@@ -1,0 +1,21 @@
+"""What the pictures mean: the self-check against natural photos, dataset exemplars (the scan as a
+batch job through the driver, its output folder) and measured receptive fields."""
+from .exemplar_files import add_ratios, exemplars_of, read_scan, scan_for_model, write_outputs
+from .exemplars import ScanShard, merge_lists, spatial_maxima
+from .receptive import ReceptiveField, measure
+from .scan import ScanProgress, receptive_field, scan_folder, scan_key
+from .selfcheck import (
+                        CheckScore,
+                        LayerStats,
+                        curve_z,
+                        natural_stats,
+                        neighbours,
+                        picture_scores,
+                        score_pictures,
+                        stored_scores,
+)
+
+__all__ = ["add_ratios", "exemplars_of", "read_scan", "scan_for_model", "write_outputs", "ScanShard", "merge_lists",
+           "spatial_maxima", "ReceptiveField", "measure", "ScanProgress", "receptive_field", "scan_folder", "scan_key",
+           "CheckScore", "LayerStats", "curve_z", "natural_stats", "neighbours", "picture_scores", "score_pictures",
+           "stored_scores"]

@@ -15,10 +15,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import FeatvizError
-from .exemplars import spatial_maxima
 from ..inputs.imagefolder import model_input, open_image
 from ..models.loading import LoadedModel
 from ..store.disk import matches
+from .exemplars import spatial_maxima
 
 DOC = "exemplars.json"
 CROP_SIDE = 192  # a crop's longer side at most, in pixels
@@ -45,8 +45,8 @@ def _save_views(img: Image.Image, box: list[int], crop: str, whole: str) -> None
     small.thumbnail((WHOLE_SIDE, WHOLE_SIDE))
     scale = small.width / img.width
     outline = [round(v * scale) for v in box]
-    ImageDraw.Draw(small).rectangle([outline[0], outline[1], max(outline[0], outline[2] - 1), max(outline[1], outline[3] - 1)],
-                                    outline=OUTLINE, width=max(2, small.width // 100))
+    corners = [outline[0], outline[1], max(outline[0], outline[2] - 1), max(outline[1], outline[3] - 1)]
+    ImageDraw.Draw(small).rectangle(corners, outline=OUTLINE, width=max(2, small.width // 100))
     small.save(whole, quality=85)
 
 
@@ -86,14 +86,16 @@ def read_scan(directory: str) -> dict:
     FeatvizError (without the folder's contents) when it is missing or malformed."""
     path = os.path.join(directory, DOC)
     if not os.path.isfile(path):
-        raise FeatvizError(f"No {DOC} in {directory!r}: run `python -m featviz_core exemplars ... --out {directory}` first.")
+        raise FeatvizError(f"No {DOC} in {directory!r}: "
+                           f"run `python -m featviz_core exemplars ... --out {directory}` first.")
     if os.path.getsize(path) > MAX_DOC_BYTES:
         raise FeatvizError(f"{DOC} in {directory!r} is larger than {MAX_DOC_BYTES // 2**20} MiB.")
     try:
         with open(path) as f:
             doc = json.load(f)
         # Checked as data, not with assert (python -O would skip the checks).
-        if not matches(doc, SCAN_SHAPE) or not all(matches(entries, [ENTRY_SHAPE]) for channels in doc["layers"].values()
+        if not matches(doc, SCAN_SHAPE) or not all(matches(entries, [ENTRY_SHAPE])
+                                                   for channels in doc["layers"].values()
                                                    for entries in channels.values()):
             raise ValueError("not the shape of a scan")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -126,7 +128,8 @@ def scan_for_model(directory: str, model: LoadedModel) -> dict:
     """The scan in `directory`, refused unless it was made with this model's weights."""
     doc = read_scan(directory)
     if doc["model"]["digest"] != model.digest:
-        raise FeatvizError(f"The exemplar scan in {directory!r} was made with {doc['model'].get('name', 'another model')} "
+        made_with = doc["model"].get("name", "another model")
+        raise FeatvizError(f"The exemplar scan in {directory!r} was made with {made_with} "
                            f"(weights {doc['model']['digest']}), not {model.name} (weights {model.digest}).")
     return doc
 
@@ -136,6 +139,8 @@ def add_ratios(model: LoadedModel, doc: dict, pictures: list[tuple[str, int, np.
     its channel's best photo, added to the matching `extras` dict where the scan covers the channel."""
     for (layer, channel, picture), extra in zip(pictures, extras):
         top = exemplars_of(doc, layer, channel)
-        ratio = exemplar_ratio(picture_peak(model, picture[..., :model.in_channels], layer, channel), top) if top else None
+        if not top:
+            continue
+        ratio = exemplar_ratio(picture_peak(model, picture[..., :model.in_channels], layer, channel), top)
         if ratio is not None:
             extra.update(exemplar_ratio=round(ratio, 4), exemplar_top1=top[0]["image"])

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ..errors import FeatvizError
-from ..models.hooks import LayerTap
 from ..inputs.imagefolder import model_input, open_image
+from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 
 BATCH = 16  # images per forward pass

@@ -10,16 +10,17 @@ The same statistics turn activation curves into z-scores, putting early and deep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..optvis import transforms
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
-from ..store.disk import Store
+from ..optvis import transforms
+from ..store.disk import ChannelResult, Store
+from ..store.lookup import cached_json, lookup_json, store_json
 
 _PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "retina",
            "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins", "moon")
@@ -95,21 +96,22 @@ def _channel_means(model: LoadedModel, images: torch.Tensor, layer: str, chunk: 
 STATS_SHAPE = {"median": [float], "scale": [float]}  # one number per channel each
 
 
-def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
-    """Per-channel median and robust spread of `layer` on natural photo crops at `size` px."""
-    key = f"natural:{STATS_VERSION}:{model.digest}:{layer}:{size}"
-    cached = store.get_json(key, STATS_SHAPE) if store is not None else None
-    channels = model.layers[layer].channels
-    if cached is not None and len(cached["median"]) == len(cached["scale"]) == channels:
-        return LayerStats(np.asarray(cached["median"]), np.asarray(cached["scale"]))
+def _measure_stats(model: LoadedModel, layer: str, size: int) -> dict:
     acts = _channel_means(model, _crops(size, model.in_channels), layer).numpy().astype(np.float64)
     median = np.median(acts, axis=0)
     mad = 1.4826 * np.median(np.abs(acts - median), axis=0)
     # A channel that barely varies on photos would give huge z for any change: floor its spread.
     scale = np.maximum(mad, np.maximum(0.05 * acts.std(axis=0), 1e-3))
-    if store is not None:
-        store.put_json(key, {"median": median.tolist(), "scale": scale.tolist()})
-    return LayerStats(median, scale)
+    return {"median": median.tolist(), "scale": scale.tolist()}
+
+
+def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
+    """Per-channel median and robust spread of `layer` on natural photo crops at `size` px."""
+    channels = model.layers[layer].channels
+    doc = cached_json(store, ("natural", STATS_VERSION, model.digest, layer, size),
+                      lambda: _measure_stats(model, layer, size), STATS_SHAPE,
+                      valid=lambda d: len(d["median"]) == len(d["scale"]) == channels)
+    return LayerStats(np.asarray(doc["median"]), np.asarray(doc["scale"]))
 
 
 def curve_z(curve: Sequence[float], stats: LayerStats, channel: int) -> np.ndarray:
@@ -125,12 +127,55 @@ def score_pictures(model: LoadedModel, pictures: Sequence[np.ndarray], layer: st
     stats = natural_stats(model, layer, size, store)
     gens = [torch.Generator().manual_seed(seed + i) for i in range(samples)]
     params = transforms.draw_params(transforms.LUCID, 1, gens)[0]  # (samples, 5)
-    views = torch.cat([transforms.apply(batch, transforms.LUCID, params[i].expand(len(batch), 5)) for i in range(samples)])
+    views = torch.cat([transforms.apply(batch, transforms.LUCID, params[i].expand(len(batch), 5))
+                       for i in range(samples)])
     acts = _channel_means(model, views, layer).view(samples, len(batch), -1).mean(dim=0).numpy()
     z = (acts - stats.median) / stats.scale
     scores = []
     for b, channel in enumerate(channels):
         own = z[b, channel]
-        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1, z.shape[1],
-                                 tuple(float(v) for v in z[b])))
+        scores.append(CheckScore(layer, int(channel), float(acts[b, channel]), float(own), int((z[b] > own).sum()) + 1,
+                                 z.shape[1], tuple(float(v) for v in z[b])))
+    return scores
+
+
+SCORE_SHAPE = {"z": float, "rank": int, "channels": int, "layer_z": [float]}  # anything else is a miss
+CHECK_CHUNK = 16  # pictures self-checked at once (8 transformed views each)
+
+
+def _score_doc(score: CheckScore) -> dict:
+    return {"activation": score.activation, "z": score.z, "rank": score.rank, "channels": score.channels,
+            "layer_z": list(score.layer_z)}
+
+
+def _score_key(result: ChannelResult) -> tuple:
+    """A picture's self-check in the store: by its key and STATS_VERSION (new statistics miss)."""
+    return ("check", STATS_VERSION, result.key)
+
+
+def stored_scores(results: Sequence[ChannelResult], store: Store | None) -> list[CheckScore | None]:
+    """The self-checks the store holds for these pictures (None where it holds none)."""
+    docs = [lookup_json(store, _score_key(r), SCORE_SHAPE) for r in results]
+    return [None if d is None else CheckScore(r.layer, r.channel, float(d.get("activation", float("nan"))), d["z"],
+                                              d["rank"], d["channels"], tuple(d["layer_z"]))
+            for r, d in zip(results, docs)]
+
+
+def picture_scores(model: LoadedModel, layer: str, results: Sequence[ChannelResult], store: Store | None = None,
+                   done: Callable[[int], None] | None = None) -> list[CheckScore]:
+    """The self-check of rendered pictures of one layer, each kept in the store (a rerun is
+    instant). `done(n)` hears as each n pictures are scored (a progress bar)."""
+    scores = stored_scores(results, store)
+    todo = [i for i, score in enumerate(scores) if score is None]
+    if done:
+        done(len(results) - len(todo))
+    for start in range(0, len(todo), CHECK_CHUNK):
+        part = todo[start:start + CHECK_CHUNK]
+        fresh = score_pictures(model, [results[i].image for i in part], layer, [results[i].channel for i in part],
+                               store)
+        for i, score in zip(part, fresh):
+            scores[i] = score
+            store_json(store, _score_key(results[i]), _score_doc(score))
+        if done:
+            done(len(part))
     return scores

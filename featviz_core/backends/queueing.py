@@ -1,5 +1,5 @@
 """The render queue's values (what a picture to render is, what a visitor sees) and rules (the round
-robin order, the wait estimate, the number of workers); service.py runs them."""
+robin order, the wait estimate, the number of workers); render_queue.py and service.py run them."""
 from __future__ import annotations
 
 import os
@@ -7,10 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterator, Protocol, Sequence
 
-from ..errors import FeatvizError
-
-WORKERS_ENV = "FEATVIZ_RENDER_WORKERS"
-THREADS_ENV = "FEATVIZ_RENDER_THREADS"
+from ..config import THREADS_ENV, WORKERS_ENV, render_threads, render_workers  # noqa: F401 (env names)
+from .work import CPU_BATCH
 
 
 @dataclass
@@ -22,7 +20,7 @@ class Update:
 
 
 class Batcher(Protocol):
-    """How one kind of picture renders (channels.ChannelBatcher; another page brings its own)."""
+    """How one kind of picture renders (jobs.channels.ChannelBatcher; another page brings its own)."""
     key: Hashable  # items whose batchers have equal keys may share a batch
     mixes_visitors: bool  # whether a batch may take other visitors' pictures beyond the current turn
 
@@ -59,7 +57,7 @@ class Snapshot:
         return self.open == 0
 
 
-TURN = 8  # pictures a visitor's turn may hold: one CPU batch (runner.max_batch caps those at 8)
+TURN = CPU_BATCH  # pictures a visitor's turn may hold: one CPU batch
 
 
 def interleave(lists: Sequence[Sequence[str]], turn: int = 1, used: int = 0) -> list[tuple[int, str]]:
@@ -115,11 +113,9 @@ def default_workers() -> int:
     worker per core (up to CPU_WORKERS_MAX). bench/load.py, 8 visitors of 8 different views on 2 cores:
     2 single-threaded workers took 52 s, 1 worker using both cores 78 s (the views one after another:
     61 s); the atlas's single-threaded workers make the same pictures, bit for bit."""
-    raw = os.environ.get(WORKERS_ENV, "").strip()
-    if raw:
-        if not raw.isdigit() or not 1 <= int(raw) <= 64:
-            raise FeatvizError(f"{WORKERS_ENV}={raw!r} is not a whole number from 1 to 64.")
-        return int(raw)
+    chosen = render_workers()
+    if chosen is not None:
+        return chosen
     import torch
 
     gpus = torch.cuda.device_count()
@@ -130,11 +126,9 @@ def default_workers() -> int:
 def threads_per_worker(workers: int) -> int | None:
     """FEATVIZ_RENDER_THREADS, read at call time; else the cores shared out among several workers, or
     None: one worker keeps torch's own default (every physical core)."""
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if raw:
-        if not raw.isdigit() or not 1 <= int(raw) <= 256:
-            raise FeatvizError(f"{THREADS_ENV}={raw!r} is not a whole number from 1 to 256.")
-        return int(raw)
+    chosen = render_threads()
+    if chosen is not None:
+        return chosen
     return max(1, usable_cores() // workers) if workers > 1 else None
 
 

@@ -1,8 +1,8 @@
-"""Ray backend for workers.run_work: actors that load the model once and run work items.
+"""Ray backend for dispatch.run_work: actors that load the model once and run work items.
 
 Imported only when a run asks for Ray (an optional dependency). One actor per GPU; on CPUs one
-single-threaded actor per core, because a CPU batch is small (at most 8 pictures, see
-runner.max_batch) and its ops do not keep two threads busy: two single-threaded processes rendered
+single-threaded actor per core, because a CPU batch is small (at most work.CPU_BATCH pictures, see
+jobs.batching.max_batch) and its ops do not keep two threads busy: two single-threaded processes rendered
 blocks.1 of Lite0 1.5x as fast as one process with two threads. An actor that dies is restarted
 (its model loaded again) and its unfinished calls re-run; results are plain data, never tensors.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
 from ..errors import FeatvizError
-from .work import CPU_THREADS, RAY_INSTALL_HINT, ModelSource, Work
+from .work import CPU_THREADS, RAY_INSTALL_HINT, Finished, ModelSource, Work
 
 IN_FLIGHT = 2  # calls queued per actor, so it starts the next batch while the driver stores the last
 
@@ -48,7 +48,8 @@ def plan_actors(resources: dict[str, float], device: str, workers: int | None = 
         count = workers or gpus
         return ActorPlan(count, min(1.0, cpus / count), min(1.0, gpus / count), 1)
     if device.startswith("cuda"):
-        raise FeatvizError(f"Device {device!r} was asked for but the Ray cluster has no GPU. Valid devices there: auto, cpu.")
+        raise FeatvizError(f"Device {device!r} was asked for but the Ray cluster has no GPU. "
+                           "Valid devices there: auto, cpu.")
     count = workers or cpus
     return ActorPlan(count, min(1.0, cpus / count), 0, CPU_THREADS)
 
@@ -88,7 +89,7 @@ def connected(address: str | bool):
             ray.init(address=str(address), log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise FeatvizError(f"Cannot reach a Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:200]}). "
-                           f"Start one with `ray start --head`, or pass --ray alone for a local cluster.") from None
+                           "Start one with `ray start --head`, or pass --ray alone for a local cluster.") from None
     try:
         yield ray
     finally:
@@ -126,8 +127,8 @@ def worker_error(exc: Exception) -> FeatvizError:
 
 def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
                workers: int | None = None) -> Iterator[tuple[int, Any]]:
-    """workers.run_work on Ray: yields (index, result) as each item finishes, feeding each actor
-    the next item as it hands one back."""
+    """dispatch.run_work on Ray: yields (index, Finished(result)) as each item finishes, feeding
+    each actor the next item as it hands one back."""
     with connected(address) as ray:
         actors, _weights = start_actors(ray, source, workers)
         queue, pending = deque(range(len(items))), {}
@@ -149,7 +150,7 @@ def run_on_ray(source: ModelSource, items: Sequence[Work], address: str | bool,
                 except ray.exceptions.RayError as exc:
                     raise worker_error(exc) from None
                 submit(actor)
-                yield index, result
+                yield index, Finished(result)
         finally:
             for actor in actors:
                 ray.kill(actor)

@@ -1,17 +1,11 @@
-"""Specs -> workers -> store: every batch job (atlas renders, dataset scans) is a list of work items
-that a backend runs on workers holding the model; the driver, the only process that owns the store,
-writes each result as it arrives.
-
-    for index, result in run_work(ModelSource("lite0"), items, ray=True):
-        ...  # results arrive in completion order, not request order
-
-Backends: in this process (the default), or Ray actors (`ray=True` starts a local cluster,
-`ray="ray://head:10001"` or `"auto"` joins an existing one; see ray_backend.py).
+"""What the backends run: a `Work` item (picklable, plain data in and out), the events it reports,
+and where its model comes from. A leaf: the in-process backend (local.py), the Ray backend
+(ray_actors.py) and the dispatcher above both (dispatch.py) all import it, it imports neither.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from ..models.loading import LoadedModel, load_model
 
@@ -20,6 +14,9 @@ from ..models.loading import LoadedModel, load_model
 # threads busy anyway: two single-threaded processes rendered Lite0's blocks.1 1.5x as fast as one
 # process with two threads. More cores mean more workers (Ray actors), not more threads.
 CPU_THREADS = 1
+# The most pictures in a CPU batch (jobs.batching.max_batch), and so a visitor's turn in the render
+# queue (queueing.TURN): one CPU batch.
+CPU_BATCH = 8
 RAY_INSTALL_HINT = 'Ray is not installed: pip install "featviz[ray]" (or pip install "ray[client]==2.60.0").'
 
 
@@ -41,28 +38,30 @@ class ModelSource:
 @runtime_checkable
 class Work(Protocol):
     """A picklable item of work. `run` returns plain picklable data only (bytes, lists, small
-    dataclasses): never torch tensors, which would pin device memory in Ray's object store."""
+    dataclasses): never torch tensors, which would pin device memory in Ray's object store.
+
+    An item may also have `stream(model)`: a generator of `Step`s and `Finished`s (its result, in
+    one or more parts) that the in-process backend runs instead of `run`, so a page can show how
+    far a batch has got; Ray, whose calls return once, runs `run`."""
 
     units: int  # progress units it stands for (pictures, images)
 
     def run(self, model: LoadedModel) -> Any: ...
 
 
-def run_work(source: ModelSource, items: Sequence[Work], ray: str | bool | None = None,
-             workers: int | None = None, model: LoadedModel | None = None) -> Iterator[tuple[int, Any]]:
-    """Run every item; yield (index into items, result) as each finishes.
+@dataclass
+class Step:
+    """How far an item has got (in-process only): `done` of its progress-steps (a render batch:
+    optimization steps times pictures), its pictures so far, and a lowered batch cap when the item
+    had to halve its batch for want of GPU memory (the driver's later batches follow it)."""
 
-    ray=None/False: in this process, one item after another (`model`, when the caller has already
-    loaded `source`, saves loading it again). ray=True: a local Ray cluster started for this run;
-    ray="ray://host:port" or "auto": an existing cluster. `workers`: how many Ray actors (default:
-    one per GPU, or one per CPU core; see ray_backend.plan_actors)."""
-    if not items:
-        return
-    if ray:
-        from .ray_actors import run_on_ray  # imports ray lazily: it is an optional dependency
+    done: int
+    preview: list[tuple[str, Any]] = field(default_factory=list)
+    cap: int | None = None
 
-        yield from run_on_ray(source, items, ray, workers)
-        return
-    model = model or source.load()
-    for index, item in enumerate(items):
-        yield index, item.run(model)
+
+@dataclass
+class Finished:
+    """An item's result, or a part of it (an item that halved its batch finishes in parts)."""
+
+    result: Any

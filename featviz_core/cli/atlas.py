@@ -8,21 +8,26 @@ process or on Ray workers), then written out as a static site (featviz_core/site
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from ..errors import FeatvizError
+from .. import config
 from ..backends.queueing import usable_cores
-
-MAX_WORKERS = 1024
+from ._common import (  # noqa: F401
+    MAX_WORKERS,
+    batch_arg,
+    check_workers,
+    model_args,
+    settings_args,
+    settings_from,
+    writable_folder,
+    writing_into,
+)
 
 
 def add_parser(subparsers) -> None:
-    from .main import _model_args, settings_args
-
     p = subparsers.add_parser("atlas", help="render every channel of a model's layers (resumable; optionally on Ray) "
                                             "and write the atlas folder")
-    _model_args(p)
+    model_args(p)
     p.add_argument("--layers", help="comma-separated layer names or aliases (default: every listed layer but logits)")
     p.add_argument("--out", default="atlas", help="output folder")
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
@@ -30,19 +35,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, help="Ray actors (default: one per GPU, else one per CPU core)")
     p.add_argument("--dashboard-url", help="the dashboard's address, for links from each channel's page")
     settings_args(p, objective=False)  # an atlas is of channels
-    p.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in a worker's memory)")
+    batch_arg(p)
     p.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache): the atlas lives there, "
                                    "and a killed run resumes from it")
-    p.add_argument("--no-check", action="store_true", help="skip the self-check (z-score, rank, neighbours per picture)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the self-check (z-score, rank, neighbours per picture)")
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
-        raise FeatvizError(f"--workers {args.workers} is out of range: use 1 to {MAX_WORKERS}.")
-    if args.batch_size is not None and not 1 <= args.batch_size <= 4096:
-        raise FeatvizError(f"--batch-size {args.batch_size} is out of range: use 1 to 4096.")
-    if args.workers is not None and not args.ray:
-        raise FeatvizError("--workers sets how many Ray workers render: add --ray (a local cluster) or --ray ADDRESS.")
+    check_workers(args.workers, args.ray)
     if args.ray:
         from ..backends.ray_actors import import_ray
 
@@ -53,28 +54,26 @@ def _room_for(store, need: float):
     """Without a cache size chosen by the user (FEATVIZ_CACHE_GB), an atlas bigger than the default
     budget gets a store whose limit fits it (and says so): the whole Lite0 atlas needs about 3.7 GB,
     and least-recently-used eviction would otherwise drop its first pictures while the last render."""
-    if need <= store.size_limit or os.environ.get("FEATVIZ_CACHE_GB"):
+    if need <= store.size_limit or config.cache_gb_chosen():
         return store  # fits, or the user chose the budget: check_room holds them to it
     from ..store.disk import Store
 
     limit = int(1.2 * need)
-    print(f"this atlas needs about {need / 2**30:.1f} GB of cache: the cache's limit is {limit / 2**30:.1f} GB for this "
-          f"run (set FEATVIZ_CACHE_GB to choose another)", file=sys.stderr)
+    print(f"this atlas needs about {need / 2**30:.1f} GB of cache: the cache's limit is {limit / 2**30:.1f} GB "
+          f"for this run (set FEATVIZ_CACHE_GB to choose another)", file=sys.stderr)
     directory = store.directory
     store.close()
     return Store(directory, size_limit=limit)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..backends.work import ModelSource
+    from ..export.site import export_from_store
     from ..jobs.atlas import atlas_layers, check_room, estimated_entry_bytes, plan_atlas, run_atlas, workers_batching
     from ..models.loading import load_model
-    from ..export.site import export_from_store
     from ..store.disk import Store
-    from ..backends.work import ModelSource
 
     _check(args)
-    from .main import settings_from, writable_folder
-
     writable_folder(args.out, "--out")  # before hours of rendering, not after
     settings = settings_from(args)
     source = ModelSource(args.model, args.weights, args.device)
@@ -96,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"rendering on one CPU core, so that every backend makes the same pictures: --ray renders on "
                   f"all {usable_cores()} (one single-threaded worker each)", file=sys.stderr)
         run_atlas(source, model, plan, store, args.ray, args.workers)
-        index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url, check=not args.no_check)
+        with writing_into(args.out):
+            index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url,
+                                      check=not args.no_check)
     finally:
         store.close()
     print(f"wrote the atlas of {plan.total} pictures to {index}")

@@ -4,34 +4,34 @@ from __future__ import annotations
 import os
 import sys
 
-from ..optvis.dream import DreamSettings, dream_channels
 from ..errors import FeatvizError
-from ..inputs.photos import MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
-from ..store.disk import Store
+from ..inputs import MAX_BYTES, SAMPLE_PHOTOS, photo_digest, read_photo, sample_photo
+from ..spec import check_batch_size, check_objective_layers
+from ..spec.dream import DreamSettings
+from ..store import Store
+from ._common import OutputWriter, batch_arg, cache_args, model_args
 
 
 def add_parser(subparsers) -> None:
-    from .main import _model_args  # here, not at import: cli imports this module
-
     p = subparsers.add_parser("dream", help="Deep Dream a photo with a layer, a channel or a class logit",
                               description="Dream on a photo. Bad input prints one line and exits with code 2.")
     p.add_argument("photo", help=f"an image file, or a sample photo by name ({', '.join(SAMPLE_PHOTOS)})")
-    _model_args(p)
+    model_args(p)
     default = DreamSettings()
     p.add_argument("--layer", action="append", help="layer name or alias (repeat for several; not with --logit)")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--channel", type=int, help="raise one channel of the layer (default: the whole layer)")
     target.add_argument("--logit", type=int, help="raise a class logit (an ImageNet class index for lite0)")
     p.add_argument("--accentuate", type=float, default=0.0, metavar="STRENGTH",
-                   help="feature accentuation: stay near the photo; a larger strength lets the feature show more (e.g. 1)")
+                   help="feature accentuation: stay near the photo; a larger strength lets the feature show more "
+                        "(e.g. 1)")
     p.add_argument("--out", default="dream.png", help="output PNG (with several layers: one file per layer, suffixed)")
     p.add_argument("--size", type=int, default=default.size)
     p.add_argument("--steps", type=int, default=default.steps)
     p.add_argument("--octaves", type=int, default=default.octaves)
     p.add_argument("--seed", type=int, default=default.seed)
-    p.add_argument("--batch-size", type=int, help="pictures per batch (default: as many as fit in memory)")
-    p.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    batch_arg(p)
+    cache_args(p)
 
 
 def load_photo(source: str):
@@ -41,15 +41,15 @@ def load_photo(source: str):
             return sample_photo(source)
         raise FeatvizError(f"No such photo file {source!r}; or name a sample photo: {', '.join(SAMPLE_PHOTOS)}.")
     if os.path.getsize(source) > MAX_BYTES:
-        raise FeatvizError(f"{os.path.basename(source)} is over {MAX_BYTES // 2**20} MB: photos up to that size are accepted.")
+        raise FeatvizError(f"{os.path.basename(source)} is over {MAX_BYTES // 2**20} MB: photos up to that size are "
+                           "accepted.")
     with open(source, "rb") as f:
         return read_photo(f.read(), name=os.path.basename(source))
 
 
 def _request(args) -> tuple[str, list[tuple[str | None, int | None]]]:
     if args.logit is not None:
-        if args.layer:
-            raise FeatvizError("--logit dreams a class: leave out --layer.")
+        check_objective_layers("logit", args.layer or [])  # the one logit rule: --layer logits, or none
         return "logit", [(None, args.logit)]
     if not args.layer:
         raise FeatvizError("Name a layer to dream with (--layer blocks.4), or a class with --logit.")
@@ -64,31 +64,39 @@ def _out_path(out: str, label: str, several: bool) -> str:
     return f"{stem}_{label.replace(':', '_')}{ext or '.png'}"
 
 
-def run(args) -> int:
+def _dreams(model, photo, request, settings: DreamSettings, store, batch_size) -> list:
     from tqdm import tqdm
 
-    from ..optvis.dream import dream_targets
-    from ..models.loading import load_model
+    from ..jobs.dreams import dream_channels
+
+    results = []
+    with tqdm(total=1, unit="step", desc="dreaming", file=sys.stderr, dynamic_ncols=True) as bar:
+        for event in dream_channels(model, photo, photo_digest(photo), request, settings, store, batch_size):
+            bar.total = max(event.total_steps, 1)
+            bar.n = event.done_steps if event.total_steps else 1
+            bar.refresh()
+            results += event.finished
+    return results
+
+
+def run(args) -> int:
+    from ..jobs.dreams import dream_targets
+    from ..models import load_model
 
     kind, request = _request(args)
+    check_batch_size(args.batch_size)
     settings = DreamSettings(size=args.size, steps=args.steps, octaves=args.octaves, seed=args.seed,
                              objective=kind, accentuate=args.accentuate)
     photo = load_photo(args.photo)
     model = load_model(args.model, device=args.device, weights=args.weights)
     dream_targets(model, request, kind)  # bad layers and channels are said before the bar appears
     store = None if args.no_cache else Store(args.cache)
-    results = []
-    with tqdm(total=1, unit="step", desc="dreaming", file=sys.stderr, dynamic_ncols=True) as bar:
-        for event in dream_channels(model, photo, photo_digest(photo), request, settings, store, args.batch_size):
-            bar.total = max(event.total_steps, 1)
-            bar.n = event.done_steps if event.total_steps else 1
-            bar.refresh()
-            results += event.finished
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    results = _dreams(model, photo, request, settings, store, args.batch_size)
+    writer = OutputWriter(os.path.dirname(os.path.abspath(args.out)), store is not None)
+    with writer.guard():
+        os.makedirs(writer.folder, exist_ok=True)
     for result in results:
-        path = _out_path(args.out, result.label, len(results) > 1)
-        with open(path, "wb") as f:
-            f.write(result.png)
+        path = writer.write(os.path.basename(_out_path(args.out, result.label, len(results) > 1)), result.png)
         origin = "from cache" if result.cached else f"{result.seconds:.1f} s"
         print(f"wrote {path}: {result.label} objective {result.curve[0]:.3g} -> {result.curve[-1]:.3g} ({origin})")
     return 0

@@ -5,16 +5,19 @@ import argparse
 import os
 import sys
 
-from ..errors import FeatvizError
 from ..analysis.exemplars import BATCH
-from ..jobs.scan import SHARD
+from ..analysis.scan import SHARD
+from ..errors import FeatvizError
+from ..spec import check_batch_size
+from ._common import batch_arg, cache_args, check_workers, model_args, writable_folder, writing_into
+
+MAX_SHARD = 100_000
 
 
 def add_parser(subparsers) -> None:
-    from .main import _model_args
-
-    p = subparsers.add_parser("exemplars", help="scan a folder of photos for each channel's top images (crops + exemplars.json)")
-    _model_args(p)
+    p = subparsers.add_parser("exemplars",
+                              help="scan a folder of photos for each channel's top images (crops + exemplars.json)")
+    model_args(p)
     p.add_argument("--images", required=True, help="folder of JPEG/PNG/WebP photos (searched recursively)")
     p.add_argument("--layers", required=True, help="comma-separated layer names or aliases, e.g. blocks.1,blocks.5")
     p.add_argument("--top", type=int, default=9, help="images kept per channel")
@@ -22,33 +25,31 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="scan shards on Ray workers: a local cluster, or ADDRESS (ray://host:port or auto)")
     p.add_argument("--workers", type=int, help="Ray workers (default: one per GPU, else per few CPU cores)")
-    p.add_argument("--shard-size", type=int, default=SHARD, help="images per shard (the unit of resuming and of Ray work)")
-    p.add_argument("--batch-size", type=int, default=BATCH, help="images per forward pass")
-    p.add_argument("--cache", help="cache folder (default: $FEATVIZ_CACHE, else ./cache; finished shards: a killed scan resumes from it)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--shard-size", type=int, default=SHARD,
+                   help="images per shard (the unit of resuming and of Ray work)")
+    batch_arg(p, "images", BATCH)
+    cache_args(p, "; finished shards: a killed scan resumes from it")
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
-    for flag, value in (("--shard-size", args.shard_size), ("--batch-size", args.batch_size)):
-        if not 1 <= value <= 100_000:
-            raise FeatvizError(f"{flag} {value} is out of range: use a positive number of images (at most 100000).")
-    if args.workers is not None and not 1 <= args.workers <= 1024:
-        raise FeatvizError(f"--workers {args.workers} is out of range: use 1 to 1024.")
+    if not 1 <= args.shard_size <= MAX_SHARD:
+        raise FeatvizError(f"--shard-size {args.shard_size} is out of range: use a positive number of images "
+                           f"(at most {MAX_SHARD}).")
+    check_batch_size(args.batch_size)
+    check_workers(args.workers, True)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..analysis.exemplar_files import write_outputs
-    from ..jobs.scan import scan_folder
+    from ..analysis.scan import scan_folder
     from ..models.loading import load_model
     from ..store.disk import Store
 
     _check_sizes(args)
     if not os.path.isdir(args.images):
         raise FeatvizError(f"Image folder {args.images!r} does not exist or is not a folder.")
-    from .main import writable_folder
-
     writable_folder(args.out, "--out")  # before the scan, not after it
     model = load_model(args.model, device=args.device, weights=args.weights)
     source = None
@@ -63,11 +64,13 @@ def run(args: argparse.Namespace) -> int:
     first = next(events)  # bad layers or folders are reported before a bar is drawn
     doc = first.result
     # initial=: images resumed from the store do not count towards the rate
-    with tqdm(total=first.total, initial=first.done, unit="img", desc="scanning", file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=first.total, initial=first.done, unit="img", desc="scanning", file=sys.stderr,
+              dynamic_ncols=True) as bar:
         for event in events:
             bar.update(event.done - bar.n)
             doc = event.result
-    crops = write_outputs(doc, os.path.realpath(args.images), args.out)
+    with writing_into(args.out, store is not None):
+        crops = write_outputs(doc, os.path.realpath(args.images), args.out)
     skipped = sum(doc["skipped"].values())
     print(f"scanned {doc['images']} images ({skipped} files skipped: "
           f"{', '.join(f'{n} {r}' for r, n in doc['skipped'].items()) or 'none'}); "

@@ -53,10 +53,12 @@ def manifest_item(result: ChannelResult, **extra) -> dict:
     curve = result.curve
     return {"png": png_name(result), "layer": result.layer, "channel": result.channel,
             "seconds": round(result.seconds, 4), "cached": result.cached, "dead": result.dead,
-            "activation_start": curve[0], "activation_final": curve[-1], "steps": len(curve), "key": result.key, **extra}
+            "activation_start": curve[0], "activation_final": curve[-1], "steps": len(curve), "key": result.key,
+            **extra}
 
 
-def manifest(results: Sequence[ChannelResult], settings: dict, model: dict, extras: Sequence[dict] | None = None) -> dict:
+def manifest(results: Sequence[ChannelResult], settings: dict, model: dict,
+             extras: Sequence[dict] | None = None) -> dict:
     extras = extras or [{} for _ in results]
     return {"model": model, "settings": settings,
             "items": [manifest_item(r, **e) for r, e in zip(results, extras)]}

@@ -25,13 +25,13 @@ from typing import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..analysis import selfcheck
-from . import site_html as h
 from ..errors import FeatvizError
+from ..jobs.pictures import spec_for
 from ..models.loading import LoadedModel
-from ..optvis.objectives import Target
-from ..jobs.runner import spec_for
 from ..spec.settings import RenderSettings
+from ..spec.targets import Target
 from ..store.disk import ChannelResult, Store
+from . import site_html as h
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ PREVIEW = 8  # channels per layer on the index
 NEIGHBOURS = 6
 DASHBOARD_VIEW = "evolution"  # the dashboard's one-channel page (featviz_ui/views.py)
 ASSETS = os.path.join(os.path.dirname(__file__), "site_assets")
-CHECK_CHUNK = 16  # pictures self-checked at once (8 transformed views each)
 
 
 @dataclass
@@ -87,7 +86,8 @@ def dashboard_link(base: str, model_name: str, settings: RenderSettings, layer: 
     <base>/<view>?<bound widget keys>), with the settings that differ from the defaults."""
     params = [("model", model_name), ("layer", layer), ("channel", str(channel)), *settings.to_query().items()]
     parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + DASHBOARD_VIEW, urlencode(params), ""))
+    path = parts.path.rstrip("/") + "/" + DASHBOARD_VIEW
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(params), ""))
 
 
 def _settings_text(settings: RenderSettings) -> str:
@@ -114,7 +114,8 @@ def _channel_body(model: dict, settings: RenderSettings, layer: str, slug: str, 
     near_html = (h.grid(near, "neighbours") if near else "") + (
         f'<p class="meta">Not in this atlas: {h.esc(", ".join(absent))}</p>' if absent else "")
     open_link = f'<p><a href="{h.esc(dashboard)}">Open in the dashboard</a></p>' if dashboard else ""
-    no_near = f'<p class="meta">{"None." if item.z is not None else "Not known: the atlas was written without the self-check."}</p>'
+    unknown = "None." if item.z is not None else "Not known: the atlas was written without the self-check."
+    no_near = f'<p class="meta">{unknown}</p>'
     return (f"<h1>{h.esc(layer)} · channel {r.channel}</h1>"
             f'<div class="meta">{h.esc(model["name"])}</div>{nav}<div class="channel">'
             f'<img class="picture" src="{h.href(str(r.channel) + ".png")}" alt="{h.esc(r.label)}">'
@@ -151,12 +152,16 @@ def _write_layer(out: str, model: dict, settings: RenderSettings, layer: str, sl
                                                    [home, (layer, up), (f"channel {c}", None)], body, rels))
     for p in range(1, pages + 1):
         chunk = items[(p - 1) * PER_PAGE:p * PER_PAGE]
-        pager = h.nav([(str(n), None if n == p else f"page-{n}.html") for n in range(1, pages + 1)], str(p)) if pages > 1 else ""
-        body = (f"<h1>{h.esc(layer)}</h1><div class=\"meta\">{len(items)} channels in this atlas · page {p} of {pages}</div>"
+        links = [(str(n), None if n == p else f"page-{n}.html") for n in range(1, pages + 1)]
+        pager = h.nav(links, str(p)) if pages > 1 else ""
+        body = (f"<h1>{h.esc(layer)}</h1>"
+                f"<div class=\"meta\">{len(items)} channels in this atlas · page {p} of {pages}</div>"
                 f"{pager}{h.grid([_tile(slug, it, '../../') for it in chunk])}{pager}")
         rels = {k: v for k, v in (("prev", f"page-{p - 1}.html" if p > 1 else None),
-                                  ("next", f"page-{p + 1}.html" if p < pages else None), ("up", "../../index.html")) if v}
-        _write(out, layer_page(slug, p), h.page(f"{layer} · {model['name']}", "../../", [home, (layer, None)], body, rels))
+                                  ("next", f"page-{p + 1}.html" if p < pages else None),
+                                  ("up", "../../index.html")) if v}
+        page = h.page(f"{layer} · {model['name']}", "../../", [home, (layer, None)], body, rels)
+        _write(out, layer_page(slug, p), page)
 
 
 def _unique_slugs(layers: Sequence[str]) -> dict[str, str]:
@@ -185,39 +190,21 @@ def write_site(out: str, model: dict, settings: RenderSettings, layers: dict[str
         _write_layer(out, model, settings, layer, slugs[layer], items, base)
         total = model.get("layers", {}).get(layer)
         count = f"{len(items)} channels" + (f" of {total}" if total else "")
-        sections.append(f'<section class="layer"><h2><a href="{h.href(layer_page(slugs[layer], 1))}">{h.esc(layer)}</a></h2>'
-                        f'<div class="meta">{h.esc(count)}</div>{h.grid([_tile(slugs[layer], it, "") for it in items[:PREVIEW]])}'
-                        f'<p><a href="{h.href(layer_page(slugs[layer], 1))}">All {len(items)} channels →</a></p></section>')
+        first = h.href(layer_page(slugs[layer], 1))
+        preview = h.grid([_tile(slugs[layer], it, "") for it in items[:PREVIEW]])
+        sections.append(f'<section class="layer"><h2><a href="{first}">{h.esc(layer)}</a></h2>'
+                        f'<div class="meta">{h.esc(count)}</div>{preview}'
+                        f'<p><a href="{first}">All {len(items)} channels →</a></p></section>')
     intro = (f"<h1>{h.esc(model['name'])}</h1><div class=\"meta\">weights {h.esc(model.get('weights_digest', '?'))} · "
              f"{h.esc(_settings_text(settings))} · {len(layers)} layers</div>")
-    _write(out, "index.html", h.page(f"{model['name']} · featviz atlas", "", [("atlas", None)], intro + "".join(sections)))
+    index = h.page(f"{model['name']} · featviz atlas", "", [("atlas", None)], intro + "".join(sections))
+    _write(out, "index.html", index)
     return os.path.join(out, "index.html")
 
 
 def describe(model: LoadedModel) -> dict:
     return {"name": model.name, "weights_digest": model.digest, "device": str(model.device),
             "layers": {name: info.channels for name, info in model.layers.items()}}
-
-
-CHECK_SHAPE = {"z": float, "rank": int, "channels": int, "layer_z": [float]}  # anything else is a miss
-
-
-def _checked(model: LoadedModel, layer: str, results: list[ChannelResult], store: Store | None, bar) -> list[selfcheck.CheckScore]:
-    """Self-check scores of one layer's pictures, kept in the store by picture key (a rerun is instant)."""
-    keys = [f"check:{selfcheck.STATS_VERSION}:{r.key}" for r in results]
-    cached = [store.get_json(k, CHECK_SHAPE) if store is not None else None for k in keys]
-    todo = [i for i, doc in enumerate(cached) if doc is None]
-    bar.update(len(results) - len(todo))
-    for start in range(0, len(todo), CHECK_CHUNK):
-        part = todo[start:start + CHECK_CHUNK]
-        scores = selfcheck.score_pictures(model, [results[i].image for i in part], layer, [results[i].channel for i in part], store)
-        for i, score in zip(part, scores):
-            cached[i] = {"z": score.z, "rank": score.rank, "channels": score.channels, "layer_z": list(score.layer_z)}
-            if store is not None:
-                store.put_json(keys[i], cached[i])
-        bar.update(len(part))
-    return [selfcheck.CheckScore(layer, r.channel, float("nan"), d["z"], d["rank"], d["channels"], tuple(d["layer_z"]))
-            for r, d in zip(results, cached)]
 
 
 def _without_frames(result: ChannelResult | None) -> ChannelResult | None:
@@ -228,8 +215,9 @@ def _without_frames(result: ChannelResult | None) -> ChannelResult | None:
     return result
 
 
-def export_from_store(out: str, model: LoadedModel, settings: RenderSettings, layers: Mapping[str, Sequence[int]] | Sequence[str],
-                      store: Store, dashboard_url: str | None = None, check: bool = True) -> str:
+def export_from_store(out: str, model: LoadedModel, settings: RenderSettings,
+                      layers: Mapping[str, Sequence[int]] | Sequence[str], store: Store,
+                      dashboard_url: str | None = None, check: bool = True) -> str:
     """The atlas of what `store` holds for these layers (names or aliases -> channels; a bare list of
     layers means every channel), rendered with `settings`; each picture self-checked (cached in the
     store). Channels not in the store are left out (logged). Returns index.html's path."""
@@ -240,16 +228,19 @@ def export_from_store(out: str, model: LoadedModel, settings: RenderSettings, la
     for name, channels in wanted.items():
         layer = model.resolve_layer(name)
         channels = range(model.layers[layer].channels) if channels is None else channels
-        found[layer] = [_without_frames(store.get(spec_for(model, Target(layer, int(c)), settings).key())) for c in channels]
+        keys = [spec_for(model, Target(layer, int(c)), settings).key() for c in channels]
+        found[layer] = [_without_frames(store.get(key)) for key in keys]
     missing = sum(r is None for rs in found.values() for r in rs)
     site: dict[str, list[SiteChannel]] = {}
     with tqdm(total=sum(len(rs) for rs in found.values()) - missing, unit="picture", desc="self-check",
               file=sys.stderr, dynamic_ncols=True, disable=not check) as bar:
         for layer, results in found.items():
             results = [r for r in results if r is not None]
-            scores = _checked(model, layer, results, store, bar) if check and results else [None] * len(results)
+            scores = selfcheck.picture_scores(model, layer, results, store, bar.update) if check \
+                else [None] * len(results)
             site[layer] = [SiteChannel(r, s.z, s.rank, selfcheck.neighbours(s, NEIGHBOURS)) if s else SiteChannel(r)
                            for r, s in zip(results, scores)]
     if missing:
-        log.warning("%d requested channels are not rendered yet (not in the cache): the atlas leaves them out", missing)
+        log.warning("%d requested channels are not rendered yet (not in the cache): the atlas leaves them out",
+                    missing)
     return write_site(out, describe(model), settings, site, dashboard_url)

@@ -1,4 +1,4 @@
-"""HTML pieces of the static atlas (featviz_core/site.py): pure functions from values to strings.
+"""HTML pieces of the static atlas (export/site.py): pure functions from values to strings.
 
 Every name that reaches a page (model, layer, anything from a model file) goes through `esc`; every
 link is relative and names a file, so the pages work from file:// as from any static host.
@@ -63,7 +63,8 @@ def nav(items: Sequence[tuple[str, str | None]], current: str | None = None) -> 
 
 
 def facts(rows: Sequence[tuple[str, str]]) -> str:
-    return '<table class="facts">' + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>"
+    return '<table class="facts">' + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) \
+        + "</table>"
 
 
 CURVE_W, CURVE_H, PAD = 640, 240, 40

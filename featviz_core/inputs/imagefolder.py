@@ -16,10 +16,9 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import FeatvizError
-from .photos import PILLOW_LIMIT, open_untrusted
+from .photos import open_untrusted
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
-MAX_PIXELS = PILLOW_LIMIT  # 64 MP: larger photos in a folder are skipped
 MAX_FILES = 2_000_000  # a listing larger than this is refused rather than held in memory
 
 
@@ -73,7 +72,8 @@ def list_images(folder: str) -> FolderListing:
                 continue
             files.append((os.path.relpath(path, root).replace(os.sep, "/"), info.st_size, info.st_mtime_ns))
             if len(files) > MAX_FILES:
-                raise FeatvizError(f"Image folder {folder!r} holds more than {MAX_FILES:,} images: scan a smaller folder.")
+                raise FeatvizError(f"Image folder {folder!r} holds more than {MAX_FILES:,} images: "
+                                   "scan a smaller folder.")
     files.sort()
     return FolderListing(root, tuple(files), dict(skipped))
 
@@ -106,9 +106,10 @@ class Geometry:
                 int(np.clip(round(out[2]), 0, self.width)), int(np.clip(round(out[3]), 0, self.height))]
 
 
-def open_image(path: str, channels: int = 3, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def open_image(path: str, channels: int = 3, max_pixels: int | None = None) -> Image.Image:
     """A decoded image in RGB (or L for a 1-channel model), upright per its EXIF tag. Raises
-    FeatvizError for anything that is not a readable image of at most `max_pixels`."""
+    FeatvizError for anything that is not a readable image of at most `max_pixels` (default: the one
+    limit of images from outside, config.max_pixels())."""
     try:
         with open_untrusted(path, ("JPEG", "PNG", "WEBP"), max_pixels) as img:  # EXTENSIONS' decoders only
             img = ImageOps.exif_transpose(img)

@@ -18,9 +18,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from .. import config
 from ..errors import FeatvizError, unknown_choice
 
-MAX_PIXELS = 40_000_000  # 40 MP: above any phone camera, far below what would exhaust memory
+MAX_PIXELS = config.MAX_MEGAPIXELS * 1_000_000  # the default of config.max_pixels(): a host may lower it
 PILLOW_LIMIT = 64_000_000  # Pillow's process-wide check: at least every caller's own limit
 MAX_BYTES = 25 * 2**20  # an encoded photo larger than this is refused before decoding
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")  # decoders tried; nothing exotic
@@ -34,7 +35,8 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit or wider grayscale: Pillow's convert("L") clips at 255 instead of scaling.
         values = np.asarray(im, dtype=np.float64)
-        top = 1.0 if im.mode == "F" and values.max(initial=0) <= 1.0 else 65535.0 if values.max(initial=0) > 255 else 255.0
+        peak = values.max(initial=0)
+        top = 1.0 if im.mode == "F" and peak <= 1.0 else 65535.0 if peak > 255 else 255.0
         gray = np.clip(np.round(values / top * 255), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
@@ -50,10 +52,11 @@ class TooLarge(FeatvizError):
         self.size = size
 
 
-def open_untrusted(source, formats: Sequence[str], max_pixels: int) -> Image.Image:
+def open_untrusted(source, formats: Sequence[str] = FORMATS, max_pixels: int | None = None) -> Image.Image:
     """Image.open for a file or bytes from outside: only `formats`' decoders, and TooLarge when the
-    header claims more than `max_pixels`, before any pixel is decoded. Unreadable input raises what
-    Image.open raises (OSError, SyntaxError, ValueError)."""
+    header claims more than `max_pixels` (default: the one limit, config.max_pixels()), before any pixel
+    is decoded. Unreadable input raises what Image.open raises (OSError, SyntaxError, ValueError)."""
+    max_pixels = config.max_pixels() if max_pixels is None else max_pixels
     Image.MAX_IMAGE_PIXELS = PILLOW_LIMIT  # the same value from every caller: it is process-wide
     try:
         im = Image.open(source, formats=formats)  # warns from PILLOW_LIMIT: refused just below anyway
@@ -71,8 +74,9 @@ def read_photo(data: bytes, name: str = "the photo") -> np.ndarray:
         raise FeatvizError(f"{name} is {len(data) / 2**20:.1f} MB: photos up to {MAX_BYTES // 2**20} MB are accepted.")
     if not data:
         raise FeatvizError(f"{name} is empty.")
+    limit = config.max_pixels()  # before the try: a bad FEATVIZ_MAX_MEGAPIXELS is the host's message, not this
     try:
-        im = open_untrusted(io.BytesIO(data), FORMATS, MAX_PIXELS)
+        im = open_untrusted(io.BytesIO(data), FORMATS, limit)
     except TooLarge as exc:
         raise _too_large(name, exc.size) from None
     except (OSError, SyntaxError, ValueError):
@@ -94,16 +98,24 @@ def read_photo(data: bytes, name: str = "the photo") -> np.ndarray:
 
 def _too_large(name: str, size: tuple[int, int] | None) -> FeatvizError:
     claimed = f" ({size[0]} x {size[1]} = {size[0] * size[1] / 1e6:.0f} MP)" if size else ""
-    return FeatvizError(f"{name} is too large{claimed}: photos up to {MAX_PIXELS / 1e6:.0f} megapixels are accepted.")
+    limit = config.max_pixels() / 1e6
+    return FeatvizError(f"{name} is too large{claimed}: photos up to {limit:.0f} megapixels are accepted.")
 
 
 def sample_photo(name: str) -> np.ndarray:
     """One of SAMPLE_PHOTOS (shipped with scikit-image) as (H, W, 3) uint8."""
     if name not in SAMPLE_PHOTOS:
         raise unknown_choice("sample photo", name, SAMPLE_PHOTOS)
+    return skimage_photo(name)
+
+
+def skimage_photo(name: str) -> np.ndarray:
+    """The one loader of scikit-image's bundled photos (the samples, the self-check's natural photos):
+    (H, W, 3) uint8; grayscale comes as RGB, a stereo pair as its left picture."""
     import skimage.data
 
-    img = np.asarray(getattr(skimage.data, name)())
+    img = getattr(skimage.data, name)()
+    img = np.asarray(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img[..., :3].astype(np.uint8))

@@ -1,62 +1,31 @@
 """A whole-model atlas: every channel of the chosen layers, rendered once into the store.
 
 `plan_atlas` lists every (layer, channel), drops what the store already holds and groups the rest
-into batches exactly as the local runner would (`runner.max_batch`, `runner.plan_batches`).
-`run_atlas` sends the batches to workers (`workers.run_work`: this process or Ray actors) and writes
-each result into the store the moment it arrives, so a killed run resumes where it stopped and the
-dashboard serves every finished channel at once. Every picture has its own random stream, so it is
-the same whatever the backend and however the batches fall.
+into batches by the one batching rule (batching.py), as the local runner would. `run_atlas` hands
+the batches to the driver (driver.py: this process or Ray actors), which writes each result into the
+store the moment it arrives, so a killed run resumes where it stopped and the dashboard serves
+every finished channel at once. Every picture has its own random stream, so it is the same whatever
+the backend and however the batches fall.
 """
 from __future__ import annotations
 
 import math
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
-
+from ..backends.dispatch import run_work
+from ..backends.work import CPU_THREADS, Finished, ModelSource
 from ..errors import FeatvizError
-from ..models.hooks import LOGITS
 from ..models.loading import LoadedModel
-from ..optvis.objectives import Target
-from .runner import collect, max_batch, plan_batches, render_channels, resolve_targets, snapshot_steps, spec_for
 from ..spec.settings import RenderSettings
-from ..store.disk import ChannelResult, Store
+from ..spec.targets import LOGITS, Target
+from ..store.disk import Store
 from ..store.uploads import cache_budget
-from ..backends.work import CPU_THREADS, ModelSource, run_work
-
-
-@contextmanager
-def cpu_threads(model: LoadedModel, threads: int):
-    """Torch's thread count pinned while a CPU model renders (restored after): see CPU_THREADS."""
-    before = torch.get_num_threads()
-    if model.device.type == "cpu":
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@dataclass(frozen=True)
-class RenderBatch:
-    """Work item: render these (layer, channel) pictures as one batch; returns ChannelResults
-    (bytes and lists only)."""
-
-    targets: tuple[tuple[str, int], ...]
-    settings: RenderSettings
-
-    @property
-    def units(self) -> int:
-        return len(self.targets)
-
-    def run(self, model: LoadedModel) -> list[ChannelResult]:
-        # The runner's own loop, as one batch with no store: a GPU out of memory halves it (logged)
-        # and the pictures stay the same.
-        with cpu_threads(model, CPU_THREADS):
-            return collect(render_channels(model, list(self.targets), self.settings, None, batch_size=len(self.targets)))
+from .batching import Batching, batching_for, snapshot_steps
+from .driver import drive
+from .pictures import RenderBatch, spec_for
+from .runner import resolve_targets
 
 
 @dataclass
@@ -90,19 +59,6 @@ def atlas_keys(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
 
 
 @dataclass(frozen=True)
-class Batching:
-    """How a device batches pictures (the runner's rules): at most `cap` to a batch; layers mixed in
-    one batch on a GPU only (on a CPU a shallow picture would pay for a deep one's forward pass)."""
-
-    cap: int
-    mix_layers: bool
-
-
-def batching_for(model: LoadedModel, layers: Sequence[str], size: int) -> Batching:
-    return Batching(max_batch(model, sorted(layers, key=list(model.layers).index), size), model.device.type == "cuda")
-
-
-@dataclass(frozen=True)
 class MeasureBatching:
     """Work item: the workers' Batching, measured where the pictures will render, for a driver on
     another device (a CPU laptop driving GPU workers)."""
@@ -123,7 +79,7 @@ def workers_batching(source: ModelSource, layers: Sequence[str], size: int, ray:
 
 def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettings, store: Store,
                batch_size: int | None = None, batching: Batching | None = None) -> AtlasPlan:
-    """Every channel of `layers` that `store` lacks, in the local runner's batches (shallow first).
+    """Every channel of `layers` that `store` lacks, in the batching rule's batches (shallow first).
     `batching`: the workers' rules when they differ from this model's device (workers_batching);
     `batch_size` overrides the memory-based size."""
     if settings.objective != "channel":
@@ -133,10 +89,13 @@ def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
     plan = AtlasPlan(list(layers), len(keyed))
     if not todo:
         return plan
-    mix_layers = batching.mix_layers if batching else model.device.type == "cuda"
-    cap = batch_size or (batching or batching_for(model, {t.layer for t, _ in todo}, settings.size)).cap
-    for batch in plan_batches([t.layer for t, _ in todo], cap, split_layers=not mix_layers):
-        plan.batches.append(RenderBatch(tuple((todo[i][0].layer, todo[i][0].channel) for i in batch), settings))
+    rules = batching or batching_for(model, [t.layer for t, _ in todo], settings.size, batch_size)
+    if batch_size:
+        rules = Batching(batch_size, rules.mix_layers)
+    for batch in rules.plan([t.layer for t, _ in todo]):
+        # One torch thread on a CPU, so a picture has the same bits whichever backend rendered it.
+        plan.batches.append(RenderBatch(tuple((todo[i][0].layer, todo[i][0].channel) for i in batch), settings,
+                                        threads=CPU_THREADS))
         plan.keys.append([todo[i][1] for i in batch])
     return plan
 
@@ -166,19 +125,15 @@ def run_atlas(source: ModelSource, model: LoadedModel, plan: AtlasPlan, store: S
     One progress bar over the whole atlas (pictures already in the store count as done)."""
     from tqdm import tqdm
 
-    rendered = 0
+    rendered, expected = 0, {key for keys in plan.keys for key in keys}
     with tqdm(total=plan.total, initial=plan.total - plan.todo, unit="picture", desc="atlas", file=sys.stderr,
               dynamic_ncols=True, disable=not progress) as bar:
-        for index, results in run_work(source, plan.batches, ray, workers, model=None if ray else model):
-            if sorted(r.key for r in results) != sorted(plan.keys[index]):
-                # The worker's model is not the driver's (other weights or code): its pictures would be
-                # stored under keys that describe something else.
-                raise FeatvizError("A worker rendered with a different model than this one (its weights or featviz "
-                                   "version differ): install the same featviz and weights on every node.")
-            for result in results:
-                store.put(result)
+        for _, event in drive(plan.batches, store, source, model=None if ray else model, ray=ray, workers=workers,
+                              expected=expected):
+            if not isinstance(event, Finished):
+                continue
             if not rendered:  # the estimate, checked against the first real pictures
-                check_room(store, plan, sum(len(r.to_bytes()) for r in results) / len(results))
-            rendered += len(results)
-            bar.update(len(results))
+                check_room(store, plan, sum(len(r.to_bytes()) for r in event.result) / len(event.result))
+            rendered += len(event.result)
+            bar.update(len(event.result))
     return rendered

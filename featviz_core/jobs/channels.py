@@ -1,19 +1,24 @@
-"""Pictures as render-service work (service.py): which pictures may share a batch, how many, and
-rendering a batch through the runner (cache first, each finished batch stored at once).
+"""Pictures as render-service work (backends/service.py): which pictures may share a batch, how many,
+and rendering a batch through the driver (cache first, each finished batch stored at once).
 
 A `PictureKind` says how one kind of picture is keyed and rendered: channel renders
-(`channel_kind`, through `render_channels`) or the Dream page's dreams (`dream.dream_kind`)."""
+(`channel_kind`, through `render_channels`) or the Dream page's dreams (`dream_kind`, through
+`dreams.dream_channels`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator, Sequence
 
+from ..backends.queueing import Item, Update
 from ..models.loading import LoadedModel
-from ..optvis.objectives import Target
-from .runner import Progress, max_batch, render_channels, spec_for
-from ..backends.service import Item, Update
+from ..spec import dream as dream_spec
 from ..spec.settings import RenderSettings
+from ..spec.targets import Target
 from ..store.disk import Store
+from . import dreams
+from .batching import max_batch, mixes_layers
+from .driver import Progress
+from .runner import render_channels, spec_for
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class PictureKind:
     steps: int
     size: int
     key: Callable[[Target], str]  # a picture's cache key
-    events: Callable[[list[Target], int], Iterator[Progress]]  # (targets, batch size) -> runner Progress events
+    events: Callable[[list[Target], int], Iterator[Progress]]  # (targets, batch size) -> driver Progress events
 
 
 def channel_kind(model: LoadedModel, settings: RenderSettings, store: Store | None) -> PictureKind:
@@ -36,14 +41,24 @@ def channel_kind(model: LoadedModel, settings: RenderSettings, store: Store | No
     return PictureKind(settings, settings.steps, settings.size, lambda t: spec_for(model, t, settings).key(), events)
 
 
+def dream_kind(model: LoadedModel, photo, photo_digest: str, settings, store: Store | None) -> PictureKind:
+    """Whole-layer or channel dreams of one photo (dreams.dream_channels) with `settings` (DreamSettings)."""
+    def events(targets: list[Target], batch_size: int) -> Iterator[Progress]:
+        request = [(t.layer, t.channel if t.channel >= 0 else None) for t in targets]
+        return dreams.dream_channels(model, photo, photo_digest, request, settings, store, batch_size, previews=True)
+
+    return PictureKind(("dream", photo_digest, settings), settings.steps, settings.size,
+                       lambda t: dream_spec.spec_for(model, photo_digest, t, settings).key(), events)
+
+
 class ChannelBatcher:
-    """Pictures of one kind and model. On a CPU a batch holds one layer (a shallow picture batched
-    with a deep one pays for the deep forward pass); a GPU mixes layers (runner.plan_batches' rule)."""
+    """Pictures of one kind and model, batched by the one rule (batching.py): on a CPU a batch holds
+    one layer; a GPU mixes layers, and visitors."""
 
     def __init__(self, model: LoadedModel, kind: PictureKind, layer: str | None):
         self.model, self.kind, self.layer = model, kind, layer
         self.key = (model.name, model.digest, str(model.device), kind.group, layer)
-        self.mixes_visitors = model.device.type == "cuda"  # a fuller batch costs a GPU about the same
+        self.mixes_visitors = mixes_layers(model.device)  # a fuller batch costs a GPU about the same
 
     def limit(self) -> int:
         layers = [self.layer] if self.layer else list(self.model.layers)[-1:]
@@ -60,23 +75,11 @@ class ChannelBatcher:
 
 def channel_items(model: LoadedModel, targets: Sequence[Target], kind: PictureKind) -> list[Item]:
     """One service item per target, keyed by its cache key."""
-    split_layers = model.device.type != "cuda"
+    mix = mixes_layers(model.device)
     batchers: dict[str | None, ChannelBatcher] = {}
     items = []
     for target in targets:
-        layer = target.layer if split_layers else None
+        layer = None if mix else target.layer
         batcher = batchers.setdefault(layer, ChannelBatcher(model, kind, layer))
         items.append(Item(kind.key(target), str(target), kind.steps, batcher, target))
     return items
-
-
-def dream_kind(model: LoadedModel, photo, photo_digest: str, settings, store: Store | None) -> PictureKind:
-    """Whole-layer or channel dreams of one photo (dream.dream_channels) with `settings` (DreamSettings)."""
-    from ..optvis import dream
-
-    def events(targets: list[Target], batch_size: int) -> Iterator[Progress]:
-        return dream.dream_channels(model, photo, photo_digest, [(t.layer, t.channel if t.channel >= 0 else None)
-                                                                 for t in targets], settings, store, batch_size, previews=True)
-
-    return PictureKind(("dream", photo_digest, settings), settings.steps, settings.size,
-                       lambda t: dream.spec_for(model, photo_digest, t, settings).key(), events)

@@ -9,108 +9,36 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import FeatvizError, unknown_choice
+from . import zoo  # noqa: F401 (importing it fills the registry)
+from ._registry import (  # noqa: F401
+    DEFAULT_MODEL,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    REGISTRY,
+    ModelParts,
+    list_models,
+    register_model,
+    registered_builder,
+)
+from .card import LayerInfo, LoadedModel
 from .hooks import LOGITS, LayerTap
-from .weights import apply_state_dict, load_state_dict_file  # noqa: F401 (zoo imports them from here)
-
-DEFAULT_MODEL = "lite0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    name: str
-    channels: int
-    height: int  # output size at the model's natural input size (1 for logits)
-    width: int
-    alias: str = ""
-
-
-@dataclass
-class ModelParts:
-    """What a registered builder returns: the module and how to feed it."""
-
-    module: nn.Module
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    input_size: int = 224
-    layer_names: list[str] | None = None  # None: every module with a 4-D output
-    aliases: dict[str, str] = field(default_factory=dict)  # alias -> module name
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    module: nn.Module
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    input_size: int
-    layers: dict[str, LayerInfo]  # ordered from shallow to deep, logits last
-    aliases: dict[str, str]
-    digest: str
-    device: torch.device
-
-    @property
-    def in_channels(self) -> int:
-        return len(self.mean)
-
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] -> the model's input space (channels_last, as the module is)."""
-        return self.normalizer(images.device, images.dtype)(images)
-
-    def normalizer(self, device: torch.device, dtype: torch.dtype = torch.float32) -> Callable[[torch.Tensor], torch.Tensor]:
-        """`normalize` with its mean and std built once: the render loop normalizes every step, and on
-        a GPU building them per call is a host-to-device copy the step waits for."""
-        mean = torch.tensor(self.mean, device=device, dtype=dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=device, dtype=dtype).view(1, -1, 1, 1)
-        return lambda images: ((images - mean) / std).contiguous(memory_format=torch.channels_last)
-
-    def resolve_layer(self, name: str) -> str:
-        """A listed layer name or alias -> the module name; unknown names list the valid ones."""
-        name = self.aliases.get(name, name)
-        if name in self.layers:
-            return name
-        listed = [(f"{i.name} ({i.alias})" if i.alias else i.name) for i in self.layers.values()]
-        raise unknown_choice("layer", name, list(self.layers) + list(self.aliases), listed, limit=200, where=f" in {self.name}")
-
-    def check_channel(self, layer: str, channel: int) -> None:
-        count = self.layers[self.resolve_layer(layer)].channels
-        if not 0 <= channel < count:
-            raise FeatvizError(f"Channel {channel} is out of range: layer {layer!r} has {count} channels (0-{count - 1}).")
-
-
-_REGISTRY: dict[str, tuple[Callable[[str | None], ModelParts], str]] = {}
-
-
-def register_model(name: str, description: str):
-    """Decorator: register `builder(weights_path_or_None) -> ModelParts` under `name`."""
-
-    def wrap(builder):
-        _REGISTRY[name] = (builder, description)
-        return builder
-
-    return wrap
-
-
-def list_models() -> dict[str, str]:
-    """Registered model names and one-line descriptions."""
-    return {name: desc for name, (_, desc) in _REGISTRY.items()}
+from .weights import apply_state_dict, load_state_dict_file
 
 
 def pick_device(requested: str | None = None) -> torch.device:
     """cuda if present, else mps, else cpu; an explicit request must be available."""
     if requested and requested != "auto":
         if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise FeatvizError("Device 'cuda' was asked for but no CUDA GPU is available. Valid devices here: cpu" + (", mps" if _has_mps() else "") + ".")
+            raise FeatvizError("Device 'cuda' was asked for but no CUDA GPU is available. Valid devices here: cpu"
+                               + (", mps" if _has_mps() else "") + ".")
         if requested == "mps" and not _has_mps():
-            raise FeatvizError("Device 'mps' was asked for but is not available. Valid devices here: cpu" + (", cuda" if torch.cuda.is_available() else "") + ".")
+            raise FeatvizError("Device 'mps' was asked for but is not available. Valid devices here: cpu"
+                               + (", cuda" if torch.cuda.is_available() else "") + ".")
         if requested.split(":")[0] not in ("cpu", "cuda", "mps"):
             raise FeatvizError(f"Unknown device {requested!r}. Valid devices: auto, cpu, cuda, mps.")
         return torch.device(requested)
@@ -175,7 +103,8 @@ def _speed_up(module: nn.Module, in_channels: int, size: int, device: torch.devi
     probe = torch.rand(2, in_channels, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         ref, out = module(probe), fast(probe.contiguous(memory_format=torch.channels_last))
-    same = isinstance(ref, torch.Tensor) and torch.allclose(ref, out, rtol=1e-3, atol=1e-3 * float(ref.abs().max()) + 1e-5)
+    same = isinstance(ref, torch.Tensor) and torch.allclose(ref, out, rtol=1e-3,
+                                                            atol=1e-3 * float(ref.abs().max()) + 1e-5)
     return fast if same else module.to(memory_format=torch.channels_last)
 
 
@@ -211,7 +140,8 @@ def _import_factory(spec: str) -> ModelParts:
     try:
         factory = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. Use the form package.module:callable.") from exc
+        raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. "
+                           "Use the form package.module:callable.") from exc
     try:
         made = factory()
     except Exception as exc:  # a class that needs arguments (torch.nn:Linear), not callable, or failing
@@ -228,7 +158,8 @@ def _import_factory(spec: str) -> ModelParts:
     raise FeatvizError(f"Model factory {spec!r} returned {type(made).__name__}: it must be {form}.")
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None, weights: str | None = None) -> LoadedModel:
+def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None,
+               weights: str | None = None) -> LoadedModel:
     """Build, load and freeze a model.
 
     `name` is a registered name (see `list_models()`) or `package.module:factory` for your own.
@@ -240,16 +171,17 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         parts = _import_factory(name)
         if weights:
             apply_state_dict(parts.module, load_state_dict_file(weights, parts.module), name)
-    elif name in _REGISTRY:
-        parts = _REGISTRY[name][0](weights)
+    elif registered_builder(name):
+        parts = registered_builder(name)(weights)
     else:
-        raise unknown_choice("model", name, list(_REGISTRY) + ["package.module:factory"])
+        raise unknown_choice("model", name, list(REGISTRY) + ["package.module:factory"])
     module = _prepare(parts.module, device)
     try:
         layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
     except RuntimeError as exc:  # a custom module that cannot take an image of its stated size
         raise FeatvizError(f"Model {name!r} does not run on a {len(parts.mean)}x{parts.input_size}x{parts.input_size} "
-                           f"image ({str(exc)[:200]}): check its mean/std (one per input channel) and input size.") from exc
+                           f"image ({str(exc)[:200]}): check its mean/std (one per input channel) "
+                           "and input size.") from exc
     return LoadedModel(
         name=name,
         module=_speed_up(module, len(parts.mean), parts.input_size, device, set(layers)),
@@ -261,7 +193,3 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         digest=digest,
         device=device,
     )
-
-
-# Registered models live in zoo.py; importing it here fills the registry.
-from . import zoo  # noqa: E402,F401

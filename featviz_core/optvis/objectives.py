@@ -6,13 +6,12 @@ shorthand used on the command line and in share links (`-layer:channel` for the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from ..errors import FeatvizError
-from ..spec.targets import LOGITS, OBJECTIVES, Target, check_objective_layers, parse_target
+from ..spec.targets import OBJECTIVES, Target, check_objective_layers
 
 KINDS = OBJECTIVES
 
@@ -27,7 +26,8 @@ class Objective:
         return self.fn(acts)
 
     def __add__(self, other: "Objective") -> "Objective":
-        return Objective(lambda a: self(a) + other(a), f"{self.name} + {other.name}", tuple(dict.fromkeys(self.layers + other.layers)))
+        return Objective(lambda a: self(a) + other(a), f"{self.name} + {other.name}",
+                         tuple(dict.fromkeys(self.layers + other.layers)))
 
     def __mul__(self, k: float) -> "Objective":
         return Objective(lambda a: k * self(a), f"{k:g} * ({self.name})", self.layers)

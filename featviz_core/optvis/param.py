@@ -12,9 +12,7 @@ import numpy as np
 import torch
 
 from ..inputs.photos import square
-
-INITS = ("noise", "gray", "gradient")  # the starts that need nothing but their name
-PHOTO = "photo"  # the start from a photo (RenderSettings.photo names it by digest)
+from ..spec.settings import INITS, PHOTO  # noqa: F401 (re-exported: the starts this module builds)
 
 # Lucid's colour decorrelation: square root of the ImageNet colour covariance (its SVD form).
 _COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -40,7 +38,8 @@ def start_images(init: str, generators: list[torch.Generator], channels: int, si
         return torch.full((batch, channels, size, size), 0.5)
     if init == "gradient":
         ramp = torch.linspace(0.15, 0.85, size)
-        planes = [ramp.view(1, -1).expand(size, size), ramp.view(-1, 1).expand(size, size), ramp.flip(0).view(1, -1).expand(size, size)]
+        planes = [ramp.view(1, -1).expand(size, size), ramp.view(-1, 1).expand(size, size),
+                  ramp.flip(0).view(1, -1).expand(size, size)]
         img = torch.stack([planes[c % 3] for c in range(channels)])
         return img.unsqueeze(0).repeat(batch, 1, 1, 1)
     noise_imgs = [torch.rand(channels, size, size, generator=g) for g in generators]

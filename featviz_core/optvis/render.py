@@ -13,14 +13,14 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from . import objectives, param, transforms
 from ..errors import FeatvizError
+from ..inputs.photos import photo_digest
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
-from .objectives import Target
-from ..inputs.photos import photo_digest
-from .redirect import redirected_relu
 from ..spec.settings import RenderSettings
+from . import objectives, param, transforms
+from .objectives import Target
+from .redirect import redirected_relu
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def element_generator(seed: int, target: Target) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def _steps_per_octave(steps: int, octaves: int) -> list[int]:
+def steps_per_octave(steps: int, octaves: int) -> list[int]:
+    """`steps` shared out over `octaves` (at most one octave per step), the first octaves taking the remainder."""
     octaves = min(octaves, steps)
     return [steps // octaves + (1 if k < steps % octaves else 0) for k in range(octaves)]
 
@@ -106,6 +107,28 @@ def check_photo(settings: RenderSettings, photo) -> None:
         raise FeatvizError("The photo given is not the one these settings name (its digest differs).")
 
 
+def _octave_plan(recipe: Recipe, settings: RenderSettings) -> list[tuple[int, int]]:
+    """(size, steps) of each octave, small to full size; a single octave unless the recipe grows."""
+    sizes = param.octave_sizes(settings.size, recipe.octaves) if recipe.octaves > 1 else [settings.size]
+    per_octave = steps_per_octave(settings.steps, len(sizes))
+    return list(zip(sizes[len(sizes) - len(per_octave):], per_octave))
+
+
+def _climb(tap: LayerTap, image_fn, recipe: Recipe, rob_params: torch.Tensor, normalize, autocast,
+           objective: objectives.Objective, wake: bool) -> torch.Tensor:
+    """One forward and backward pass of the transformed pictures; returns the scores.
+
+    The redirect adds ~17 % to a step (a per-picture check in every ReLU's backward), so it runs
+    (`wake`) only until switched-off channels have woken up."""
+    with redirected_relu(wake):
+        x = transforms.apply(image_fn(), recipe.robustness, rob_params)
+        with autocast:
+            acts = tap.run(normalize(x))
+        scores = objective(acts)
+        (-scores.sum()).backward()
+    return scores
+
+
 def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettings,
            snapshot_steps: Sequence[int] = (), objective: objectives.Objective | None = None,
            photo=None) -> Iterator[StepRecord]:
@@ -115,44 +138,32 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
     per-target objective named by `settings.objective` (e.g. to add a diversity term). `photo`
     (H, W, 3 uint8) is the starting picture when `settings.init` is "photo"."""
     check_photo(settings, photo)
-    targets = list(targets)
-    recipe = RECIPES[settings.method]
-    device = model.device
+    targets, recipe, device = list(targets), RECIPES[settings.method], model.device
     autocast = _autocast(settings, device)
     if device.type == "cuda":  # the same shapes every step: let cuDNN time its kernels once and keep the fastest
         torch.backends.cudnn.benchmark = True
     normalize = model.normalizer(device)  # mean and std built once, not every step
     gens = [element_generator(settings.seed, t) for t in targets]
     objective = objective or objectives.for_targets(settings.objective, targets)
-    sizes = param.octave_sizes(settings.size, recipe.octaves) if recipe.octaves > 1 else [settings.size]
-    per_octave = _steps_per_octave(settings.steps, len(sizes))
-    sizes = sizes[len(sizes) - len(per_octave):]
+    plan = _octave_plan(recipe, settings)
     # Every random draw is made here, once, so the loop never waits on the host.
     rob_params = transforms.draw_params(recipe.robustness, settings.steps, gens).to(device)
-    image = param.start_images(settings.init, gens, model.in_channels, sizes[0], recipe.noise, photo).to(device)
+    image = param.start_images(settings.init, gens, model.in_channels, plan[0][0], recipe.noise, photo).to(device)
     wanted = set(snapshot_steps) | {settings.steps}
     step = 0
     with LayerTap(model.module, objective.layers) as tap:
-        for size, n_steps in zip(sizes, per_octave):
+        for size, n_steps in plan:
             if image.shape[-1] != size:
                 image = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False)
             params, image_fn = _make_param(recipe, image, gens)
             optimizer = torch.optim.Adam(params, lr=recipe.lr) if recipe.optimizer == "adam" else None
             for _ in range(n_steps):
-                # The redirect adds ~17 % to a step (a per-picture check in every ReLU's backward), so it
-                # runs only until switched-off channels have woken up.
-                with redirected_relu(step < recipe.wake_steps):
-                    x = transforms.apply(image_fn(), recipe.robustness, rob_params[step])
-                    with autocast:
-                        acts = tap.run(normalize(x))
-                    scores = objective(acts)
-                    (-scores.sum()).backward()
+                scores = _climb(tap, image_fn, recipe, rob_params[step], normalize, autocast, objective,
+                                step < recipe.wake_steps)
                 _ascend(recipe, params, optimizer)
                 step += 1
-                snapshot = None
-                if step in wanted:
-                    with torch.no_grad():
-                        snapshot = _display(recipe, image_fn(), settings.size)
+                with torch.no_grad():
+                    snapshot = _display(recipe, image_fn(), settings.size) if step in wanted else None
                 yield StepRecord(step, settings.steps, scores.detach(), snapshot)
             with torch.no_grad():
                 image = image_fn().detach()
@@ -163,7 +174,8 @@ def _autocast(settings: RenderSettings, device: torch.device):
     if settings.precision == "fp32":
         return contextlib.nullcontext()
     if device.type != "cuda":
-        raise FeatvizError(f"Precision {settings.precision!r} needs a CUDA GPU (the model is on {device.type}): choose fp32.")
+        raise FeatvizError(f"Precision {settings.precision!r} needs a CUDA GPU (the model is on {device.type}): "
+                           "choose fp32.")
     return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
@@ -173,5 +185,5 @@ def check_finite(curves: torch.Tensor, targets: Sequence[Target]) -> None:
     if bad:
         first_step = int((~torch.isfinite(curves[bad[0]])).nonzero()[0]) + 1
         names = ", ".join(str(targets[b]) for b in bad[:5])
-        raise FeatvizError(f"The activation became NaN or infinite (first at step {first_step}) for {names}: "
-                           f"the model produces non-finite gradients for these inputs; try another method or fewer steps.")
+        raise FeatvizError(f"The activation became NaN or infinite (first at step {first_step}) for {names}: the "
+                           "model produces non-finite gradients for these inputs; try another method or fewer steps.")

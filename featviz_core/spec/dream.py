@@ -34,7 +34,8 @@ class DreamSettings:
         check_common(self)
         check_whole("octaves", self.octaves, OCTAVES_RANGE)
         if not isinstance(self.accentuate, (int, float)) or not 0 <= self.accentuate <= MAX_ACCENTUATE:
-            raise FeatvizError(f"Accentuation strength {self.accentuate!r} is out of range: 0 (off) to {MAX_ACCENTUATE:g}.")
+            raise FeatvizError(f"Accentuation strength {self.accentuate!r} is out of range: "
+                               f"0 (off) to {MAX_ACCENTUATE:g}.")
 
     def with_(self, **changes) -> "DreamSettings":
         return replace(self, **changes)

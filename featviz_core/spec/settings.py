@@ -5,9 +5,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..config import BATCH_RANGE, SIZE_RANGE, STEPS_RANGE  # noqa: F401 (the settings' ranges, re-exported)
 from ..errors import FeatvizError, unknown_choice
 from .targets import OBJECTIVES
-from ..optvis.param import INITS, PHOTO
 
 # Bump when a change to the algorithm changes the pictures: old cache entries then stop matching.
 ALGORITHM_VERSION = 4
@@ -17,8 +17,8 @@ DEFAULT_METHOD = "fourier"
 # bf16: the model's forward pass under CUDA autocast. Off by default: no GPU was at hand to check with
 # the self-check that its pictures are as good (README, GPU). fp32 stays out of the cache key.
 PRECISIONS = ("fp32", "bf16")
-SIZE_RANGE = (32, 1024)
-STEPS_RANGE = (1, 5000)
+INITS = ("noise", "gray", "gradient")  # the starts that need nothing but their name
+PHOTO = "photo"  # the start from a photo (RenderSettings.photo names it by digest)
 
 
 def check_whole(name: str, value, valid: tuple[int, int]) -> None:
@@ -26,6 +26,12 @@ def check_whole(name: str, value, valid: tuple[int, int]) -> None:
     lo, hi = valid
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise FeatvizError(f"{name.capitalize()} {value!r} is out of range: choose a whole number from {lo} to {hi}.")
+
+
+def check_batch_size(value) -> None:
+    """The one bound on pictures (or images) per batch; None: as many as fit in memory."""
+    if value is not None:
+        check_whole("batch size", value, BATCH_RANGE)
 
 
 def check_common(settings) -> None:
@@ -65,7 +71,8 @@ class RenderSettings:
     def to_query(self) -> dict[str, str]:
         """Only the settings that differ from the defaults, as strings (short share links)."""
         default = RenderSettings()
-        return {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> "RenderSettings":

@@ -30,7 +30,8 @@ def parse_target(text: str) -> tuple[Target, float]:
     sign = -1.0 if text.startswith("-") else 1.0
     layer, sep, channel = text.lstrip("-").rpartition(":")
     if not sep or not layer or not re.fullmatch(r"[0-9]+", channel.strip()):
-        raise FeatvizError(f"Cannot read objective {text!r}: expected 'layer:channel', e.g. 'blocks.3:5' or '-blocks.3:5'.")
+        raise FeatvizError(f"Cannot read objective {text!r}: expected 'layer:channel', "
+                           "e.g. 'blocks.3:5' or '-blocks.3:5'.")
     return Target(layer, int(channel)), sign
 
 
@@ -39,3 +40,8 @@ def check_objective_layers(objective: str, layers: Iterable[str]) -> None:
     wrong = [layer for layer in layers if layer != LOGITS] if objective == "logit" else []
     if wrong:
         raise FeatvizError(f"{LOGIT_RULE}, not {wrong[0]!r}.")
+
+
+def layers_for(objective: str, layers: Iterable[str]) -> list[str]:
+    """The layers `objective` may drive, in their order (what a layer picker lists): by the same rule."""
+    return [layer for layer in layers if objective != "logit" or layer == LOGITS]

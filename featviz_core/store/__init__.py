@@ -1,0 +1,7 @@
+"""The disk cache of rendered pictures (self-healing, size-capped) and the store of visitors' uploads."""
+from .disk import DEFAULT_CACHE_DIR, ChannelResult, Store, default_cache_dir, png_array, png_bytes
+from .repair import CacheFolderError
+from .uploads import UPLOAD_KINDS, UploadStore, cache_budget, upload_quota
+
+__all__ = ["DEFAULT_CACHE_DIR", "ChannelResult", "Store", "default_cache_dir", "png_array", "png_bytes",
+           "CacheFolderError", "UPLOAD_KINDS", "UploadStore", "cache_budget", "upload_quota"]

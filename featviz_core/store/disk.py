@@ -9,20 +9,20 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
+from .. import config
 from .repair import open_cache
 from .uploads import cache_budget
 
-DEFAULT_CACHE_DIR = "cache"  # FEATVIZ_CACHE moves it (read when a Store opens, not at import)
+DEFAULT_CACHE_DIR = config.DEFAULT_CACHE_DIR  # FEATVIZ_CACHE moves it (read when a Store opens, not at import)
 
 
 def default_cache_dir() -> str:
-    return os.environ.get("FEATVIZ_CACHE", DEFAULT_CACHE_DIR)
+    return config.cache_dir()
 
 
 def png_bytes(image: np.ndarray) -> bytes:

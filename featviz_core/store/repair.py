@@ -37,9 +37,10 @@ def open_cache(directory: str, **settings):
     notices = []
     try:
         cache = diskcache.Cache(directory, **settings)
-        ok = cache._sql("PRAGMA quick_check").fetchall() == [("ok",)]  # noqa: SLF001 - diskcache's own connection
+        ok = query(directory, "PRAGMA quick_check") == [("ok",)]
     except (OSError, sqlite3.OperationalError) as exc:  # a file, no permission, locked: not damage to heal
-        raise CacheFolderError(f"Cannot use {directory!r} as the cache folder ({getattr(exc, 'strerror', None) or exc}): "
+        why = getattr(exc, 'strerror', None) or exc
+        raise CacheFolderError(f"Cannot use {directory!r} as the cache folder ({why}): "
                            "give a folder this user can write (FEATVIZ_CACHE; on the command line --cache, or "
                            "--no-cache).") from None
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
@@ -57,6 +58,16 @@ def open_cache(directory: str, **settings):
     if removed:
         log.info("removed %d leftovers of interrupted writes from %s", removed, directory)
     return cache, notices
+
+
+def query(directory: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql` on the cache's database, through SQLite's own API (a connection of our own, not
+    diskcache's private one). Damage raises sqlite3.DatabaseError, as diskcache would."""
+    db = sqlite3.connect(os.path.join(directory, DB), timeout=60)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
 
 
 def _move_aside(directory: str) -> None:
@@ -95,7 +106,7 @@ def _old(path: str, now: float) -> bool:
 def clean_leftovers(cache, directory: str) -> int:
     """Removes what killed writes leave behind (see the module's note); returns how many."""
     now, removed = time.time(), 0
-    rows = cache._sql("SELECT key, size, filename FROM Cache WHERE filename IS NOT NULL").fetchall()  # noqa: SLF001
+    rows = query(directory, "SELECT key, size, filename FROM Cache WHERE filename IS NOT NULL")
     referenced = {os.path.join(directory, filename): (key, size) for key, size, filename in rows}
     for path, (key, size) in referenced.items():
         real = os.path.getsize(path) if os.path.exists(path) else -1

@@ -18,8 +18,9 @@ import os
 import re
 import tempfile
 
-from .repair import PART, remove_stale_parts
+from .. import config
 from ..errors import FeatvizError, megabytes, unknown_choice
+from .repair import PART, remove_stale_parts
 
 UPLOAD_KINDS = ("weights", "photo")
 _SUFFIX = {"weights": ".pt", "photo": ".img"}
@@ -30,34 +31,20 @@ HOSTED_MAX_FILES = 20
 HOSTED_SHARE = 0.5  # a hosted server keeps half the upload share (and fewer files)
 
 
-def _gb(name: str, default: float) -> float:
-    text = os.environ.get(name, "")
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        raise FeatvizError(f"{name}={text!r} is not a number of gigabytes (e.g. 2 or 0.5).") from None
-    if not value > 0:
-        raise FeatvizError(f"{name}={text!r} must be a positive number of gigabytes.")
-    return value
-
-
 def cache_budget() -> tuple[int, int]:
     """(bytes for rendered pictures, bytes for uploads): together FEATVIZ_CACHE_GB (default 2).
     Uploads get FEATVIZ_UPLOADS_GB, by default a quarter of it, never more than half."""
-    total = _gb("FEATVIZ_CACHE_GB", 2.0) * 2**30
-    uploads = min(_gb("FEATVIZ_UPLOADS_GB", total * UPLOAD_SHARE / 2**30) * 2**30, total / 2)
+    total = config.cache_gb() * 2**30
+    uploads = min(config.uploads_gb(total * UPLOAD_SHARE / 2**30) * 2**30, total / 2)
     return int(total - uploads), int(uploads)
 
 
 def upload_quota(hosted: bool) -> tuple[int, int]:
     """(max total bytes, max files) of uploads; a hosted server keeps half the bytes and fewer files."""
     upload_bytes = cache_budget()[1]
-    files = os.environ.get("FEATVIZ_UPLOADS_MAX_FILES", "")
-    if files and not (files.isdigit() and int(files) > 0):
-        raise FeatvizError(f"FEATVIZ_UPLOADS_MAX_FILES={files!r} must be a positive whole number.")
     if hosted:
-        return int(upload_bytes * HOSTED_SHARE), int(files) if files else HOSTED_MAX_FILES
-    return upload_bytes, int(files) if files else MAX_FILES
+        return int(upload_bytes * HOSTED_SHARE), config.uploads_max_files(HOSTED_MAX_FILES)
+    return upload_bytes, config.uploads_max_files(MAX_FILES)
 
 
 class UploadStore:
@@ -88,7 +75,8 @@ class UploadStore:
             if not _touch(target):
                 _write_atomically(target, data)
         except OSError as exc:  # disk full, read-only volume: say what, not where
-            raise FeatvizError(f"This server could not store the upload ({exc.strerror or type(exc).__name__}).") from None
+            why = exc.strerror or type(exc).__name__
+            raise FeatvizError(f"This server could not store the upload ({why}).") from None
         self.clean(keep=target)
         return upload_id
 
@@ -100,7 +88,8 @@ class UploadStore:
                                "upload the file again.")
         target = self._file(upload_id, kind)
         if not _touch(target):
-            raise FeatvizError(f"The uploaded {kind} file {upload_id} is not on this server (any more): upload the file again.")
+            raise FeatvizError(f"The uploaded {kind} file {upload_id} is not on this server (any more): "
+                               "upload the file again.")
         return target
 
     def files(self) -> list[tuple[float, int, str]]:

@@ -1,25 +1,27 @@
-"""The scan driver: folder -> shards -> workers -> store -> one merged, boxed result.
+"""The exemplar scan as a batch job: folder -> shards -> the driver -> one merged, boxed result.
 
-The driver is the only process that touches the store. Each finished shard's top-k lists are stored
-under a key naming the model's weights, the layers, k, the folder's identity (file list, sizes,
-modification times) and the shard, so a killed scan resumes from the shards it had finished and a
-finished scan is read back without a forward pass. Shards run in this process, or on Ray workers
-through `workers.run_work` (the same backend the atlas uses).
+The driver (jobs/driver.py) runs the shards, in this process or on Ray workers as it runs the
+atlas, and is the only code that writes them into the store. Each finished shard's top-k lists are
+stored under a key naming the model's weights, the layers, k, the folder's identity (file list,
+sizes, modification times) and the shard, so a killed scan resumes from the shards it had finished
+and a finished scan is read back without a forward pass.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
+from ..backends.work import Finished, ModelSource
 from ..errors import FeatvizError
-from ..analysis.exemplars import BATCH, ScanShard, merge_lists
 from ..inputs.imagefolder import FolderListing, Geometry, list_images
+from ..jobs.driver import drive, keep
 from ..models.loading import LoadedModel
-from ..analysis.receptive import ReceptiveField, measure
 from ..store.disk import Store
-from ..backends.work import ModelSource, run_work
+from ..store.lookup import cached_json
+from .exemplars import BATCH, ScanShard, merge_lists
+from .receptive import ReceptiveField, measure
 
 SCAN_VERSION = 1
 SHARD = 256  # images per shard: a resumed scan loses at most this much work
@@ -43,29 +45,17 @@ def scan_key(model: LoadedModel, layers: Sequence[str], k: int, listing: FolderL
     return hashlib.blake2b(json.dumps(doc).encode(), digest_size=12).hexdigest()
 
 
-def plan_shards(listing: FolderListing, layers: Sequence[str], k: int, shard_size: int, batch: int = BATCH) -> list[ScanShard]:
+def plan_shards(listing: FolderListing, layers: Sequence[str], k: int, shard_size: int,
+                batch: int = BATCH) -> list[ScanShard]:
     paths = listing.paths
     return [ScanShard(listing.root, tuple(paths[s:s + shard_size]), s, tuple(layers), k, batch)
             for s in range(0, len(paths), shard_size)]
 
 
-def _run_shards(model: LoadedModel, shards: dict[int, ScanShard], ray, workers, source) -> Iterator[tuple[int, Any]]:
-    """(shard number, result) as each finishes, through the worker backend the atlas uses too."""
-    numbers = list(shards)
-    source = source or ModelSource(model.name)
-    for i, result in run_work(source, [shards[n] for n in numbers], ray=ray, workers=workers, model=model):
-        yield numbers[i], result
-
-
 def receptive_field(model: LoadedModel, layer: str, store: Store | None) -> ReceptiveField:
-    key = f"exemplars:rf:{SCAN_VERSION}:{model.digest}:{model.input_size}:{layer}"
-    cached = store.get_json(key) if store is not None else None
-    if cached is not None:
-        return ReceptiveField.from_json(cached)
-    rf = measure(model, layer)
-    if store is not None:
-        store.put_json(key, rf.to_json())
-    return rf
+    """The layer's measured receptive field, kept in the store (one probe per model and layer)."""
+    parts = ("exemplars:rf", SCAN_VERSION, model.digest, model.input_size, layer)
+    return ReceptiveField.from_json(cached_json(store, parts, lambda: measure(model, layer).to_json(), [float]))
 
 
 def check_request(model: LoadedModel, layers: Sequence[str], k: int) -> list[str]:
@@ -115,23 +105,41 @@ def assemble(model: LoadedModel, listing: FolderListing, folder: str, merge: Mer
             "folder": folder, "images": len(merge.sizes), "skipped": skipped, "top": merge.k, "layers": out}
 
 
-def _entry(model: LoadedModel, rf: ReceptiveField, path: str, size: list[int], pos: int, width: int, act: float) -> dict:
+def _entry(model: LoadedModel, rf: ReceptiveField, path: str, size: list[int], pos: int, width: int,
+           act: float) -> dict:
     row, col = divmod(int(pos), width)
     geo = Geometry.fit(size[0], size[1], model.input_size)
     return {"image": path, "box": geo.to_original(rf.box(row, col, model.input_size)), "activation": act,
             "unit": [row, col], "size": size}
 
 
-def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int = 9, store: Store | None = None,
-                shard_size: int = SHARD, batch: int = BATCH, ray: str | bool | None = None,
-                workers: int | None = None, source=None) -> Iterator[ScanProgress]:
-    """Scan `folder` for the top `k` images of every channel of `layers`, yielding progress; the last
-    event carries the result (the exemplars.json document). Finished shards are kept in `store`."""
-    layers = check_request(model, layers, k)
+def _listing(folder: str):
     listing = list_images(folder)
     if not listing.files:
         found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
         raise FeatvizError(f"Image folder {folder!r} holds no JPEG, PNG or WebP files ({found}).")
+    return listing
+
+
+def _stored_shards(store: Store | None, key: str, shards: list[ScanShard], merge: Merge) -> dict[int, ScanShard]:
+    """Merges the shards the store holds; returns the others by number."""
+    todo = {}
+    for n, shard in enumerate(shards):
+        stored = store.get_json(f"exemplars:shard:{key}:{n}") if store is not None else None
+        if stored is None:
+            todo[n] = shard
+        else:
+            merge.add(shard, stored)
+    return todo
+
+
+def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int = 9, store: Store | None = None,
+                shard_size: int = SHARD, batch: int = BATCH, ray: str | bool | None = None,
+                workers: int | None = None, source: ModelSource | None = None) -> Iterator[ScanProgress]:
+    """Scan `folder` for the top `k` images of every channel of `layers`, yielding progress; the last
+    event carries the result (the exemplars.json document). Finished shards are kept in `store`."""
+    layers = check_request(model, layers, k)
+    listing = _listing(folder)
     key = scan_key(model, layers, k, listing, shard_size)
     final = store.get_json(f"exemplars:result:{key}") if store is not None else None
     total = len(listing.files)
@@ -139,24 +147,20 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
         yield ScanProgress(total, total, total, {**final, "folder": folder})
         return
     shards = plan_shards(listing, layers, k, shard_size, batch)
-    merge, todo = Merge(model, layers, k), {}
-    for n, shard in enumerate(shards):
-        stored = store.get_json(f"exemplars:shard:{key}:{n}") if store is not None else None
-        if stored is None:
-            todo[n] = shard
-        else:
-            merge.add(shard, stored)
+    merge = Merge(model, layers, k)
+    todo = _stored_shards(store, key, shards, merge)
+    numbers = list(todo)
     resumed = total - sum(s.units for s in todo.values())
     progress = ScanProgress(resumed, total, resumed)
     yield progress
-    for n, result in _run_shards(model, todo, ray, workers, source):
-        merge.add(shards[n], result)
-        if store is not None:
-            store.put_json(f"exemplars:shard:{key}:{n}", result)
-        progress = ScanProgress(progress.done + shards[n].units, total, resumed, None, progress.forwards + result["forwards"], [n])
-        yield progress
-    doc = assemble(model, listing, folder, merge, store)
-    doc["scan_key"] = key
-    if store is not None:
-        store.put_json(f"exemplars:result:{key}", doc)
+    for i, event in drive(list(todo.values()), store, source or ModelSource(model.name), model=model, ray=ray,
+                          workers=workers, keys=[f"exemplars:shard:{key}:{n}" for n in numbers]):
+        if isinstance(event, Finished):
+            n, result = numbers[i], event.result
+            merge.add(shards[n], result)
+            progress = ScanProgress(progress.done + shards[n].units, total, resumed, None,
+                                    progress.forwards + result["forwards"], [n])
+            yield progress
+    doc = {**assemble(model, listing, folder, merge, store), "scan_key": key}
+    keep(store, doc, f"exemplars:result:{key}")
     yield ScanProgress(total, total, resumed, doc, progress.forwards)

@@ -1,0 +1,51 @@
+"""Dreams of one photo as a batch job: the Dream page's and `featviz dream`'s entry point. The loop
+itself is `optvis.dream.dream`; batching, the cache and progress are the driver's, as for renders."""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import FeatvizError
+from ..models.loading import LoadedModel
+from ..spec.dream import WHOLE_LAYER, DreamSettings, spec_for
+from ..spec.targets import LOGITS, Target, check_objective_layers
+from ..store.disk import Store
+from .driver import Progress, drive_pictures
+from .pictures import DreamBatch
+
+# (layer, channel) pairs: no channel for a whole layer, no layer for a logit.
+Request = Sequence[tuple[str | None, int | None]]
+
+
+def dream_targets(model: LoadedModel, layer_channels: Request, kind: str) -> list[Target]:
+    """Canonical targets: layer names or aliases checked; a whole layer takes no channel; a logit
+    dream's channel is a class of the logits."""
+    targets = []
+    for layer, channel in layer_channels:
+        if kind == "logit":
+            model.check_channel(LOGITS, int(channel))
+            targets.append(Target(LOGITS, int(channel)))
+            continue
+        name = model.resolve_layer(layer)
+        if name == LOGITS and kind == "layer":
+            raise FeatvizError("A whole-layer dream needs a layer, not the logits: dream a class with --logit.")
+        if kind == "channel":
+            model.check_channel(name, int(channel))
+        targets.append(Target(name, int(channel) if kind == "channel" else WHOLE_LAYER))
+    check_objective_layers(kind, [t.layer for t in targets])
+    return targets
+
+
+def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, layer_channels: Request,
+                   settings: DreamSettings, store: Store | None = None, batch_size: int | None = None,
+                   previews: bool = False) -> Iterator[Progress]:
+    """Dream every target of one photo, batched and cached like `runner.render_channels` (same
+    Progress events, ChannelResults in the same store). `photo_digest` is `photos.photo_digest(photo)`."""
+    targets = dream_targets(model, layer_channels, settings.objective)
+    keys = [spec_for(model, photo_digest, t, settings).key() for t in targets]
+
+    def batch(chunk: list[Target]) -> DreamBatch:
+        return DreamBatch(tuple((t.layer, t.channel) for t in chunk), settings, photo, photo_digest)
+
+    yield from drive_pictures(model, targets, keys, batch, settings.steps, settings.size, store, batch_size, previews)
