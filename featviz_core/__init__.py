@@ -4,7 +4,10 @@
     model = load_model("lite0")
     results = collect(render_channels(model, [("blocks.3", c) for c in range(8)], RenderSettings(), Store("cache")))
 """
+from .analysis.scan import scan_folder
 from .errors import FeatvizError
+from .inputs import photo_digest, read_photo, sample_photo
+from .jobs.dreams import dream_channels
 from .jobs.runner import Progress, collect, render_channels, resolve_targets, spec_for
 from .models import (
     DEFAULT_MODEL,
@@ -21,6 +24,7 @@ from .optvis.render import RECIPES, StepRecord
 from .spec import (
     DEFAULT_METHOD,
     METHODS,
+    DreamSettings,
     RenderSettings,
     RenderSpec,
     Target,
@@ -37,4 +41,5 @@ __all__ = [
     "parse_target", "RECIPES", "StepRecord",
     "Progress", "collect", "render_channels", "resolve_targets", "spec_for", "DEFAULT_METHOD", "METHODS",
     "RenderSettings", "RenderSpec", "ChannelResult", "Store",
+    "DreamSettings", "dream_channels", "photo_digest", "read_photo", "sample_photo", "scan_folder",
 ]

@@ -20,6 +20,7 @@ from featviz_core.analysis.exemplar_files import (
     read_scan,
     whole_name,
 )
+from featviz_core.store import cached_json
 
 from . import urlstate
 from .config import exemplar_dirs
@@ -67,12 +68,11 @@ def draw_scan_note(ref: ModelRef | None) -> None:
 
 def _ratio(ref: ModelRef, result: ChannelResult, top: list[dict], scan_key: str, store: Store) -> float | None:
     """The picture's peak activation over the best photo's; kept in the store (one forward pass once)."""
-    key = f"ui:exemplar-ratio:{result.key}:{scan_key}"
-    cached = store.get_json(key, {"peak": float})
-    if cached is None:
+    def peak() -> dict:
         model = ref.load()
-        cached = {"peak": picture_peak(model, result.image[..., :model.in_channels], result.layer, result.channel)}
-        store.put_json(key, cached)
+        return {"peak": picture_peak(model, result.image[..., :model.in_channels], result.layer, result.channel)}
+
+    cached = cached_json(store, ("ui", "exemplar-ratio", result.key, scan_key), peak, {"peak": float})
     return exemplar_ratio(cached["peak"], top)
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from featviz_core import LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
 from featviz_core.spec import Target
-from featviz_core.store import UploadStore, upload_quota
+from featviz_core.store import UploadStore, cached_json, store_json, upload_quota
 
 from .config import cache_dir, caps
 
@@ -82,23 +82,25 @@ class ModelRef:
 CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, str)]}
 
 
-def _card_key(name: str, weights_id: str | None) -> str:
-    return f"ui:card:{CARD_VERSION}:{name}:{weights_id or 'default'}"
+def _card_parts(name: str, weights_id: str | None) -> tuple:
+    return ("ui", "card", CARD_VERSION, name, weights_id or "default")
+
+
+def _card(model: LoadedModel) -> dict:
+    return {"digest": model.digest, "aliases": model.aliases,
+            "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in model.layers.values()]}
 
 
 def _write_card(store: Store, name: str, weights_id: str | None, model: LoadedModel) -> None:
-    store.put_json(_card_key(name, weights_id), {
-        "digest": model.digest, "aliases": model.aliases,
-        "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in model.layers.values()]})
+    store_json(store, _card_parts(name, weights_id), _card(model))
 
 
 def model_ref(name: str, weights_id: str | None = None) -> ModelRef:
     """The card from the store, or load the model once to write it. Raises FeatvizError."""
-    store = current_store()
-    card = store.get_json(_card_key(name, weights_id), CARD_SHAPE)
-    if card is None or not card["layers"]:
-        model = _load(name, weights_file(weights_id))
-        _write_card(store, name, weights_id, model)
-        card = store.get_json(_card_key(name, weights_id), CARD_SHAPE)
+    def card_of_model() -> dict:
+        return _card(_load(name, weights_file(weights_id)))
+
+    card = cached_json(current_store(), _card_parts(name, weights_id), card_of_model, CARD_SHAPE,
+                       valid=lambda card: bool(card["layers"]))
     layers = {row[0]: LayerInfo(*row) for row in card["layers"]}
     return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]))

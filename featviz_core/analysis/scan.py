@@ -18,6 +18,7 @@ from ..errors import FeatvizError
 from ..inputs.imagefolder import FolderListing, Geometry, list_images
 from ..jobs.driver import drive, keep
 from ..models.loading import LoadedModel
+from ..spec.settings import check_batch_size
 from ..store.disk import Store
 from ..store.lookup import cached_json
 from .exemplars import BATCH, ScanShard, merge_lists
@@ -138,6 +139,7 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
                 workers: int | None = None, source: ModelSource | None = None) -> Iterator[ScanProgress]:
     """Scan `folder` for the top `k` images of every channel of `layers`, yielding progress; the last
     event carries the result (the exemplars.json document). Finished shards are kept in `store`."""
+    check_batch_size(batch)
     layers = check_request(model, layers, k)
     listing = _listing(folder)
     key = scan_key(model, layers, k, listing, shard_size)

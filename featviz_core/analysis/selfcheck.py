@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..inputs.photos import skimage_photo
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 from ..optvis import transforms
@@ -54,15 +55,9 @@ def neighbours(score: CheckScore, count: int = 6) -> list[int]:
 
 def natural_photos(channels: int = 3) -> list[np.ndarray]:
     """The photos bundled with scikit-image, as HxWxC uint8 with the model's channel count."""
-    import skimage.data
-
     photos = []
     for name in _PHOTOS:
-        img = getattr(skimage.data, name)()
-        img = np.array(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        img = img[..., :3]
+        img = skimage_photo(name)
         if channels == 1:
             img = np.round(img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
         photos.append(img.astype(np.uint8))

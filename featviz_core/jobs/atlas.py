@@ -18,7 +18,7 @@ from ..backends.dispatch import run_work
 from ..backends.work import CPU_THREADS, Finished, ModelSource
 from ..errors import FeatvizError
 from ..models.loading import LoadedModel
-from ..spec.settings import RenderSettings
+from ..spec.settings import RenderSettings, check_batch_size
 from ..spec.targets import LOGITS, Target
 from ..store.disk import Store
 from ..store.uploads import cache_budget
@@ -82,6 +82,7 @@ def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
     """Every channel of `layers` that `store` lacks, in the batching rule's batches (shallow first).
     `batching`: the workers' rules when they differ from this model's device (workers_batching);
     `batch_size` overrides the memory-based size."""
+    check_batch_size(batch_size)
     if settings.objective != "channel":
         raise FeatvizError(f"An atlas renders the channel objective; {settings.objective!r} is for single renders.")
     keyed = atlas_keys(model, layers, settings)

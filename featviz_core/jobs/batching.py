@@ -18,6 +18,7 @@ import torch
 from ..backends.work import CPU_BATCH
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
+from ..spec.settings import check_batch_size
 
 SNAPSHOTS = 8  # evolution frames kept per channel (plus the final picture)
 MEMINFO = "/proc/meminfo"
@@ -127,5 +128,6 @@ class Batching:
 def batching_for(model: LoadedModel, layers: Sequence[str], size: int, cap: int | None = None) -> Batching:
     """This model's device's rules for pictures of `layers` at `size` px; `cap` (a batch size asked
     for) replaces the measured size. Sized once for the deepest layer (a probe forward pass)."""
+    check_batch_size(cap)
     ordered = sorted(set(layers), key=list(model.layers).index)
     return Batching(cap or max_batch(model, ordered, size), mixes_layers(model.device))
