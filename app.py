@@ -16,7 +16,7 @@ view, page = declare_pages()
 if view == ROOT:
     page.run()  # forwards (st.switch_page) before anything is drawn
 link_notes = st.container()  # above the page: what a shared link asked for that could not be honoured
-draw_sidebar()
+draw_sidebar(view)
 run_page(page)
 draw_notes(link_notes)
 draw_share(view)

@@ -19,6 +19,7 @@ HOSTED_ENV = "FEATVIZ_HOSTED"  # a public server: tighter caps (host_limits)
 MAX_SIZE_ENV, MAX_STEPS_ENV, MAX_CHANNELS_ENV = "FEATVIZ_MAX_SIZE", "FEATVIZ_MAX_STEPS", "FEATVIZ_MAX_CHANNELS"
 MAX_QUEUED_ENV = "FEATVIZ_MAX_QUEUED"  # hosted: pictures one visitor may have queued at once
 MAX_MEGAPIXELS_ENV = "FEATVIZ_MAX_MEGAPIXELS"  # the largest image featviz opens from outside
+DREAM_MEGAPIXELS_ENV = "FEATVIZ_DREAM_MEGAPIXELS"  # the largest dream (its pixels, at the photo's shape)
 WORKERS_ENV = "FEATVIZ_RENDER_WORKERS"
 THREADS_ENV = "FEATVIZ_RENDER_THREADS"
 
@@ -32,6 +33,7 @@ WORKERS_RANGE, THREADS_RANGE = (1, 64), (1, 256)
 CHANNELS_RANGE = (1, 512)  # pictures per page view
 QUEUED_RANGE = (1, 4096)
 HOSTED_DEFAULTS = {"size": 224, "steps": 256, "channels": 32}
+HOSTED_DREAM_MEGAPIXELS = 1  # a public server's dreams: up to 1 MP (a dream's memory is bounded by its tiles)
 _TRUE = ("1", "true", "yes")
 
 
@@ -117,6 +119,12 @@ def max_queued(default: int) -> int:
 def max_pixels() -> int:
     """The pixel limit of every image from outside (uploaded photos, image folders)."""
     return env_whole(MAX_MEGAPIXELS_ENV, MAX_MEGAPIXELS, (1, MAX_MEGAPIXELS)) * 1_000_000
+
+
+def dream_pixels() -> int:
+    """The pixel limit of one dream: FEATVIZ_DREAM_MEGAPIXELS, by default 1 MP hosted, else the photo limit."""
+    default = HOSTED_DREAM_MEGAPIXELS if hosted() else MAX_MEGAPIXELS
+    return env_whole(DREAM_MEGAPIXELS_ENV, default, (1, MAX_MEGAPIXELS)) * 1_000_000
 
 
 def render_workers() -> int | None:

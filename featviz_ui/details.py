@@ -15,7 +15,7 @@ from featviz_core.analysis.selfcheck import (
     stored_scores,
 )
 
-from . import exemplars, urlstate
+from . import circuits, exemplars, urlstate
 from .charts import curves_figure
 from .models import ModelRef
 
@@ -66,7 +66,9 @@ class InspectSection:
 
     Placed where it is created (below the grid); `draw` may run before the grid has finished rendering
     (rendering.render's `before_waiting`), so a finished tile can be inspected while others still
-    render, and again afterwards to add details that were not ready."""
+    render, and again afterwards to add details that were not ready. The tile's circuit (Built from,
+    Feeds into: circuits.py) is drawn on that later call, once the grid no longer waits for the render
+    service: its pictures are queued there too."""
 
     def __init__(self, ref: ModelRef, labels: list[str], store: Store):
         self.ref, self.labels, self.store = ref, labels, store
@@ -74,8 +76,18 @@ class InspectSection:
         self._details = None  # the details' placeholder once the selector is drawn
         self._chosen: str | None = None
         self._drawn = False
+        self._calls = 0
+        self._walk = None  # the circuit's area, under the details
 
     def draw(self, results: dict[str, ChannelResult]) -> None:
+        self._calls += 1
+        self._draw_tile(results)
+        if self._drawn and self._calls >= 2 and self._walk is None:
+            self._walk = self._area.container()
+            with self._walk:
+                circuits.draw_circuit(self.ref, results[self._chosen], self.store)
+
+    def _draw_tile(self, results: dict[str, ChannelResult]) -> None:
         if self._details is None:
             with self._area:
                 st.divider()

@@ -14,7 +14,7 @@ import streamlit as st
 
 from featviz_core import LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
 from featviz_core.spec import Target
-from featviz_core.store import UploadStore, cached_json, store_json, upload_quota
+from featviz_core.store import UploadStore, cached_json, json_key, store_json, upload_quota
 
 from .config import cache_dir, caps
 
@@ -84,6 +84,11 @@ CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, st
 
 def _card_parts(name: str, weights_id: str | None) -> tuple:
     return ("ui", "card", CARD_VERSION, name, weights_id or "default")
+
+
+def card_key(name: str, weights_id: str | None) -> str:
+    """The store key of a model's card (its layers and digest, so a cached view needs no model)."""
+    return json_key(_card_parts(name, weights_id))
 
 
 def _card(model: LoadedModel) -> dict:

@@ -21,6 +21,7 @@ from .models import current_uploads
 
 PHOTO = "photo"  # URL parameter: a sample photo's name or an upload's content id
 DEFAULT_PHOTO = "chelsea"
+NONE = "none"  # an optional photo (the guide) not chosen
 _STORED = "_featviz_photo_uploads"  # this session's file_uploader file ids -> upload ids
 UPLOAD_ID = re.compile(r"[0-9a-f]{20}")  # UploadStore's content ids
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
@@ -62,26 +63,31 @@ def _store_upload(upload) -> str | None:
     return stored[upload.file_id]
 
 
-def pick_photo() -> Photo | None:
-    """Sample photo or upload, in the link as `photo=`; None (after a message) when it cannot be read."""
+def pick_photo(param: str = PHOTO, label: str = "Photo", optional: bool = False) -> Photo | None:
+    """Sample photo or upload, in the link as `param=` (`photo=`; the guide's `guide=`); None (after a
+    message) when it cannot be read, or (`optional`) when none is chosen."""
     # max_upload_size: the browser refuses a larger photo before sending it, and says the real limit.
-    upload = st.file_uploader(f"Upload a photo ({', '.join(FORMATS)})", type=UPLOAD_TYPES, key="photo_upload",
-                              max_upload_size=MAX_BYTES // 2**20)
-    name = urlstate.single_value(PHOTO) or DEFAULT_PHOTO
-    if name not in SAMPLE_PHOTOS and not UPLOAD_ID.fullmatch(name):
-        urlstate.note(f"{unknown_choice('sample photo', name, SAMPLE_PHOTOS)} Showing {DEFAULT_PHOTO}.", "error")
-        name = DEFAULT_PHOTO
+    upload = st.file_uploader(f"Upload a {label.lower()} ({', '.join(FORMATS)})", type=UPLOAD_TYPES,
+                              key=f"{param}_upload", max_upload_size=MAX_BYTES // 2**20)
+    default = NONE if optional else DEFAULT_PHOTO
+    name = urlstate.single_value(param) or default
+    if name != NONE and name not in SAMPLE_PHOTOS and not UPLOAD_ID.fullmatch(name):
+        urlstate.note(f"{unknown_choice('sample photo', name, SAMPLE_PHOTOS)} Showing {default}.", "error")
+        name = default
     uploaded = _store_upload(upload) if upload is not None else None
-    if uploaded and uploaded != name and st.session_state.get("_photo_last_upload") != uploaded:
-        st.session_state["_photo_last_upload"] = uploaded  # a new upload takes over the view once
+    if uploaded and uploaded != name and st.session_state.get(f"_{param}_last_upload") != uploaded:
+        st.session_state[f"_{param}_last_upload"] = uploaded  # a new upload takes over the view once
         name = uploaded
-    options = list(SAMPLE_PHOTOS) + ([name] if name not in SAMPLE_PHOTOS else [])
-    choice = st.selectbox("Photo", options, index=options.index(name), key=f"photo_choice.{name}",
-                          format_func=lambda o: o if o in SAMPLE_PHOTOS else f"your photo ({o[:8]}…)",
+    shown = SAMPLE_PHOTOS + (NONE,)
+    options = ([NONE] if optional else []) + list(SAMPLE_PHOTOS) + ([name] if name not in shown else [])
+    choice = st.selectbox(label, options, index=options.index(name), key=f"{param}_choice.{name}",
+                          format_func=lambda o: o if o in shown else f"your photo ({o[:8]}…)",
                           help="A photo that ships with scikit-image, or the one uploaded (its link names it by "
                                "content hash).")
-    if st.query_params.get(PHOTO) != choice:
-        st.query_params[PHOTO] = choice
+    if st.query_params.get(param) != choice and not (optional and choice == NONE and param not in st.query_params):
+        st.query_params[param] = choice
+    if choice == NONE:
+        return None
     try:
         pixels, digest = _decoded(choice)
     except FeatvizError as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from featviz_core import DEFAULT_MODEL, METHODS, FeatvizError, RenderSettings, Store
+from featviz_core.models import UnusableWeightsError
 from featviz_core.spec import INITS, SIZE_RANGE, STEPS_RANGE, check_whole
 from featviz_core.spec import OBJECTIVES as KINDS
 from featviz_core.store import CacheFolderError
@@ -25,6 +26,7 @@ _STORED = "_featviz_uploads"  # this session's file_uploader file ids -> upload 
 MAX_SEED = 2**31 - 1
 _DISMISSED = "_featviz_dismissed_upload"  # the uploader's file the visitor turned off
 _MISFITS = "_featviz_misfits"  # (model, weights id) -> why those weights do not fit that model
+_UNUSABLE = "_featviz_unusable"  # the (model, weights id) misfits that fit but cannot give a picture
 
 
 @dataclass
@@ -135,9 +137,14 @@ def _model_ref(model: str, weights_id: str | None) -> ModelRef | None:
     if weights_id and (model, weights_id) not in misfits:
         try:
             return model_ref(model, weights_id)
+        except UnusableWeightsError as exc:  # they fit, but cannot give a picture: say so plainly
+            misfits[model, weights_id] = str(exc)
+            st.session_state.setdefault(_UNUSABLE, set()).add((model, weights_id))
         except FeatvizError as exc:
             misfits[model, weights_id] = str(exc)
-    if weights_id:
+    if weights_id and (model, weights_id) in st.session_state.get(_UNUSABLE, ()):
+        st.error(urlstate.plain(f"{misfits[model, weights_id]} Showing {model} with its packaged weights."))
+    elif weights_id:
         st.warning(urlstate.plain(f"The uploaded weights {weights_id} do not fit {model}: {misfits[model, weights_id]} "
                                   f"Showing {model} with its packaged weights. The file stays on this server: choose "
                                   "the model it was saved from, or upload another."))
@@ -162,7 +169,11 @@ def _server_settings() -> tuple[Caps, Store]:
         st.stop()
 
 
-def draw_sidebar() -> View:
+OWN_SETTINGS = ("dream",)  # pages that draw their own settings: the sidebar shows only the model there
+
+
+def draw_sidebar(page: str | None = None) -> View:
+    """The sidebar of `page` (a view key): the model, and the render settings where they apply."""
     limits, store = _server_settings()
     with st.sidebar:
         urlstate.note_repeats()
@@ -173,12 +184,15 @@ def draw_sidebar() -> View:
         weights_id = _weights_widgets(model)
         ref = _model_ref(model, weights_id)
         exemplars.draw_scan_note(ref)
-        st.subheader("Render settings")
-        try:
-            settings = _settings_widgets(limits)
-        except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
-            st.error(urlstate.plain(str(exc)))
-            settings = RenderSettings()
+        settings = RenderSettings()
+        if page in OWN_SETTINGS:
+            st.caption("This page's settings are on the page.")
+        else:
+            st.subheader("Render settings")
+            try:
+                settings = _settings_widgets(limits)
+            except FeatvizError as exc:  # widgets bound their ranges, so only a core rule change lands here
+                st.error(urlstate.plain(str(exc)))
         for notice in store.notices:  # the cache healed itself when this server opened it
             st.warning(notice, icon=":material/healing:")
     view = View(ref, settings, store, limits)

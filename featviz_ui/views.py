@@ -25,6 +25,7 @@ VIEWS = {  # url_path: (file, title, icon); the file is named as its url_path (s
     "gallery": ("pages/gallery.py", "Layer gallery", ":material/photo_library:"),
     "evolution": ("pages/evolution.py", "Evolution", ":material/animation:"),
     "dream": ("pages/dream.py", "Dream", ":material/bedtime:"),
+    "similarity": ("pages/similarity.py", "Layer similarity", ":material/grid_on:"),
 }
 LANDING = "compare"  # where the root goes without ?view=
 VIEW_PARAM = "view"  # which page a link to the root opens

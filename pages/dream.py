@@ -1,66 +1,122 @@
-"""Dream: a photo dreamed by 2–4 layers side by side (Deep Dream), live as the dreams form."""
+"""Dream: the whole photo dreamed at its own shape (Deep Dream), by whole layers, a channel or a class,
+with accentuation and a guide photo; live as the dreams form. Every setting is on this page."""
 import streamlit as st
 
-from featviz_core.inputs import square
+from featviz_core import FeatvizError
+from featviz_core.inputs import whole_photo
 from featviz_core.jobs import dream_kind
 from featviz_core.spec import LOGITS, Target
-from featviz_core.spec.dream import DreamSettings, spec_for
+from featviz_core.spec.dream import DreamSettings, dream_shape, largest_size, spec_for
 from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_figure
 from featviz_ui.photo_picker import pick_photo
 from featviz_ui.picker import layer_label, resolve_url_layers
-from featviz_ui.sidebar import open_page
+from featviz_ui.sidebar import MAX_SEED, open_page
 from featviz_ui.targets import default_layers
 
+KINDS = {"layer": "Whole layers", "channel": "One channel", "logit": "A class"}
 
-def dream_settings(view) -> DreamSettings:
-    """Size and seed from the sidebar; steps and octaves are the dream's own (its steps are cheaper)."""
+
+def dream_settings(view, photo, kind: str, guide) -> DreamSettings:
+    """Size (the longer side, up to the host's megapixel limit for this photo), steps, octaves, seed and
+    accentuation: the dream's own, here on the page."""
     default = DreamSettings()
+    top = max(32, min(largest_size(photo.pixels.shape), max(photo.pixels.shape[:2]), 4096))
     steps = min(default.steps, view.caps.steps)
+    urlstate.clamp_number("size", 32, top, "dream size", min(default.size, top))
     urlstate.clamp_number("dsteps", 1, view.caps.steps, "dream step count", steps)
     urlstate.clamp_number("octaves", 1, 8, "octave count", default.octaves)
-    left, right = st.columns(2)
-    steps = left.number_input("Dream steps", 1, view.caps.steps, steps, step=10, key="dsteps", bind="query-params",
-                              help="Gradient steps over all octaves.")
-    octaves = right.number_input("Octaves", 1, 8, default.octaves, key="octaves", bind="query-params",
-                                 help="The dream starts on the photo shrunk by 1.4 per octave and grows with it.")
-    return DreamSettings(size=view.settings.size, steps=int(steps), octaves=int(octaves), seed=view.settings.seed)
+    urlstate.clamp_number("seed", 0, MAX_SEED, "seed", default.seed)
+    cols = st.columns(5)
+    size = cols[0].number_input("Size (longer side)", 32, top, min(default.size, top), step=32, key="size",
+                                bind="query-params", help=f"Up to {top} px for this photo: the dream keeps its shape.")
+    steps = cols[1].number_input("Dream steps", 1, view.caps.steps, steps, step=10, key="dsteps", bind="query-params",
+                                 help="Gradient steps over all octaves.")
+    octaves = cols[2].number_input("Octaves", 1, 8, default.octaves, key="octaves", bind="query-params",
+                                   help="The dream starts on the photo shrunk by 1.4 per octave and grows with it.")
+    seed = cols[3].number_input("Seed", 0, MAX_SEED, default.seed, key="seed", bind="query-params")
+    accent = cols[4].number_input("Accentuation", 0.0, 100.0, 0.0, step=0.5, key="accent", bind="query-params",
+                                  help="0: a plain dream. Above 0: stay near the photo; a larger strength lets the "
+                                       "target show more.")
+    return DreamSettings(size=int(size), steps=int(steps), octaves=int(octaves), seed=int(seed), objective=kind,
+                         accentuate=float(accent), guide=guide.digest if guide is not None else None)
+
+
+def pick_targets(view, kind: str) -> list[Target]:
+    """Whole layers (two to four), one channel of a layer, or one class logit."""
+    options = [n for n in view.ref.layers if n != LOGITS]
+    if kind == "logit":
+        classes = view.ref.layers[LOGITS].channels
+        cls = st.number_input("Class", 0, classes - 1, 0, key="cls", bind="query-params",
+                              help="A class index of the model's logits (lite0: ImageNet).")
+        return [Target(LOGITS, int(cls))]
+    if kind == "channel":
+        left, right = st.columns(2)
+        layer = left.selectbox("Layer", options, index=options.index(default_layers(options)[-1]), key="dlayer",
+                               bind="query-params")
+        channels = view.ref.layers[layer].channels
+        channel = right.number_input("Channel", 0, channels - 1, 0, key="ch", bind="query-params",
+                                     help="Type it, or pick one on the Channels page's gallery of the layer.")
+        return [Target(layer, int(channel))]
+    resolve_url_layers(view, "layers")  # aliases in a link become names; unknown ones are said
+    layers = st.multiselect("Layers", options, default=default_layers(options), key="layers", bind="query-params",
+                            max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
+    return [Target(layer, -1) for layer in sorted(layers, key=options.index)]
 
 
 def main() -> None:
     view = open_page("Dream")
     if view is None:
         return
-    st.caption("Deep Dream: gradient ascent on the photo itself, raising everything a layer already sees in it. "
-               "Early layers paint textures over the photo; deep layers grow eyes and animal parts.")
+    st.caption("Deep Dream: gradient ascent on the whole photo, at its own shape, raising everything a layer "
+               "already sees in it (or one channel, or a class). Early layers paint textures; deep layers grow "
+               "eyes and animal parts. Large dreams are computed in tiles.")
     photo = pick_photo()
-    options = [n for n in view.ref.layers if n != LOGITS]
-    resolve_url_layers(view, "layers")  # aliases in a link become names; unknown ones are said
-    layers = st.multiselect("Layers", options, default=default_layers(options), key="layers", bind="query-params",
-                            max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
-    layers = sorted(layers, key=options.index)
-    settings = dream_settings(view)
-    st.caption("Image size and seed come from the sidebar; its method, steps, starting image and objective are "
-               "for the other pages.")
-    if photo is None or not layers:
-        if not layers:
+    urlstate.check_choice("dkind", list(KINDS), "dream target", "layer")
+    kind = st.selectbox("Dream with", list(KINDS), index=0, key="dkind", bind="query-params",
+                        help="layer: whole layers (Deep Dream); channel: one channel of a layer; logit: a class.")
+    targets = pick_targets(view, kind)
+    guide = pick_photo("guide", "Guide photo", optional=True) if kind == "layer" else None
+    if photo is None or not targets:
+        if not targets:
             st.info("Pick at least one layer.")
         return
-    targets = [Target(layer, -1) for layer in layers]
+    try:
+        settings = dream_settings(view, photo, kind, guide)
+    except FeatvizError as exc:
+        st.error(urlstate.plain(str(exc)))
+        return
+    draw_dreams(view, photo, targets, settings, guide)
+
+
+def draw_dreams(view, photo, targets, settings, guide) -> None:
     status = st.empty()
-    columns = st.columns(1 + len(layers), border=True)
+    columns = st.columns(1 + len(targets) + (guide is not None), border=True)
     columns[0].markdown(f"**{photo.label}**")
-    columns[0].image(square(photo.pixels, settings.size), caption="the photo", width="stretch")  # as dreams frame it
+    shape = dream_shape(photo.pixels.shape, settings.size)
+    columns[0].image(whole_photo(photo.pixels, shape), caption="the photo", width="stretch")
+    if guide is not None:
+        columns[-1].markdown(f"**guide: {guide.label}**")
+        columns[-1].image(guide.pixels, caption="the guide", width="stretch")
     slots = {}
     for column, target in zip(columns[1:], targets):
-        column.markdown(f"**{layer_label(view, target.layer)}**")
+        column.markdown(f"**{target_label(view, target)}**")
         slots[str(target)] = column.empty()
     results = rendering.render(view.ref, targets, view.settings, view.store, slots, status,
                                key=lambda t: spec_for(view.ref, photo.digest, t, settings).key(),
-                               kind=lambda model: dream_kind(model, photo.pixels, photo.digest, settings, view.store))
+                               kind=lambda model: dream_kind(model, photo.pixels, photo.digest, settings, view.store,
+                                                             guide.pixels if guide is not None else None))
     done = [results[str(t)] for t in targets if str(t) in results]
     if len(done) == len(targets):
         show_iterations(done, photo, columns[1:], slots)
+
+
+def target_label(view, target: Target) -> str:
+    if target.layer == LOGITS:
+        return f"class {target.channel}"
+    if target.channel >= 0:
+        return f"{layer_label(view, target.layer)} · channel {target.channel}"
+    return layer_label(view, target.layer)
 
 
 def show_iterations(done, photo, columns, slots) -> None:
@@ -72,7 +128,7 @@ def show_iterations(done, photo, columns, slots) -> None:
                                   width="stretch")
         column.download_button("⬇ PNG", result.png, f"dream_{photo.name[:8]}_{result.layer}.png", "image/png",
                                key=f"download.{result.label}", on_click="ignore")
-    st.plotly_chart(curves_figure(done, y_title="layer objective (mean square)", marker_step=step, height=360),
+    st.plotly_chart(curves_figure(done, y_title="dream objective", marker_step=step, height=360),
                     key="dream_curves", width="stretch")
 
 

@@ -39,7 +39,7 @@ def test_selecting_a_tile_shows_its_details_and_keeps_them_in_the_url(cache_dir,
     assert set(metrics) == {"Self-check z", "Rank in layer", "Final activation"}
     assert metrics["Rank in layer"].endswith("/ 192")
     assert len(at.get("plotly_chart")) == 1
-    assert "blocks.5:3" in captions(at)[-1]  # the large picture
+    assert "blocks.5:3" in captions(at)[len(TWO_BY_TWO_LABELS)]  # the large picture, under the grid
 
     # Reopening the link restores the selection; the score comes from the store, not the model.
     monkeypatch.setattr(models.ModelRef, "load", lambda self: (_ for _ in ()).throw(AssertionError("model loaded")))
@@ -54,7 +54,7 @@ def test_inspect_button_under_a_tile_opens_that_tile(cache_dir, counter):
     at.button(key="inspect.blocks.1:1").click().run()
     assert at.selectbox(key="tile").value == "blocks.1:1"
     assert at.query_params["tile"] == "blocks.1:1"  # a shared link reopens the same tile
-    assert "blocks.1:1" in captions(at)[-1]  # the large picture
+    assert "blocks.1:1" in captions(at)[len(TWO_BY_TWO_LABELS)]  # the large picture, under the grid
     assert {m.label for m in at.metric} == {"Self-check z", "Rank in layer", "Final activation"}
 
 

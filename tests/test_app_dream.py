@@ -83,3 +83,17 @@ def test_bad_photos_in_a_link_are_said_and_the_page_keeps_working(cache_dir, cou
     at = open_app({"size": "48", "dsteps": "2", "octaves": "1", "layers": ["nope", "blocks.1"]}, page="dream")
     assert "Unknown layer 'nope'" in texts(at.error) and at.multiselect(key="layers").value == ["blocks.1"]
     assert calls == [1]  # unknown names fall back to chelsea: dreamed once, then from the cache
+
+
+def test_every_target_on_the_page_and_only_its_settings_in_the_sidebar(cache_dir, counter, monkeypatch):
+    dreams_run(monkeypatch)
+    small = {"size": "48", "dsteps": "2", "octaves": "1"}
+    at = open_app({**small, "dkind": "channel", "dlayer": "blocks.4", "ch": "3", "accent": "1"}, page="dream")
+    assert captions(at) == ["the photo", "blocks.4:3 at iteration 2"] and not at.error
+    assert not [w for w in at.sidebar.get("selectbox") if w.key in ("method", "init", "objective")]
+    at = open_app({**small, "dkind": "logit", "cls": "285"}, page="dream")
+    assert captions(at) == ["the photo", "logits:285 at iteration 2"] and not at.error
+    at = open_app({**small, "layers": "blocks.2", "guide": "coffee"}, page="dream")
+    assert captions(at) == ["the photo", "blocks.2 at iteration 2", "the guide"] and not at.error
+    image = at.get("image")[1].proto.imgs[0]
+    assert image.caption.startswith("blocks.2")

@@ -34,7 +34,7 @@ def test_a_damaged_cache_db_heals_with_a_warning(warm_copy, damage):
 def test_a_model_card_of_the_wrong_shape_is_written_again(warm_copy):
     open_app(TWO_BY_TWO)  # writes lite0's card
     store = Store(str(warm_copy))
-    key = models._card_key("lite0", None)
+    key = models.card_key("lite0", None)
     assert store.get_json(key, models.CARD_SHAPE) is not None
     store.put_json(key, {})
     store.close()

@@ -57,7 +57,7 @@ def test_gallery_page_shows_a_page_of_channels_with_downloads(cache_dir, counter
     assert not at.metric
     at.button(key="inspect.blocks.1:21").click().run()
     assert at.query_params["tile"] == "blocks.1:21"
-    assert "blocks.1:21" in captions(at)[-1]  # shown large under the grid
+    assert "blocks.1:21" in captions(at)[8]  # shown large under the grid (of 8 pictures)
     assert {m.label: m.value for m in at.metric}["Rank in layer"].endswith("/ 24")
 
 

@@ -182,7 +182,7 @@ def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser
     assert page.get_by_label("Image size").input_value() == "64"
     assert page.get_by_label("Steps").input_value() == "8"
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution", "Dream"]
+    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution", "Dream", "Layer similarity"]
     assert all(t in nav for t in titles) and "app" not in nav.split(), nav  # app.py's pages, not pages/
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
     if path == "curves":  # the chart comes once every picture is done
@@ -226,7 +226,8 @@ def test_a_dream_link_draws_the_photo_and_its_dreams(server, browser):
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # a curve per layer
 
     # A bad upload is said in one message and the dreams stay; a good one takes over, named by its content id.
-    uploader = page.locator('[data-testid="stMainBlockContainer"] input[type="file"]')
+    # The first uploader is the photo's; the second, the guide's.
+    uploader = page.locator('[data-testid="stMainBlockContainer"] input[type="file"]').first
     uploader.set_input_files(files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not pixels at all"}])
     page.get_by_text("is not an image featviz can read").wait_for(timeout=30_000)
     assert page.url.count("photo=chelsea") == 1

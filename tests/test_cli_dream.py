@@ -18,7 +18,7 @@ def test_dream_writes_the_png_then_serves_the_cache(tmp_path):
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     dreamed = np.asarray(Image.open(tmp_path / "dream.png"))
-    assert dreamed.shape == (40, 40, 3)
+    assert dreamed.shape == (27, 40, 3)  # the whole photo (451 x 300), its longer side --size
     assert "dreaming" in first.stderr and "step/s" in first.stderr  # the tqdm bar, with its rate
     assert "relu2 objective" in first.stdout and "from cache" not in first.stdout
     second = run_cli(*args, cwd=tmp_path)

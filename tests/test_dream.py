@@ -13,8 +13,8 @@ from featviz_core import FeatvizError, RenderSettings, collect, render_channels
 from featviz_core.inputs.photos import photo_digest, sample_photo
 from featviz_core.jobs.dreams import dream_channels, dream_targets
 from featviz_core.optvis import param
-from featviz_core.optvis.dream import dream, objective_values
-from featviz_core.spec.dream import WHOLE_LAYER, DreamSettings, DreamSpec
+from featviz_core.optvis.dream import dream, objective_values, photo_batch
+from featviz_core.spec.dream import WHOLE_LAYER, DreamSettings, DreamSpec, dream_shape
 
 from .conftest import count_forwards
 
@@ -33,6 +33,11 @@ def run(tiny, photo, request, settings=SETTINGS, store=None, batch_size=None):
     return {r.label: r for r in results}
 
 
+def whole(photo: np.ndarray, size: int) -> torch.Tensor:
+    """The photo as a dream of it starts: whole, at its own shape, the longer side `size`."""
+    return photo_batch(photo, 1, 3, dream_shape(photo.shape, size))
+
+
 def as_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
 
@@ -43,7 +48,7 @@ def test_each_objective_climbs_from_the_photo(tiny, photo, kind, request_):
     settings = SETTINGS.with_(objective=kind)
     (result,) = run(tiny, photo, request_, settings).values()
     targets = dream_targets(tiny, request_, kind)
-    before = objective_values(tiny, param.photo_images(photo, 1, 3, settings.size), targets, kind)
+    before = objective_values(tiny, whole(photo, settings.size), targets, kind)
     after = objective_values(tiny, as_tensor(result.image), targets, kind)
     assert float(after) > float(before) + 0.05 * abs(float(before)) + 1e-3
     assert len(result.curve) == settings.steps and result.snapshots[-1][0] == settings.steps
@@ -55,7 +60,7 @@ def test_dream_starts_from_the_photo(tiny, photo):
     """The first snapshot is one small step from the photo, not from noise."""
     records = list(dream(tiny, photo, dream_targets(tiny, [("relu2", None)], "layer"), SETTINGS, snapshot_steps=[1]))
     first = records[0].snapshot[0]
-    original = param.photo_images(photo, 1, 3, SETTINGS.size)[0]
+    original = whole(photo, SETTINGS.size)[0]
     assert (first - original).abs().mean() < 0.03
     assert (records[-1].snapshot[0] - original).abs().mean() > (first - original).abs().mean()
 
@@ -83,10 +88,10 @@ def test_cached_by_photo_and_every_setting(tiny, photo, store):
     spec = DreamSpec("tiny", "w", photo_digest(photo), "relu2", WHOLE_LAYER, SETTINGS)
     keys = {spec.key(), dataclasses.replace(spec, photo_digest="0" * 20).key()}
     for change in (dict(size=64), dict(steps=13), dict(octaves=3), dict(seed=2), dict(objective="channel"),
-                   dict(accentuate=2.0)):
+                   dict(accentuate=2.0), dict(guide="1" * 20), dict(guide="2" * 20)):
         keys.add(dataclasses.replace(spec, settings=SETTINGS.with_(**change)).key())
-    assert len(keys) == 8 and {f.name for f in dataclasses.fields(DreamSettings)} == {
-        "size", "steps", "octaves", "seed", "objective", "accentuate"}
+    assert len(keys) == 10 and {f.name for f in dataclasses.fields(DreamSettings)} == {
+        "size", "steps", "octaves", "seed", "objective", "accentuate", "guide"}
     assert all(k.startswith("dream:") for k in keys)  # never collides with a render's key
 
 
@@ -95,7 +100,7 @@ def test_accentuation_stays_closer_to_the_photo(tiny, photo):
     plain = run(tiny, photo, request, SETTINGS.with_(objective="channel"))["relu3:4"].image
     mild = run(tiny, photo, request, SETTINGS.with_(objective="channel", accentuate=0.5))["relu3:4"].image
     strong = run(tiny, photo, request, SETTINGS.with_(objective="channel", accentuate=5.0))["relu3:4"].image
-    original = (param.photo_images(photo, 1, 3, SETTINGS.size)[0].permute(1, 2, 0).numpy() * 255)
+    original = (whole(photo, SETTINGS.size)[0].permute(1, 2, 0).numpy() * 255)
 
     def distance(image):
         return float(np.abs(image.astype(np.float32) - original).mean())

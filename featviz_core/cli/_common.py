@@ -12,6 +12,7 @@ from typing import Iterator
 from ..errors import FeatvizError
 from ..models import DEFAULT_MODEL, list_models
 from ..spec import BATCH_RANGE, INITS, METHODS, OBJECTIVES, PRECISIONS, RenderSettings, check_batch_size
+from ..spec.settings import PHOTO
 
 MAX_WORKERS = 1024  # Ray workers (atlas, exemplars)
 
@@ -42,30 +43,38 @@ def batch_arg(p: argparse.ArgumentParser, what: str = "pictures", default: int |
                    help=f"{what} per batch, {BATCH_RANGE[0]} to {BATCH_RANGE[1]} (default: {shown})")
 
 
+def ray_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """--ray [ADDRESS], as `featviz atlas` has it: alone, a local Ray cluster; else an existing one."""
+    p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help=f"{what} on a Ray actor: alone, a local cluster; or an existing one (ray://head:10001, auto)")
+
+
 def cache_args(p: argparse.ArgumentParser, note: str = "") -> None:
     p.add_argument("--cache", help=f"cache folder (default: $FEATVIZ_CACHE, else ./cache{note})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
 
-def settings_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
-    """The render settings' options (render, atlas); `settings_from` reads them back."""
+def settings_args(p: argparse.ArgumentParser, objective: bool = True, photo: bool = False) -> None:
+    """The render settings' options (render, atlas; `photo`: --init photo too); `settings_from` reads them back."""
     default = RenderSettings()
     p.add_argument("--method", default=default.method, choices=METHODS)
     p.add_argument("--size", type=int, default=default.size)
     p.add_argument("--steps", type=int, default=default.steps)
     p.add_argument("--seed", type=int, default=default.seed)
-    p.add_argument("--init", default=default.init, choices=INITS)
+    p.add_argument("--init", default=default.init, choices=INITS + (PHOTO,) if photo else INITS)
     if objective:
         p.add_argument("--objective", default=default.objective, choices=OBJECTIVES)
     p.add_argument("--precision", default=default.precision, choices=PRECISIONS,
                    help="bf16: autocast the model on a CUDA GPU (unverified quality; off by default)")
 
 
-def settings_from(args: argparse.Namespace) -> RenderSettings:
-    """The settings the options name (checked by RenderSettings), and the batch size (check_batch_size)."""
+def settings_from(args: argparse.Namespace, photo: str = "") -> RenderSettings:
+    """The settings the options name (checked by RenderSettings), and the batch size (check_batch_size);
+    `photo`: the digest of the --init photo start."""
     check_batch_size(getattr(args, "batch_size", None))
     return RenderSettings(method=args.method, size=args.size, steps=args.steps, seed=args.seed, init=args.init,
-                          objective=getattr(args, "objective", RenderSettings.objective), precision=args.precision)
+                          objective=getattr(args, "objective", RenderSettings.objective), precision=args.precision,
+                          photo=photo)
 
 
 def check_workers(workers: int | None, ray) -> None:

@@ -40,6 +40,8 @@ def add_parser(subparsers) -> None:
                                    "and a killed run resumes from it")
     p.add_argument("--no-check", action="store_true",
                    help="skip the self-check (z-score, rank, neighbours per picture)")
+    p.add_argument("--no-circuits", action="store_true",
+                   help="skip each channel's Built from / Feeds into lists (one circuit per channel, 96 px photos)")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         run_atlas(source, model, plan, store, args.ray, args.workers)
         with writing_into(args.out):
             index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url,
-                                      check=not args.no_check)
+                                      check=not args.no_check, circuits=not args.no_circuits)
     finally:
         store.close()
     print(f"wrote the atlas of {plan.total} pictures to {index}")

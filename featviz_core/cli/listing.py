@@ -17,13 +17,16 @@ def add_parser(subparsers) -> None:
 def cmd_models() -> None:
     for name, desc in list_models().items():
         print(f"{name:<10} {desc}")
+    print(f"{'timm:NAME':<10} any timm model by name (pretrained weights when online, or --weights FILE)")
 
 
 def cmd_layers(model: LoadedModel) -> None:
     print(f"{model.name}  input {model.in_channels}x{model.input_size}x{model.input_size}  weights {model.digest}")
-    print(f"{'layer':<14}{'alias':<14}{'channels':>9}  output")
+    wide = max([14] + [len(name) + 2 for name in model.layers])  # a ViT's blocks.11.mlp.fc1
+    print(f"{'layer':<{wide}}{'alias':<14}{'channels':>9}  output")
     for info in model.layers.values():
-        print(f"{info.name:<14}{info.alias:<14}{info.channels:>9}  {info.height}x{info.width}")
+        grid = f"{info.height}x{info.width}" + (" tokens" if info.tokens else "")
+        print(f"{info.name:<{wide}}{info.alias:<14}{info.channels:>9}  {grid}")
 
 
 def run(args: argparse.Namespace) -> int:

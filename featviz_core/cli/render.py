@@ -1,6 +1,7 @@
 """`python -m featviz_core render`: channels to PNGs, a contact sheet and manifest.json in a folder.
 
     python -m featviz_core render --model lite0 --layer blocks.3 --channels 0-7 --out out/
+    python -m featviz_core render --layer blocks.3 --init photo --photo chelsea --out out/   # start from a photo
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import json
 import sys
 
 from ..errors import FeatvizError
+from ..inputs import photo_digest
 from ..models import LOGITS, LoadedModel, load_model
 from ..spec import DEFAULT_CHANNELS, RenderSettings, check_objective_layers, parse_channels
+from ..spec.settings import PHOTO
 from ..store import Store
 from ._common import OutputWriter, batch_arg, cache_args, model_args, settings_args, settings_from, writable_folder
 
@@ -26,7 +29,9 @@ def add_parser(subparsers) -> None:
                                                          f"with --objective logit: {LOGITS!r}, the default)")
     render.add_argument("--channels", default="0-7", help=CHANNELS_HELP)
     render.add_argument("--out", default="out", help="output folder")
-    settings_args(render)
+    settings_args(render, photo=True)
+    render.add_argument("--photo", help="with --init photo: the starting photo, an image file or a sample photo by "
+                                        "name (e.g. chelsea)")
     batch_arg(render)
     cache_args(render)
     render.add_argument("--no-check", action="store_true", help="skip the self-check (z-score and rank per picture)")
@@ -43,12 +48,22 @@ def check_render_args(args) -> tuple[RenderSettings, Store | None]:
     if not args.layer:
         raise FeatvizError("Name a layer to render (--layer blocks.3; repeat for several).")
     check_objective_layers(args.objective, args.layer)
-    settings = settings_from(args)
+    args.photo_pixels = start_photo(args)
+    settings = settings_from(args, photo_digest(args.photo_pixels) if args.photo_pixels is not None else "")
     writable_folder(args.out, "--out")
     store = None if args.no_cache else Store(args.cache)
     for notice in store.notices if store is not None else []:
         print(f"warning: {notice}", file=sys.stderr)
     return settings, store
+
+
+def start_photo(args):
+    """The --init photo start's pixels (None for the other starts); --photo only with it."""
+    from .dream import load_photo
+
+    if (args.init == PHOTO) != bool(getattr(args, "photo", None)):
+        raise FeatvizError("--init photo needs --photo FILE|NAME, and --photo needs --init photo.")
+    return load_photo(args.photo) if args.init == PHOTO else None
 
 
 def requested_channels(model: LoadedModel, layers: list[str], channels: str, seed: int) -> list[tuple[str, int]]:
@@ -60,7 +75,8 @@ def requested_channels(model: LoadedModel, layers: list[str], channels: str, see
     return requested
 
 
-def render_all(model: LoadedModel, requested, settings: RenderSettings, store: Store | None, batch_size) -> list:
+def render_all(model: LoadedModel, requested, settings: RenderSettings, store: Store | None, batch_size,
+               photo=None) -> list:
     """The pictures in the requested order, with a progress bar on stderr."""
     from tqdm import tqdm
 
@@ -68,7 +84,7 @@ def render_all(model: LoadedModel, requested, settings: RenderSettings, store: S
 
     by_label = {}
     with tqdm(total=1, unit="step", desc="rendering", file=sys.stderr, dynamic_ncols=True) as bar:
-        for event in render_channels(model, requested, settings, store, batch_size):
+        for event in render_channels(model, requested, settings, store, batch_size, photo=photo):
             bar.total = max(event.total_steps, 1)
             bar.n = event.done_steps if event.total_steps else 1
             bar.refresh()
@@ -113,7 +129,7 @@ def write_render(out: str, model: LoadedModel, settings: RenderSettings, results
 
 def cmd_render(args, model: LoadedModel, settings: RenderSettings, store: Store | None) -> list[dict]:
     requested = requested_channels(model, args.layer, args.channels, settings.seed)
-    results = render_all(model, requested, settings, store, args.batch_size)
+    results = render_all(model, requested, settings, store, args.batch_size, getattr(args, "photo_pixels", None))
     doc = write_render(args.out, model, settings, results, checks(args, model, results, store), store is not None)
     dead = [r.label for r in results if r.dead]
     cached = sum(r.cached for r in results)

@@ -32,6 +32,7 @@ from ..spec.settings import RenderSettings
 from ..spec.targets import Target
 from ..store.disk import ChannelResult, Store
 from . import site_html as h
+from .site_circuits import add_circuits
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class SiteChannel:
     z: float | None = None
     rank: int | None = None
     neighbours: list[int] = field(default_factory=list)
+    circuit_html: str = ""  # Built from / Feeds into (site_circuits.py)
 
 
 def layer_slug(name: str) -> str:
@@ -121,7 +123,7 @@ def _channel_body(model: dict, settings: RenderSettings, layer: str, slug: str, 
             f'<img class="picture" src="{h.href(str(r.channel) + ".png")}" alt="{h.esc(r.label)}">'
             f"<div>{h.facts(rows)}{dead}<h2>Activation while rendering</h2>{h.curve_svg(r.curve, r.label)}"
             f"<h2>Neighbours</h2><p class=\"meta\">The channels this picture excites most after its own.</p>"
-            f"{near_html or no_near}{open_link}</div></div>")
+            f"{near_html or no_near}{item.circuit_html}{open_link}</div></div>")
 
 
 def _write(out: str, rel: str, text: str) -> None:
@@ -217,10 +219,10 @@ def _without_frames(result: ChannelResult | None) -> ChannelResult | None:
 
 def export_from_store(out: str, model: LoadedModel, settings: RenderSettings,
                       layers: Mapping[str, Sequence[int]] | Sequence[str], store: Store,
-                      dashboard_url: str | None = None, check: bool = True) -> str:
+                      dashboard_url: str | None = None, check: bool = True, circuits: bool = True) -> str:
     """The atlas of what `store` holds for these layers (names or aliases -> channels; a bare list of
     layers means every channel), rendered with `settings`; each picture self-checked (cached in the
-    store). Channels not in the store are left out (logged). Returns index.html's path."""
+    store) with its circuit (site_circuits.py). Channels not in the store are left out. Returns index.html."""
     from tqdm import tqdm
 
     wanted = layers if isinstance(layers, Mapping) else {name: None for name in layers}
@@ -241,6 +243,7 @@ def export_from_store(out: str, model: LoadedModel, settings: RenderSettings,
             site[layer] = [SiteChannel(r, s.z, s.rank, selfcheck.neighbours(s, NEIGHBOURS)) if s else SiteChannel(r)
                            for r, s in zip(results, scores)]
     if missing:
-        log.warning("%d requested channels are not rendered yet (not in the cache): the atlas leaves them out",
-                    missing)
+        log.warning("%d requested channels are not rendered yet (not in the cache): the atlas leaves them out", missing)
+    if circuits:
+        add_circuits(model, site, _unique_slugs(list(site)), store)
     return write_site(out, describe(model), settings, site, dashboard_url)

@@ -11,7 +11,9 @@ from .photos import (
     sample_photo,
     skimage_photo,
     square,
+    whole_photo,
 )
 
 __all__ = ["FolderListing", "list_images", "model_input", "open_image", "FORMATS", "MAX_BYTES", "SAMPLE_PHOTOS",
-           "TooLarge", "open_untrusted", "photo_digest", "read_photo", "sample_photo", "skimage_photo", "square"]
+           "TooLarge", "open_untrusted", "photo_digest", "read_photo", "sample_photo", "skimage_photo", "square",
+           "whole_photo"]

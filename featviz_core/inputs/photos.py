@@ -136,3 +136,8 @@ def square(photo: np.ndarray, size: int) -> np.ndarray:
     top, left = (h - side) // 2, (w - side) // 2
     crop = Image.fromarray(photo[top:top + side, left:left + side])
     return np.asarray(crop.resize((size, size), Image.Resampling.LANCZOS))
+
+
+def whole_photo(photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The whole photo resized to `shape` (height, width), as `square` resizes (a square photo: the same)."""
+    return np.asarray(Image.fromarray(photo).resize((shape[1], shape[0]), Image.Resampling.LANCZOS))

@@ -41,11 +41,14 @@ def channel_kind(model: LoadedModel, settings: RenderSettings, store: Store | No
     return PictureKind(settings, settings.steps, settings.size, lambda t: spec_for(model, t, settings).key(), events)
 
 
-def dream_kind(model: LoadedModel, photo, photo_digest: str, settings, store: Store | None) -> PictureKind:
-    """Whole-layer or channel dreams of one photo (dreams.dream_channels) with `settings` (DreamSettings)."""
+def dream_kind(model: LoadedModel, photo, photo_digest: str, settings, store: Store | None,
+               guide=None) -> PictureKind:
+    """Whole-layer, channel or logit dreams of one photo (dreams.dream_channels) with `settings`
+    (DreamSettings); `guide`: the guide photo `settings.guide` names."""
     def events(targets: list[Target], batch_size: int) -> Iterator[Progress]:
         request = [(t.layer, t.channel if t.channel >= 0 else None) for t in targets]
-        return dreams.dream_channels(model, photo, photo_digest, request, settings, store, batch_size, previews=True)
+        return dreams.dream_channels(model, photo, photo_digest, request, settings, store, batch_size, previews=True,
+                                     guide=guide)
 
     return PictureKind(("dream", photo_digest, settings), settings.steps, settings.size,
                        lambda t: dream_spec.spec_for(model, photo_digest, t, settings).key(), events)

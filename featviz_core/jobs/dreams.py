@@ -8,7 +8,8 @@ import numpy as np
 
 from ..errors import FeatvizError
 from ..models.loading import LoadedModel
-from ..spec.dream import WHOLE_LAYER, DreamSettings, spec_for
+from ..optvis.dream_tiles import TILE
+from ..spec.dream import WHOLE_LAYER, DreamSettings, check_dream_size, spec_for
 from ..spec.targets import LOGITS, Target, check_objective_layers
 from ..store.disk import Store
 from .driver import Progress, drive_pictures
@@ -39,13 +40,29 @@ def dream_targets(model: LoadedModel, layer_channels: Request, kind: str) -> lis
 
 def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, layer_channels: Request,
                    settings: DreamSettings, store: Store | None = None, batch_size: int | None = None,
-                   previews: bool = False) -> Iterator[Progress]:
+                   previews: bool = False, guide: np.ndarray | None = None) -> Iterator[Progress]:
     """Dream every target of one photo, batched and cached like `runner.render_channels` (same
-    Progress events, ChannelResults in the same store). `photo_digest` is `photos.photo_digest(photo)`."""
+    Progress events, ChannelResults in the same store). `photo_digest` is `photos.photo_digest(photo)`;
+    `guide` is the guide photo, `settings.guide` its digest (both or neither). The dream's pixels are
+    checked against the host's limit (config.dream_pixels) first."""
     targets = dream_targets(model, layer_channels, settings.objective)
+    check_guide(settings, guide)
+    check_dream_size(photo.shape, settings.size)
     keys = [spec_for(model, photo_digest, t, settings).key() for t in targets]
 
     def batch(chunk: list[Target]) -> DreamBatch:
-        return DreamBatch(tuple((t.layer, t.channel) for t in chunk), settings, photo, photo_digest)
+        return DreamBatch(tuple((t.layer, t.channel) for t in chunk), settings, photo, photo_digest, guide=guide)
 
-    yield from drive_pictures(model, targets, keys, batch, settings.steps, settings.size, store, batch_size, previews)
+    side = min(settings.size, TILE)  # a step's memory is one tile's: batches are sized for a tile
+    yield from drive_pictures(model, targets, keys, batch, settings.steps, side, store, batch_size, previews)
+
+
+def check_guide(settings: DreamSettings, guide: np.ndarray | None) -> None:
+    """A guide photo comes with its digest in the settings (the cache key), and only so."""
+    from ..inputs.photos import photo_digest
+
+    if (guide is None) != (settings.guide is None):
+        raise FeatvizError("A guided dream needs both the guide photo and its digest in DreamSettings(guide=...).")
+    if guide is not None and photo_digest(guide) != settings.guide:
+        raise FeatvizError("The guide photo's digest is not the one in DreamSettings(guide=...): "
+                           "use photo_digest(guide).")

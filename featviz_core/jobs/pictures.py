@@ -155,19 +155,21 @@ class RenderBatch(PictureBatch):
 
 @dataclass(frozen=True, eq=False)
 class DreamBatch(PictureBatch):
-    """Dreams of one photo (`photo_digest` names it in the keys) with `settings`."""
+    """Dreams of one photo (`photo_digest` names it in the keys) with `settings`; `guide`: the guide photo
+    that `settings.guide` names."""
 
     settings: DreamSettings
     photo: np.ndarray
     photo_digest: str
     threads: int | None = None
+    guide: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
         return self.settings.steps
 
     def loop(self, model: LoadedModel, targets: list[Target], marks: list[int]) -> Iterator[StepRecord]:
-        return dream(model, self.photo, targets, self.settings, marks)
+        return dream(model, self.photo, targets, self.settings, marks, guide=self.guide)
 
     def key(self, model: LoadedModel, target: Target) -> str:
         return dream_spec.spec_for(model, self.photo_digest, target, self.settings).key()

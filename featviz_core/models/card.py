@@ -17,6 +17,7 @@ class LayerInfo:
     height: int  # output size at the model's natural input size (1 for logits)
     width: int
     alias: str = ""
+    tokens: bool = False  # a transformer's patch tokens laid on their grid (height x width tokens)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from torch import nn
 
 from ..spec.targets import LOGITS
 
+ADAPTER = "featviz_output_adapter"  # attribute of a module: (layer name, output) -> (B, C, H, W) output
+
 
 class _StopForward(Exception):
     """Raised from a hook to skip the rest of the network once every tapped layer has fired."""
@@ -16,7 +18,7 @@ class _StopForward(Exception):
 
 class LayerTap:
     """Context manager that records the outputs of `names` (module names, or LOGITS); for a capped
-    clamp such as ReLU6, its input.
+    clamp such as ReLU6, its input; through the model's output adapter (tokens.py), if it has one.
 
     With only conv layers tapped, the forward pass stops right after the last of them fires, so
     early layers cost a fraction of a full pass. Hooks are always removed on exit.
@@ -35,6 +37,7 @@ class LayerTap:
         self._wanted = {n for n in self.names if n != LOGITS}
         self._stop_early = LOGITS not in self.names
         self._running_on: int | None = None  # the thread inside run(), if any
+        self._adapt = getattr(model, ADAPTER, None)  # a token model's: tokens laid back on their grid
 
     def __enter__(self) -> "LayerTap":
         modules = dict(self.model.named_modules())
@@ -54,7 +57,8 @@ class LayerTap:
             # A layer that is a capped clamp (ReLU6, Lite0's bn1 / bn2 once batch norms are folded) is
             # read before the clamp: at the cap it passes no gradient, so the ascent would stall on a
             # flat gray picture, and every picture that reaches the cap would score the same.
-            self.outputs[name] = inputs[0] if isinstance(module, nn.Hardtanh) else output
+            out = inputs[0] if isinstance(module, nn.Hardtanh) else output
+            self.outputs[name] = self._adapt(name, out) if self._adapt is not None else out
             if self._stop_early and self._wanted.issubset(self.outputs):
                 raise _StopForward
 

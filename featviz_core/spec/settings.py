@@ -34,9 +34,9 @@ def check_batch_size(value) -> None:
         check_whole("batch size", value, BATCH_RANGE)
 
 
-def check_common(settings) -> None:
+def check_common(settings, size_range: tuple[int, int] = SIZE_RANGE) -> None:
     """Size, steps and seed: the checks every kind of settings (renders, dreams) shares."""
-    check_whole("size", settings.size, SIZE_RANGE)
+    check_whole("size", settings.size, size_range)
     check_whole("steps", settings.steps, STEPS_RANGE)
     if isinstance(settings.seed, bool) or not isinstance(settings.seed, int) or settings.seed < 0:
         raise FeatvizError(f"Seed {settings.seed!r} must be a whole number >= 0.")

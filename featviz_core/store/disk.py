@@ -54,6 +54,10 @@ class ChannelResult:
     def image(self) -> np.ndarray:
         return png_array(self.png)
 
+    def _repr_png_(self) -> bytes:
+        """In Jupyter, a result shows as its picture."""
+        return self.png
+
     @property
     def label(self) -> str:
         return self.layer if self.channel < 0 else f"{self.layer}:{self.channel}"  # < 0: a whole layer (dreams)
