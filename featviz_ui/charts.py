@@ -17,20 +17,24 @@ def layer_colours(layers: Sequence[str]) -> dict[str, str]:
 
 
 def curves_figure(results: Sequence[ChannelResult], values: Sequence[Sequence[float]] | None = None,
-                  y_title: str = "activation", marker_step: int | None = None, height: int = 420) -> go.Figure:
-    """Activation (or z-score) against iteration; legend grouped by layer, hover names the channel."""
-    colours = layer_colours([r.layer for r in results])
+                  y_title: str = "activation", marker_step: int | None = None, height: int = 420,
+                  models: Sequence[str] | None = None) -> go.Figure:
+    """Activation (or z-score) against iteration; legend grouped by layer, hover names the channel.
+    `models`: each result's model, for curves of two models (it then starts each name and legend group)."""
+    named = [f"{m} · " for m in models] if models is not None else [""] * len(results)
+    groups = [prefix + r.layer for prefix, r in zip(named, results)]
+    colours = layer_colours(groups)
     values = values if values is not None else [r.curve for r in results]
     fig = go.Figure()
     shown_layers: set[str] = set()
-    for result, ys in zip(results, values):
-        steps = np.arange(1, len(ys) + 1)
+    for result, ys, prefix, group in zip(results, values, named, groups):
+        steps, name = np.arange(1, len(ys) + 1), prefix + result.label
         fig.add_trace(go.Scatter(
-            x=steps, y=list(map(float, ys)), mode="lines+markers", marker={"size": 3}, name=result.label,
-            legendgroup=result.layer, legendgrouptitle_text=None if result.layer in shown_layers else result.layer,
-            line={"color": colours[result.layer], "width": 1.6},
-            hovertemplate=f"<b>{result.label}</b><br>step %{{x}}<br>{y_title} %{{y:.3f}}<extra></extra>"))
-        shown_layers.add(result.layer)
+            x=steps, y=list(map(float, ys)), mode="lines+markers", marker={"size": 3}, name=name,
+            legendgroup=group, legendgrouptitle_text=None if group in shown_layers else group,
+            line={"color": colours[group], "width": 1.6},
+            hovertemplate=f"<b>{name}</b><br>step %{{x}}<br>{y_title} %{{y:.3f}}<extra></extra>"))
+        shown_layers.add(group)
     if marker_step is not None:
         fig.add_vline(x=marker_step, line={"color": "#d62728", "dash": "dot"})
         for result, ys in zip(results, values):

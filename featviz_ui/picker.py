@@ -39,11 +39,13 @@ def layer_label(view: View, name: str) -> str:
     return f"{name}{alias} · {info.channels} ch"
 
 
-def pick_layers(view: View, max_layers: int = 4) -> list[str]:
+def pick_layers(view: View, max_layers: int = 4, key: str = "layers", label: str = "Layers",
+                default: list[str] | None = None) -> list[str]:
+    """The chosen layers (URL key `key`), shallow to deep; `default`: one early and one deep layer."""
     layers = list(view.ref.layers)
-    resolve_url_layers(view, "layers")
-    chosen = st.multiselect("Layers", layers, default=default_layers(layers, view.settings.objective), key="layers",
-                            bind="query-params", max_selections=max_layers,
+    resolve_url_layers(view, key)
+    default = default_layers(layers, view.settings.objective) if default is None else default
+    chosen = st.multiselect(label, layers, default=default, key=key, bind="query-params", max_selections=max_layers,
                             help="Two to four layers, shallow to deep, side by side.")
     return sorted(objective_layers(view, chosen), key=layers.index)
 
@@ -75,9 +77,10 @@ def pick_layer(view: View) -> str:
     return layer
 
 
-def pick_channels(view: View, layer: str, label: str | None = None) -> list[int]:
-    """The channel list for one layer (empty after showing an error the user can fix in place)."""
-    key = f"ch.{layer}"
+def pick_channels(view: View, layer: str, label: str | None = None, prefix: str = "ch") -> list[int]:
+    """The channel list for one layer, URL key `prefix.layer` (empty after showing an error the user can fix
+    in place)."""
+    key = f"{prefix}.{layer}"
     text = st.text_input(label or "Channels", DEFAULT_CHANNELS, key=key, bind="query-params", help=CHANNEL_SYNTAX)
     try:
         return parse_channels(text, view.ref.layers[layer].channels, view.settings.seed, layer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import streamlit as st
@@ -78,15 +79,33 @@ def _inspect(key: str, label: str) -> None:
     st.session_state[key] = label
 
 
-def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None) -> None:
+def tile_caption(name: str, label: str) -> str:
+    """A tile's caption: its label, after its model's name in a view of two models."""
+    return f"{name} · {label}" if name else label
+
+
+def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None, name: str = "") -> None:
     """A finished picture; with `inspect_key`, a button under it selects it into that widget."""
-    caption = result.label + (" · dead" if result.dead else "")
+    caption = tile_caption(name, result.label) + (" · dead" if result.dead else "")
     with slot.container():
         st.image(result.png, caption=caption, width="stretch", output_format="PNG")
         if inspect_key:
-            st.button("Inspect", key=f"inspect.{result.label}", icon=":material/zoom_in:", type="tertiary",
-                      on_click=_inspect, args=(inspect_key, result.label),
+            st.button("Inspect", key=f"inspect.{tile_caption(name, result.label)}", icon=":material/zoom_in:",
+                      type="tertiary", on_click=_inspect, args=(inspect_key, result.label),
                       help=f"Show {result.label} large, with its curve and self-check")
+
+
+@dataclass
+class Lane:
+    """One model's part of a view: its targets, drawn into its slots (labels "layer:channel") as they come.
+    `name` goes before each caption in a view of two models ("lite1 · blocks.5:3")."""
+
+    ref: ModelRef
+    targets: Sequence[Target]
+    slots: Slots = field(default_factory=dict)
+    name: str = ""
+    inspect_key: str | None = None
+    results: dict[str, ChannelResult] = field(default_factory=dict)  # by label, filled by `render`
 
 
 def queue_text(state: Snapshot) -> str:
@@ -142,35 +161,51 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     `before_waiting` is called once with the results at hand (all of them when nothing is missing)
     before the wait for the rest: what it draws below the grid, such as the inspected tile's details,
     is there while the other pictures render."""
-    slots = slots or {}
-    results = cached_results(ref, targets, settings, store, key)
-    for label, result in results.items():
-        if label in slots:
-            draw_tile(slots[label], result, inspect_key)
+    lane = Lane(ref, targets, slots or {}, inspect_key=inspect_key)
+    render_lanes([lane], settings, store, status_area, before_waiting, key, kind)
+    return lane.results
+
+
+def render_lanes(lanes: Sequence[Lane], settings: RenderSettings, store: Store, status_area=None,
+                 before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None,
+                 key: Callable[[Target], str] | None = None, kind: Callable[[LoadedModel], PictureKind] | None = None,
+                 ) -> None:
+    """`render` for the lanes of several models (a view of two models) in one wait, with the same settings;
+    each lane's results fill its `results`. `before_waiting` gets the first lane's, `key` is its alone."""
+    for lane in lanes:
+        lane.results.update(cached_results(lane.ref, lane.targets, settings, store, key if lane is lanes[0] else None))
+        for label, result in lane.results.items():
+            if label in lane.slots:
+                draw_tile(lane.slots[label], result, lane.inspect_key, lane.name)
     if before_waiting is not None:
-        before_waiting(dict(results))
-    missing = [t for t in targets if str(t) not in results]
+        before_waiting(dict(lanes[0].results))
     area = status_area if status_area is not None else st.empty()
     try:
-        _render_missing(ref, missing, settings, store, kind, results, slots, area, inspect_key)
+        _render_missing(list(lanes), settings, store, kind, area)
     except FeatvizError as exc:
         area.error(urlstate.plain(str(exc)))
-    return results
 
 
-def _render_missing(ref: ModelRef, missing: list[Target], settings: RenderSettings, store: Store, kind,
-                    results: dict, slots: Slots, area, inspect_key) -> None:
-    """Queue what the cache lacks with the render service and draw it as it comes (into `results`)."""
+def _render_missing(lanes: list[Lane], settings: RenderSettings, store: Store, kind, area) -> None:
+    """Queue what the cache lacks with the render service and draw it as it comes (into each lane's results)."""
     service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
-    if not missing:
+    wanted = [(lane, [t for t in lane.targets if str(t) not in lane.results]) for lane in lanes]
+    wanted = [(lane, missing) for lane, missing in wanted if missing]
+    if not wanted:
         service.release(watcher)  # the view changed to one that is all cached
         return
-    for label in map(str, missing):
-        if label in slots:
-            slots[label].caption(f"{label} · waiting")
-    model = ref.load()
-    pictures = kind(model) if kind else channel_kind(model, settings, store)
-    state = _wait_for(service, watcher, channel_items(model, missing, pictures), results, slots, area, inspect_key)
+    for lane, missing in wanted:
+        for label in map(str, missing):
+            if label in lane.slots:
+                lane.slots[label].caption(f"{tile_caption(lane.name, label)} · waiting")
+    items, where = [], {}  # where: item key -> the (lane, label) it is drawn as (one model may be in two lanes)
+    for lane, missing in wanted:
+        model = lane.ref.load()
+        pictures = kind(model) if kind else channel_kind(model, settings, store)
+        for item in channel_items(model, missing, pictures):
+            items.append(item)
+            where.setdefault(item.key, []).append((lane, item.label))
+    state = _wait_for(service, watcher, items, where, area)
     if state.errors:
         raise FeatvizError(next(iter(state.errors.values())))
     if state.refused:
@@ -180,13 +215,12 @@ def _render_missing(ref: ModelRef, missing: list[Target], settings: RenderSettin
         area.empty()
 
 
-def _wait_for(service: RenderService, watcher: str, items, results: dict, slots: Slots, area, inspect_key) -> Snapshot:
-    """Queue `items` for this session and draw previews and results into `slots` until all are done."""
+def _wait_for(service: RenderService, watcher: str, items, where: dict[str, list], area) -> Snapshot:
+    """Queue `items` for this session and draw previews and results into their lanes until all are done."""
     cap = queue_cap()
     service.want(watcher, items, cap)
-    labels = {item.key: item.label for item in items}
-    display = WaitDisplay(area, f"{len(items)} picture{'s' * (len(items) > 1)}")
-    drawn: dict[str, int] = {}  # label: the preview update drawn last
+    display = WaitDisplay(area, f"{len(where)} picture{'s' * (len(where) > 1)}")
+    drawn: dict[str, int] = {}  # item key: the preview update drawn last
     while True:
         state = service.poll(watcher)
         if not state.total_steps:  # dropped meanwhile (this session was silent too long): ask again
@@ -194,15 +228,18 @@ def _wait_for(service: RenderService, watcher: str, items, results: dict, slots:
             continue
         display.show(state)
         for key, (update, picture) in state.previews.items():
-            label = labels[key]
-            if label in slots and drawn.get(label) != update:
-                drawn[label] = update
-                slots[label].image(picture, caption=f"{label} · forming…", width="stretch", output_format="PNG")
+            if drawn.get(key) != update:
+                drawn[key] = update
+                for lane, label in where.get(key, ()):
+                    if label in lane.slots:
+                        lane.slots[label].image(picture, caption=f"{tile_caption(lane.name, label)} · forming…",
+                                                width="stretch", output_format="PNG")
         for key, result in state.results.items():
-            if labels[key] not in results:
-                results[labels[key]] = result
-                if labels[key] in slots:
-                    draw_tile(slots[labels[key]], result, inspect_key)
+            for lane, label in where.get(key, ()):
+                if label not in lane.results:
+                    lane.results[label] = result
+                    if label in lane.slots:
+                        draw_tile(lane.slots[label], result, lane.inspect_key, lane.name)
         if state.finished:
             return state
         time.sleep(POLL_S)

@@ -15,7 +15,7 @@ from featviz_core import FeatvizError
 from featviz_core.errors import unknown_choice
 
 NOTES = "_featviz_url_notes"
-MULTI_VALUED = frozenset({"layers"})  # parameters a link may repeat (a multiselect's choices)
+MULTI_VALUED = frozenset({"layers", "layers2"})  # parameters a link may repeat (a multiselect's choices)
 # The ASCII punctuation that can start markdown (CommonMark lets a backslash escape any of it): with
 # these escaped, text from a link forms no link, image, HTML, heading, list, emphasis, code, maths or
 # Streamlit directive (:red[...]). GFM's autolinks (http://…, www.…, a@b.c) are found in the text after

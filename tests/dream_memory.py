@@ -1,6 +1,6 @@
-"""Peak memory of one small dream of a W x H photo, printed as the growth of the peak RSS in bytes over
-the process's RSS before the dream (model and photo loaded): `python -m tests.dream_memory W H`. Run in
-its own process by tests/test_dream_whole.py (a peak RSS only ever rises)."""
+"""Peak memory of one small dream of a W x H photo: `python -m tests.dream_memory W H` prints the
+process's peak RSS before the dream (model and photo loaded) and after it, in bytes. Run in its own
+process by tests/test_dream_whole.py (a peak RSS only ever rises)."""
 from __future__ import annotations
 
 import resource
@@ -23,7 +23,7 @@ def main(width: int, height: int) -> None:
     settings = DreamSettings(size=max(width, height), steps=1, octaves=1)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     collect(dream_channels(model, photo, digest, [("blocks.1", None)], settings, batch_size=1))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+    print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 if __name__ == "__main__":

@@ -238,3 +238,38 @@ def test_a_dream_link_draws_the_photo_and_its_dreams(server, browser):
     page.get_by_text("your photo (").first.wait_for(timeout=30_000)
     _wait_for_tiles(page, captions, timeout=120)
     assert re.search(r"photo=[0-9a-f]{20}", page.url), page.url
+
+
+def test_a_two_model_compare_link_draws_both_models_pictures(server, browser):
+    """Model against model: a link with `model2` draws lite0's and lite1's columns, each headed by its model."""
+    query = "size=64&steps=8&ch.blocks.1=0-1&ch.blocks.5=0-1&model2=lite1&ch2.blocks.1=0-1&ch2.blocks.5=0-1"
+    tiles = [f"{model} · {layer}:{c}" for model in ("lite0", "lite1") for layer in ("blocks.1", "blocks.5")
+             for c in (0, 1)]
+    page = _open_first_visit(browser, f"{server}/compare?{query}", "Compare layers", tiles)
+    for header in ("lite0 · blocks.1 · 24 ch", "lite1 · blocks.5 · 192 ch"):
+        assert page.get_by_text(header).count() == 1, header
+    assert "model2=lite1" in page.url
+    pictures = {label.strip(): tile for label, tile in zip(page.locator('[data-testid="stImage"]').all_inner_texts(),
+                                                            page.locator('[data-testid="stImage"] img').all())}
+    for label in tiles:
+        pixels = np.asarray(Image.open(io.BytesIO(pictures[label].screenshot())).convert("RGB")).astype(float)
+        assert pixels.shape[0] > 40 and pixels.std() > 12, f"{label}: no picture drawn (std {pixels.std():.1f})"
+
+
+def test_the_inspect_panel_walks_down_the_network_and_the_address_keeps_the_walk(server, browser):
+    """Built from under an inspected tile: its inputs' pictures with their attribution; pressing one's
+    Inspect button walks to it (its own Built from then shows) and the page's address holds the walk."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{server}/compare?size=64&steps=8&ch.blocks.1=0-1&ch.blocks.5=0-1&tile=blocks.5:1")
+    page.get_by_text("Built from").first.wait_for(timeout=180_000)
+    walk = page.get_by_role("button", name="Inspect blocks.5.2:")
+    walk.first.wait_for(timeout=180_000)
+    target = walk.first.inner_text().split("Inspect ")[-1].strip()
+    walk.first.click()
+    page.get_by_role("button", name="Back to blocks.5:1").wait_for(timeout=180_000)
+    deadline = time.perf_counter() + 60
+    while "walk=" not in page.url and time.perf_counter() < deadline:
+        page.wait_for_timeout(200)
+    assert "walk=" in page.url and "tile=blocks.5%3A1" in page.url.replace(":", "%3A"), page.url
+    assert target.replace(":", "%3A") in page.url.replace(":", "%3A"), (target, page.url)
+    assert page.get_by_text("attribution").count() + page.get_by_text("excites").count() > 0
