@@ -74,3 +74,13 @@ def test_vit_channel_and_fc1_neuron_render_real_pictures(vit, store, single_thre
 def test_a_vit_with_register_tokens_drops_them(single_thread):
     model = load_model(_tiny_vit(reg_tokens=2), device="cpu", input_size=32)
     assert model.module.num_prefix_tokens == 3 and model.layers["blocks.0"].height == 4
+
+
+def test_a_token_s_exemplar_crop_is_its_patch(vit):
+    """Exemplars of a ViT layer are cropped to the token's own patch: boxes on the 8 px patch grid."""
+    from featviz_core.analysis import measure
+
+    field = measure(vit, "blocks.1")
+    for row, col in ((0, 0), (1, 2), (3, 3)):
+        x0, y0, x1, y1 = field.box(row, col, vit.input_size)
+        assert (x0, y0, x1, y1) == (col * 8, row * 8, (col + 1) * 8, (row + 1) * 8)

@@ -8,6 +8,10 @@ architecture works: the gradient of one unit near the centre of the map with res
 averaged over a few noise inputs, and per axis the interval that holds the central `MASS` of the
 gradient's absolute value. A unit elsewhere in the map sees the same interval shifted by its offset times
 the layer's stride (input size / map size).
+
+A transformer's token is the exception: after its first attention every token depends on the whole
+picture, so a gradient probe finds no local field; a token stands for its own patch (the patch embedding
+at its place on the grid), and its box is that patch, aligned to the patch grid.
 """
 from __future__ import annotations
 
@@ -62,8 +66,14 @@ def _central_interval(weights: np.ndarray, mass: float, minimum: float) -> tuple
 
 
 def measure(model: LoadedModel, layer: str, seed: int = 0) -> ReceptiveField:
-    """The effective receptive field of `layer`'s centre unit (summed over channels)."""
+    """The effective receptive field of `layer`'s centre unit (summed over channels); a token's patch."""
     size = model.input_size
+    info = model.layers[layer]
+    if info.tokens:
+        stride_y, stride_x = size / info.height, size / info.width
+        row, col = info.height // 2, info.width // 2
+        return ReceptiveField(row, col, col * stride_x, row * stride_y, (col + 1) * stride_x, (row + 1) * stride_y,
+                              stride_y, stride_x)
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(PROBES, model.in_channels, size, size, generator=gen).to(model.device).requires_grad_(True)
     with torch.enable_grad(), LayerTap(model.module, [layer]) as tap:
