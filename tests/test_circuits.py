@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +15,7 @@ from featviz_core import FeatvizError, load_model
 from featviz_core.analysis.circuit_grads import ablated_activation, output_attribution
 from featviz_core.analysis.circuits import CircuitWork, circuit, circuit_work
 from featviz_core.analysis.photoset import PhotoSet
-from featviz_core.cli import circuit as circuit_cli
-from featviz_core.cli._common import Parser
+from featviz_core.cli import main as cli_main  # the registered subcommands, as `featviz` runs them
 
 from .conftest import TINY, tiny  # noqa: F401 (fixture)
 
@@ -78,22 +76,10 @@ def test_circuit_is_cached_by_its_inputs_and_bad_requests_say_what_is_valid(tiny
         circuit(tiny, "relu2", 0, photos=SMALL, extra=[np.zeros((4, 4))])
 
 
-def _cli(argv: list[str]) -> int:
-    """The subcommand as cli.main runs it: FeatvizError -> one line on stderr, exit 2."""
-    parser = Parser(prog="featviz")
-    circuit_cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return circuit_cli.run(args)
-    except FeatvizError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
 @pytest.mark.usefixtures("single_thread")
 def test_circuit_subcommand_writes_json_and_a_sheet(tmp_path, capsys):
     out = tmp_path / "c"
-    code = _cli(["circuit", "--model", TINY, "--layer", "relu3", "--channel", "4", "--top", "3",
+    code = cli_main(["circuit", "--model", TINY, "--layer", "relu3", "--channel", "4", "--top", "3",
                  "--size", "48", "--steps", "4", "--out", str(out), "--cache", str(tmp_path / "cache")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -104,10 +90,10 @@ def test_circuit_subcommand_writes_json_and_a_sheet(tmp_path, capsys):
     assert {"channel", "attribution", "sign"} <= set(doc["inputs"][0])
     sheet = Image.open(out / "circuit_sheet.png")
     assert sheet.width > 4 * 48 and sheet.height > 48  # the channel and its 3 strongest inputs
-    assert _cli(["circuit", "--model", TINY, "--layer", "relu3", "--channel", "40", "--out", str(out),
+    assert cli_main(["circuit", "--model", TINY, "--layer", "relu3", "--channel", "40", "--out", str(out),
                  "--no-cache", "--no-sheet"]) == 2
     assert "0-15" in capsys.readouterr().err
-    assert _cli(["circuit", "--model", TINY, "--layer", "relu3", "--channel", "1", "--from", "relu9",
+    assert cli_main(["circuit", "--model", TINY, "--layer", "relu3", "--channel", "1", "--from", "relu9",
                  "--out", str(out), "--no-cache", "--no-sheet"]) == 2
 
 

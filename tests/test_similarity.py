@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -17,8 +16,8 @@ from featviz_core.analysis import similarity
 from featviz_core.analysis.photoset import PhotoSet
 from featviz_core.analysis.similarity import GramWork, cka_matrix, gram, linear_cka, model_grams
 from featviz_core.backends import ModelSource, run_work
+from featviz_core.cli import main as cli_main  # the registered subcommands, as `featviz` runs them
 from featviz_core.cli import similarity as similarity_cli
-from featviz_core.cli._common import Parser
 
 from .conftest import TINY, tiny  # noqa: F401 (fixture)
 
@@ -103,22 +102,10 @@ def test_two_models_compare_over_the_same_photos(tiny):
         cka_matrix(tiny, ["conv9"], SMALL)
 
 
-def _cli(argv: list[str]) -> int:
-    """The subcommand as cli.main runs it: FeatvizError -> one line on stderr, exit 2."""
-    parser = Parser(prog="featviz")
-    similarity_cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return similarity_cli.run(args)
-    except FeatvizError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
 @pytest.mark.usefixtures("single_thread")
 def test_similarity_subcommand_writes_json_and_heatmap(tmp_path, capsys):
     out = tmp_path / "s"
-    code = _cli(["similarity", "--model", TINY, "--layers", "conv1,relu2,relu3", "--model2",
+    code = cli_main(["similarity", "--model", TINY, "--layers", "conv1,relu2,relu3", "--model2",
                  "tests.tiny_model:make_other_seed", "--layers2", "relu1,relu3", "--photo-size", "48",
                  "--out", str(out), "--cache", str(tmp_path / "cache")])
     captured = capsys.readouterr()
@@ -129,7 +116,7 @@ def test_similarity_subcommand_writes_json_and_heatmap(tmp_path, capsys):
     assert np.asarray(doc["cka"]).shape == (3, 2)
     png = Image.open(out / "similarity.png")
     assert png.mode == "RGB" and png.width > 2 * similarity_cli.CELL and png.height > 3 * similarity_cli.CELL
-    assert _cli(["similarity", "--model", TINY, "--layers", "relu9", "--out", str(out), "--no-cache"]) == 2
+    assert cli_main(["similarity", "--model", TINY, "--layers", "relu9", "--out", str(out), "--no-cache"]) == 2
     assert "relu9" in capsys.readouterr().err
 
 
