@@ -18,17 +18,23 @@ from .sidebar import View
 from .targets import default_layers
 
 
+def resolve_linked(view: View, names: list[str]) -> list[str]:
+    """The layers a link names, aliases mapped to layer names; each unknown one is noted with the valid layers."""
+    valid = []
+    for name in names:
+        try:
+            valid.append(view.ref.resolve_layer(name))
+        except FeatvizError as exc:
+            urlstate.note(f"The link names a layer this model does not have. {exc}", "error")
+    return valid
+
+
 def resolve_url_layers(view: View, key: str) -> None:
     """Map aliases in the link to layer names; name the valid layers for unknown ones."""
     raw = urlstate.raw_values(key)
     if not raw:
         return
-    valid = []
-    for name in raw:
-        try:
-            valid.append(view.ref.resolve_layer(name))
-        except FeatvizError as exc:
-            urlstate.note(f"The link names a layer this model does not have. {exc}", "error")
+    valid = resolve_linked(view, raw)
     if valid != raw:
         st.session_state[key] = valid
 

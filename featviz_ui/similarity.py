@@ -17,6 +17,7 @@ from featviz_core.store import lookup_json
 
 from . import urlstate
 from .models import ModelRef
+from .picker import resolve_linked
 from .sidebar import View
 from .targets import stage_layers
 
@@ -86,12 +87,7 @@ def pick_layers(view: View) -> list[str]:
     options, default = list(view.ref.layers), default_layers(view.ref)
     if LAYERS_KEY not in st.session_state:
         linked = [n.strip() for n in (urlstate.single_value(LAYERS_KEY) or "").split(",") if n.strip()]
-        valid = []
-        for name in linked:
-            try:
-                valid.append(view.ref.resolve_layer(name))
-            except FeatvizError as exc:
-                urlstate.note(f"The link names a layer this model does not have. {exc}", "error")
+        valid = resolve_linked(view, linked)
         st.session_state[LAYERS_KEY] = list(dict.fromkeys(valid)) or default
     chosen = st.multiselect("Layers", options, key=LAYERS_KEY,
                             help="The layers to compare with each other (default: the model's stages).")
