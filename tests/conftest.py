@@ -65,3 +65,20 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def rendered_store(model, folder, layers: dict, settings):
+    """A real store holding `model`'s renders of `layers` ({layer: channels}), rendered with one torch
+    thread (see single_thread); closed and the thread count restored after."""
+    from featviz_core import Store, collect, render_channels
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    store = Store(str(folder))
+    try:
+        collect(render_channels(model, [(layer, c) for layer, cs in layers.items() for c in cs], settings, store))
+        yield store
+    finally:
+        store.close()
+        torch.set_num_threads(before)

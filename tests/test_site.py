@@ -10,13 +10,12 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
-import torch
 
-from featviz_core import FeatvizError, RenderSettings, Store, collect, render_channels
+from featviz_core import FeatvizError, RenderSettings
 from featviz_core.analysis import selfcheck
 from featviz_core.export import site
 from featviz_core.store.disk import ChannelResult
-from tests.conftest import count_forwards
+from tests.conftest import count_forwards, rendered_store
 from tests.test_browser import headless_chromium
 
 SETTINGS = RenderSettings(size=32, steps=6)
@@ -26,14 +25,9 @@ BASE = "http://127.0.0.1:8650/featviz/"
 
 @pytest.fixture(scope="module")
 def rendered(tiny, tmp_path_factory):
-    """The tiny model's renders of LAYERS in a real store (one thread: see conftest.single_thread)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    store = Store(str(tmp_path_factory.mktemp("site") / "cache"))
-    collect(render_channels(tiny, [(layer, c) for layer, cs in LAYERS.items() for c in cs], SETTINGS, store))
-    yield store
-    store.close()
-    torch.set_num_threads(before)
+    """The tiny model's renders of LAYERS in a real store."""
+    with rendered_store(tiny, tmp_path_factory.mktemp("site") / "cache", LAYERS, SETTINGS) as store:
+        yield store
 
 
 @pytest.fixture(scope="module")

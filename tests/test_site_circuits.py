@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
 
-from featviz_core import RenderSettings, Store, collect, render_channels
+from featviz_core import RenderSettings
 from featviz_core.export import site
+from tests.conftest import rendered_store
 from tests.test_browser import headless_chromium
 
 SETTINGS = RenderSettings(size=32, steps=4)
@@ -18,13 +18,8 @@ LAYERS = {"relu1": list(range(8)), "conv2": [0, 1]}  # conv2 is one convolution 
 
 @pytest.fixture(scope="module")
 def rendered(tiny, tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    store = Store(str(tmp_path_factory.mktemp("sitec") / "cache"))
-    collect(render_channels(tiny, [(layer, c) for layer, cs in LAYERS.items() for c in cs], SETTINGS, store))
-    yield store
-    store.close()
-    torch.set_num_threads(before)
+    with rendered_store(tiny, tmp_path_factory.mktemp("sitec") / "cache", LAYERS, SETTINGS) as store:
+        yield store
 
 
 def test_built_from_links_open_the_linked_channel_page_from_file_urls(tiny, rendered, tmp_path):
