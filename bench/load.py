@@ -58,16 +58,19 @@ class Server:
     """A real `streamlit run app.py` of `app_dir` on loopback, logging the pictures it renders."""
 
     def __init__(self, app_dir: Path, cache: Path, port: int, log_dir: Path, env: dict | None = None,
-                 cpus: set[int] | None = None):
+                 cpus: set[int] | None = None, counting: bool = True):
+        """`counting`: through bench/counting_server.py (which imports featviz_core before the first
+        visit); otherwise plain `streamlit run app.py`, as a host starts it."""
         self.base, self.render_log = f"http://127.0.0.1:{port}", log_dir / f"renders-{port}.log"
         self.output = open(log_dir / f"server-{port}.log", "w")
         environment = {k: v for k, v in os.environ.items() if k != "FEATVIZ_HOSTED"}
         environment.update({"FEATVIZ_CACHE": str(cache), **(env or {})})
+        start = ([str(ROOT / "bench" / "counting_server.py"), str(app_dir), str(self.render_log)] if counting
+                 else ["-m", "streamlit", "run", "app.py"])
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "counting_server.py"), str(app_dir), str(self.render_log),
-             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            env=environment, stdout=self.output, stderr=subprocess.STDOUT,
+            [sys.executable, *start, "--server.headless", "true", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=app_dir, env=environment, stdout=self.output, stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
 
     def wait_healthy(self, timeout: float = 120) -> None:

@@ -9,6 +9,10 @@ class FeatvizError(ValueError):
     """Bad input or an unrecoverable render problem, with a message meant for a person."""
 
 
+class UnusableWeightsError(FeatvizError):
+    """Weights that fit the architecture but cannot give a picture (the message names the tensor)."""
+
+
 def unknown_choice(kind: str, given: str, choices: Iterable[str], shown: Iterable[str] | None = None,
                    limit: int = 40, where: str = "") -> FeatvizError:
     """An error for a name that is not among `choices`, suggesting the nearest ones.

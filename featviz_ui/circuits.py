@@ -14,8 +14,6 @@ from types import SimpleNamespace
 import streamlit as st
 
 from featviz_core import ChannelResult, FeatvizError, Store
-from featviz_core.analysis import PhotoSet, circuit, circuit_key, circuit_work, top_lists
-from featviz_core.analysis.circuits import CIRCUIT_SHAPE
 from featviz_core.spec import LOGITS
 from featviz_core.store import lookup_json
 
@@ -25,17 +23,28 @@ from .sidebar import current_view
 
 WALK = "walk"  # URL key: the channel walked to from the inspected tile
 CIRCUIT_PX = 128
-PHOTOS = PhotoSet(size=CIRCUIT_PX, crops=1)  # every natural photo and one crop of each: 28 images
+PHOTO_CROPS = 1  # every natural photo and one crop of each: 28 images
 TOP = 6  # inputs shown (strongest |attribution| first, either sign) and channels fed
 _ORIGIN = "_featviz_walk_origin"  # the tile the walk started from (a new tile ends the walk)
 
 
+def _photos():
+    from featviz_core.analysis import PhotoSet  # the circuit machinery (torch): imported once a tile is inspected
+
+    return PhotoSet(size=CIRCUIT_PX, crops=PHOTO_CROPS)
+
+
 def _work(ref: ModelRef, layer: str, channel: int):
-    return circuit_work(ref, layer, channel, photos=PHOTOS)  # ModelRef has the names circuit_work reads
+    from featviz_core.analysis import circuit_work
+
+    return circuit_work(ref, layer, channel, photos=_photos())  # ModelRef has the names circuit_work reads
 
 
 def _stored(ref: ModelRef, work, store: Store) -> dict | None:
     """The store's circuit by key, without the model (RGB models: a greyscale one's key simply misses)."""
+    from featviz_core.analysis import circuit_key
+    from featviz_core.analysis.circuits import CIRCUIT_SHAPE
+
     return lookup_json(store, circuit_key(SimpleNamespace(digest=ref.digest, in_channels=3), work), CIRCUIT_SHAPE)
 
 
@@ -45,7 +54,9 @@ def _measure(name: str, digest: str, layer: str, channel: int, _ref: ModelRef, _
     doc = _stored(_ref, work, _store)
     if doc is not None:
         return doc
-    return circuit(_ref.load(), layer, channel, photos=PHOTOS, store=_store)
+    from featviz_core.analysis import circuit
+
+    return circuit(_ref.load(), layer, channel, photos=_photos(), store=_store)
 
 
 def circuit_of(ref: ModelRef, layer: str, channel: int, store: Store) -> dict:
@@ -57,6 +68,8 @@ def circuit_of(ref: ModelRef, layer: str, channel: int, store: Store) -> dict:
             status.update(label=f"Measured the circuit of {layer}:{channel}", state="complete")
     else:
         doc = _measure(ref.name, ref.digest, layer, channel, ref, store)
+    from featviz_core.analysis import top_lists
+
     doc = dict(doc)
     doc["exciting"], doc["inhibiting"] = top_lists(doc["inputs"], TOP)
     return doc

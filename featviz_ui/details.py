@@ -2,27 +2,26 @@
 kept in the store so a cached view never runs a forward pass twice."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import streamlit as st
 
 from featviz_core import ChannelResult, Store
-from featviz_core.analysis.selfcheck import (
-    CheckScore,
-    LayerStats,
-    curve_z,
-    natural_stats,
-    picture_scores,
-    stored_scores,
-)
 
 from . import circuits, exemplars, urlstate
-from .charts import curves_figure
+from .charts import curves_picture
 from .models import ModelRef
+
+if TYPE_CHECKING:  # the self-check (torch) is imported when a tile is inspected, not by a cached grid
+    from featviz_core.analysis.selfcheck import CheckScore, LayerStats
 
 
 def check_score(ref: ModelRef, result: ChannelResult, store: Store) -> CheckScore:
     """The picture's self-check, kept in the store under the atlas's key (selfcheck.picture_scores);
     the model is loaded only when it is not there."""
+    from featviz_core.analysis.selfcheck import picture_scores, stored_scores
+
     (score,) = stored_scores([result], store)
     if score is None:
         with st.spinner("Self-checking the picture against natural photos…"):
@@ -33,10 +32,14 @@ def check_score(ref: ModelRef, result: ChannelResult, store: Store) -> CheckScor
 @st.cache_data(show_spinner="Measuring natural-photo statistics…", max_entries=64)
 def _layer_stats(name: str, digest: str, layer: str, size: int, _ref: ModelRef, _store: Store) -> LayerStats:
     # natural_stats keeps its own copy in the store; this only saves the disk read within a process.
+    from featviz_core.analysis.selfcheck import natural_stats
+
     return natural_stats(_ref.load(), layer, size, _store)
 
 
 def z_curves(ref: ModelRef, results: list[ChannelResult], size: int, store: Store) -> list[np.ndarray]:
+    from featviz_core.analysis.selfcheck import curve_z
+
     return [curve_z(r.curve, _layer_stats(ref.name, ref.digest, r.layer, size, ref, store), r.channel) for r in results]
 
 
@@ -55,7 +58,7 @@ def draw_details(ref: ModelRef, result: ChannelResult, store: Store) -> None:
         c.metric("Final activation", f"{result.curve[-1]:.3f}")
         if result.dead:
             st.warning("This channel could not be excited: its activation never rose above zero.")
-        st.plotly_chart(curves_figure([result], height=260), key=f"detail_curve_{result.label}", width="stretch")
+        st.image(curves_picture([result], height=260), width="stretch")
 
 
 TILE_KEY = "tile"  # the inspected tile's widget and URL key; Inspect buttons (rendering.draw_tile) set it

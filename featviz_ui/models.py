@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from featviz_core import LayerInfo, LoadedModel, RenderSettings, Store, load_model, resolve_targets, spec_for
+from featviz_core import LayerInfo, RenderSettings, Store, resolve_targets, spec_for
 from featviz_core.spec import Target
+from featviz_core.spec.layers import LayerCard
 from featviz_core.store import UploadStore, cached_json, json_key, store_json, upload_quota
 
 from .config import cache_dir, caps
+
+if TYPE_CHECKING:
+    from featviz_core import LoadedModel
 
 CARD_VERSION = 1
 UPLOADS_DIR = "uploads"  # under the cache directory
@@ -33,6 +38,8 @@ def current_store() -> Store:
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=3)
 def _load(name: str, weights: str | None) -> LoadedModel:
+    from featviz_core import load_model  # torch, imported when something must be rendered or scored
+
     return load_model(name, weights=weights)
 
 
@@ -47,18 +54,15 @@ def weights_file(weights_id: str | None) -> str | None:
 
 
 @dataclass
-class ModelRef:
-    """A model as the pages see it. `resolve_layer` / `check_channel` are LoadedModel's own (they only
-    read name, layers and aliases), so validation messages are identical whether or not it is loaded."""
+class ModelRef(LayerCard):
+    """A model as the pages see it. `resolve_layer` / `check_channel` are LoadedModel's own (LayerCard's:
+    they only read name, layers and aliases), so validation messages are identical whether or not it is loaded."""
 
     name: str
     weights_id: str | None
     digest: str
     layers: dict[str, LayerInfo]
     aliases: dict[str, str] = field(default_factory=dict)
-
-    resolve_layer = LoadedModel.resolve_layer
-    check_channel = LoadedModel.check_channel
 
     def load(self) -> LoadedModel:
         model = _load(self.name, weights_file(self.weights_id))

@@ -10,27 +10,36 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import streamlit as st
 
-from featviz_core import ChannelResult, FeatvizError, LoadedModel, RenderSettings, Store
-from featviz_core.backends import RenderService, Snapshot
-from featviz_core.jobs import PictureKind, channel_items, channel_kind
+from featviz_core import ChannelResult, FeatvizError, RenderSettings, Store
 from featviz_core.spec import Target
 
 from . import urlstate
 from .config import caps, max_queued
 from .models import ModelRef
+from .tiles import tile_url
+from .waiting import WaitDisplay, queue_text  # noqa: F401 (queue_text: the status's words)
+
+if TYPE_CHECKING:  # the render service and the picture kinds are imported when something must render:
+    # a view served from the cache imports no torch (tests/test_app_cold.py)
+    from featviz_core import LoadedModel
+    from featviz_core.backends import RenderService, Snapshot
+    from featviz_core.jobs import PictureKind
 
 Slots = dict[str, "st.delta_generator.DeltaGenerator"]
 POLL_S = 0.5
 _WATCHER = "_render_watcher"
+_QUEUED = "_render_queued"  # this session has asked the render service for pictures
 
 
 @st.cache_resource(show_spinner=False)
 def render_service() -> RenderService:
     """One per server process: every session's renders share its queue and its worker threads."""
+    from featviz_core.backends import RenderService
+
     return RenderService()
 
 
@@ -56,10 +65,12 @@ def limit(targets: list[Target], cap: int) -> list[Target]:
 
 
 def cached_results(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
-                   key: Callable[[Target], str] | None = None) -> dict[str, ChannelResult]:
+                   key: Callable[[Target], str] | None = None, snapshots: bool = False) -> dict[str, ChannelResult]:
+    """What the store has of `targets`, by label; without `snapshots`, each result's final picture
+    stands for its evolution frames (Store.get)."""
     found = {}
     for target in targets:
-        hit = store.get(key(target) if key else ref.key(target, settings))
+        hit = store.get(key(target) if key else ref.key(target, settings), snapshots)
         if hit is not None:
             found[str(target)] = hit
     return found
@@ -88,7 +99,7 @@ def draw_tile(slot, result: ChannelResult, inspect_key: str | None = None, name:
     """A finished picture; with `inspect_key`, a button under it selects it into that widget."""
     caption = tile_caption(name, result.label) + (" · dead" if result.dead else "")
     with slot.container():
-        st.image(result.png, caption=caption, width="stretch", output_format="PNG")
+        st.image(tile_url(result.png), caption=caption, width="stretch")
         if inspect_key:
             st.button("Inspect", key=f"inspect.{tile_caption(name, result.label)}", icon=":material/zoom_in:",
                       type="tertiary", on_click=_inspect, args=(inspect_key, result.label),
@@ -106,62 +117,23 @@ class Lane:
     name: str = ""
     inspect_key: str | None = None
     results: dict[str, ChannelResult] = field(default_factory=dict)  # by label, filled by `render`
-
-
-def queue_text(state: Snapshot) -> str:
-    """The progress bar's text: steps done, the visitor's place in the queue, the estimated wait."""
-    text = f"step {state.done_steps:,} of {state.total_steps:,} (all pictures)"
-    if state.ahead:
-        text += f" · {state.ahead} picture{'s' * (state.ahead > 1)} ahead of yours in the queue"
-    if state.wait_s is not None:
-        text += f" · about {max(1, round(state.wait_s)):,} s left"
-    return text
-
-
-class WaitDisplay:
-    """The status area of a view waiting for its pictures: a still note with its place in the queue
-    while none of them renders, then a Streamlit status with a progress bar.
-
-    It sends only what changed, at most every LIVE_REDRAW_S while pictures form and every
-    QUEUED_REDRAW_S in the queue (or when the place changes): each message costs the visitor's browser
-    a redraw, and on a busy server most views spend most of their time queued (bench/load.py reports
-    the browsers' CPU time)."""
-    LIVE_REDRAW_S, QUEUED_REDRAW_S = 1.0, 5.0
-
-    def __init__(self, area, count: str):
-        self.area, self.count = area, count
-        self.status = self.bar = None
-        self.text, self.ahead, self.at = "", -1, float("-inf")
-
-    def show(self, state: Snapshot) -> None:
-        text, now, queued = queue_text(state), time.monotonic(), bool(state.ahead) and self.status is None
-        if text == self.text or now - self.at < (self.QUEUED_REDRAW_S if queued else self.LIVE_REDRAW_S) \
-                and state.ahead == self.ahead:
-            return
-        self.text, self.ahead, self.at = text, state.ahead, now
-        if queued:
-            self.area.info(f"{self.count.capitalize()} waiting for the render queue · {text}",
-                           icon=":material/hourglass_top:")
-            return
-        if self.status is None:
-            self.status = self.area.status(f"Rendering {self.count}…", expanded=False)
-            self.bar = self.status.progress(0.0)
-        self.bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)), text=text)
+    snapshots: bool = False  # whether cached results bring their evolution frames (the pages that show them)
 
 
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
            slots: Slots | None = None, status_area=None, inspect_key: str | None = None,
            before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None,
-           key: Callable[[Target], str] | None = None,
-           kind: Callable[[LoadedModel], PictureKind] | None = None) -> dict[str, ChannelResult]:
+           key: Callable[[Target], str] | None = None, kind: Callable[[LoadedModel], PictureKind] | None = None,
+           snapshots: bool = False) -> dict[str, ChannelResult]:
     """Results by label ("layer:channel"), drawing each into `slots` as soon as it exists (see
     `draw_tile` for `inspect_key`). `key` (a cache key without the model loaded) and `kind` (with
-    it) replace channel renders with another kind of picture (the Dream page's dreams).
+    it) replace channel renders with another kind of picture (the Dream page's dreams). `snapshots`:
+    whether cached results bring their evolution frames (Lane).
 
     `before_waiting` is called once with the results at hand (all of them when nothing is missing)
     before the wait for the rest: what it draws below the grid, such as the inspected tile's details,
     is there while the other pictures render."""
-    lane = Lane(ref, targets, slots or {}, inspect_key=inspect_key)
+    lane = Lane(ref, targets, slots or {}, inspect_key=inspect_key, snapshots=snapshots)
     render_lanes([lane], settings, store, status_area, before_waiting, key, kind)
     return lane.results
 
@@ -173,7 +145,8 @@ def render_lanes(lanes: Sequence[Lane], settings: RenderSettings, store: Store, 
     """`render` for the lanes of several models (a view of two models) in one wait, with the same settings;
     each lane's results fill its `results`. `before_waiting` gets the first lane's, `key` is its alone."""
     for lane in lanes:
-        lane.results.update(cached_results(lane.ref, lane.targets, settings, store, key if lane is lanes[0] else None))
+        lane.results.update(cached_results(lane.ref, lane.targets, settings, store, key if lane is lanes[0] else None,
+                                           lane.snapshots))
         for label, result in lane.results.items():
             if label in lane.slots:
                 draw_tile(lane.slots[label], result, lane.inspect_key, lane.name)
@@ -188,12 +161,16 @@ def render_lanes(lanes: Sequence[Lane], settings: RenderSettings, store: Store, 
 
 def _render_missing(lanes: list[Lane], settings: RenderSettings, store: Store, kind, area) -> None:
     """Queue what the cache lacks with the render service and draw it as it comes (into each lane's results)."""
-    service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
     wanted = [(lane, [t for t in lane.targets if str(t) not in lane.results]) for lane in lanes]
     wanted = [(lane, missing) for lane, missing in wanted if missing]
     if not wanted:
-        service.release(watcher)  # the view changed to one that is all cached
+        if st.session_state.pop(_QUEUED, False):  # the view changed to one that is all cached
+            render_service().release(_watcher_id())
         return
+    from featviz_core.jobs import channel_items, channel_kind
+
+    service, watcher = render_service(), _watcher_id()  # a bad FEATVIZ_RENDER_WORKERS says so here
+    st.session_state[_QUEUED] = True
     for lane, missing in wanted:
         for label in map(str, missing):
             if label in lane.slots:

@@ -112,7 +112,9 @@ def _weights_widgets(model: str) -> str | None:
     weights_id = _linked_weights(model)
     if model not in UPLOAD_ARCHITECTURES and ":" not in model:
         return None
-    with st.expander("Your own weights", expanded=bool(weights_id)):
+    # A popover, not an expander: a closed popover's body is not drawn, so a visitor who never opens it
+    # does not load the file uploader's scripts (bench/pageload.py).
+    with st.popover("Your own weights", icon=":material/upload_file:", width="stretch"):
         upload = st.file_uploader(f"State dict for {model} (.pt / .pth)", type=["pt", "pth", "bin"], key="upload")
         dismissed = upload is not None and upload.file_id == st.session_state.get(_DISMISSED)
         stored = _keep_upload(upload) if upload is not None and not dismissed else None

@@ -3,7 +3,7 @@ With a second model (`model2`), its channels' traces join the first model's, nam
 import streamlit as st
 
 from featviz_ui import rendering, urlstate
-from featviz_ui.charts import curves_figure
+from featviz_ui.charts import curves_figure, curves_picture
 from featviz_ui.details import z_curves
 from featviz_ui.picker import pick_channels, pick_layers
 from featviz_ui.rendering import Lane
@@ -46,6 +46,9 @@ def main() -> None:
     y_axis = st.segmented_control("Y axis", Y_AXES, default=Y_AXES[0], key="y", bind="query-params",
                                   help="z-score: activation in units of the channel's spread on natural photos, "
                                        "so early and deep layers share one axis.") or Y_AXES[0]
+    interactive = st.toggle("Interactive chart", key="interactive", bind="query-params",
+                            help="Hover for values, zoom, and select curves to bring their pictures first. "
+                                 "Off: a static chart, which shows at once.")
     status = st.empty()
     chart, pictures = st.columns([3, 1])
     with pictures:  # filled as the pictures form, reordered once the chart says what is selected
@@ -57,9 +60,12 @@ def main() -> None:
     if not shown:
         return
     values = _z_values(view, lanes, shown) if y_axis == "z-score" else None
+    drawn = ([r for _, r in shown], values, y_axis)
     with chart:
-        event = st.plotly_chart(curves_figure([r for _, r in shown], values, y_axis, models=_models(lanes, shown)),
-                                key="curves", on_select="rerun", selection_mode="points", width="stretch")
+        if not interactive:
+            st.image(curves_picture(*drawn, models=_models(lanes, shown)), width="stretch")
+        event = st.plotly_chart(curves_figure(*drawn, models=_models(lanes, shown)), key="curves", on_select="rerun",
+                                selection_mode="points", width="stretch") if interactive else None
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     picked = {p["curve_number"] for p in points if 0 <= p.get("curve_number", -1) < len(shown)}
     caption.caption("Final pictures" + (" (selected in the chart first)" if picked else ""))

@@ -4,11 +4,10 @@ import streamlit as st
 
 from featviz_core import FeatvizError
 from featviz_core.inputs import whole_photo
-from featviz_core.jobs import dream_kind
 from featviz_core.spec import LOGITS, Target
 from featviz_core.spec.dream import DreamSettings, dream_shape, largest_size, spec_for
 from featviz_ui import rendering, urlstate
-from featviz_ui.charts import curves_figure
+from featviz_ui.charts import curves_picture
 from featviz_ui.photo_picker import pick_photo
 from featviz_ui.picker import layer_label, resolve_url_layers
 from featviz_ui.sidebar import MAX_SEED, open_page
@@ -104,11 +103,21 @@ def draw_dreams(view, photo, targets, settings, guide) -> None:
         slots[str(target)] = column.empty()
     results = rendering.render(view.ref, targets, view.settings, view.store, slots, status,
                                key=lambda t: spec_for(view.ref, photo.digest, t, settings).key(),
-                               kind=lambda model: dream_kind(model, photo.pixels, photo.digest, settings, view.store,
-                                                             guide.pixels if guide is not None else None))
+                               kind=dreams_of(view, photo, settings, guide), snapshots=True)
     done = [results[str(t)] for t in targets if str(t) in results]
     if len(done) == len(targets):
         show_iterations(done, photo, columns[1:], slots)
+
+
+def dreams_of(view, photo, settings, guide):
+    """`render`'s kind of picture: the dreams, whose machinery (torch) is imported only when one must run."""
+    def kind(model):
+        from featviz_core.jobs import dream_kind
+
+        return dream_kind(model, photo.pixels, photo.digest, settings, view.store,
+                          guide.pixels if guide is not None else None)
+
+    return kind
 
 
 def target_label(view, target: Target) -> str:
@@ -128,8 +137,7 @@ def show_iterations(done, photo, columns, slots) -> None:
                                   width="stretch")
         column.download_button("⬇ PNG", result.png, f"dream_{photo.name[:8]}_{result.layer}.png", "image/png",
                                key=f"download.{result.label}", on_click="ignore")
-    st.plotly_chart(curves_figure(done, y_title="dream objective", marker_step=step, height=360),
-                    key="dream_curves", width="stretch")
+    st.image(curves_picture(done, y_title="dream objective", marker_step=step, height=360), width="stretch")
 
 
 main()

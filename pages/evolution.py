@@ -3,7 +3,7 @@ import streamlit as st
 
 from featviz_core.export import evolution_gif
 from featviz_ui import exemplars, rendering, urlstate
-from featviz_ui.charts import curves_figure
+from featviz_ui.charts import curves_picture
 from featviz_ui.picker import pick_layer
 from featviz_ui.sidebar import open_page
 
@@ -21,7 +21,8 @@ def main() -> None:
     target = view.ref.targets([(layer, channel)])[0]
     live, _ = st.columns([2, 3])  # while it renders: the picture as it forms
     slot = live.empty()
-    results = rendering.render(view.ref, [target], view.settings, view.store, slots={str(target): slot})
+    results = rendering.render(view.ref, [target], view.settings, view.store, slots={str(target): slot},
+                               snapshots=True)
     slot.empty()
     result = results.get(str(target))
     if result is None:
@@ -34,10 +35,9 @@ def main() -> None:
     picture.image(frames[step], caption=f"{result.label} at iteration {step} of {steps[-1]}", width="stretch")
     exemplars.draw_exemplars(photos, view.ref, result, view.store)
     with chart:
-        st.plotly_chart(curves_figure([result], marker_step=step, height=360), key="evolution_curve", width="stretch")
-        gif = evolution_gif(result)
-        st.download_button("⬇ Animated GIF", gif, f"{view.ref.name}_{layer}_{channel}.gif", "image/gif",
-                           on_click="ignore")
+        st.image(curves_picture([result], marker_step=step, height=360), width="stretch")
+        st.download_button("⬇ Animated GIF", lambda: evolution_gif(result), f"{view.ref.name}_{layer}_{channel}.gif",
+                           "image/gif", on_click="ignore")  # built when pressed, not on every view
     with st.expander("All snapshots"):
         st.image([png for _, png in result.snapshots], caption=[f"step {s}" for s in steps], width=120)
 

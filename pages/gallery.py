@@ -49,17 +49,20 @@ def main() -> None:
 
 
 def offer_downloads(area, view, done, where: dict) -> None:
-    """The page's collage as a PNG, and a ZIP of its pictures with their manifest."""
-    sheet = contact_sheet(done, columns=8)
-    png = io.BytesIO()
-    sheet.save(png, format="PNG")
+    """The page's collage as a PNG, and a ZIP of its pictures with their manifest: built when a button
+    is pressed (Streamlit runs the callable then), not on every view of the page."""
     doc = manifest(done, {**where, **view.settings.__dict__}, view.ref.describe())
     name = f"{view.ref.name}_{where['layer']}_p{where['page']}"
+
+    def collage() -> bytes:
+        png = io.BytesIO()
+        contact_sheet(done, columns=8).save(png, format="PNG")
+        return png.getvalue()
+
     left, right = area.columns(2)
-    left.download_button("⬇ Collage PNG", png.getvalue(), f"{name}.png", "image/png", on_click="ignore",
-                         width="stretch")
-    right.download_button("⬇ ZIP of PNGs + manifest", zip_bundle(done, doc, sheet), f"{name}.zip",
-                          "application/zip", on_click="ignore", width="stretch")
+    left.download_button("⬇ Collage PNG", collage, f"{name}.png", "image/png", on_click="ignore", width="stretch")
+    right.download_button("⬇ ZIP of PNGs + manifest", lambda: zip_bundle(done, doc, contact_sheet(done, columns=8)),
+                          f"{name}.zip", "application/zip", on_click="ignore", width="stretch")
 
 
 main()

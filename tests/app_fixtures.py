@@ -2,8 +2,10 @@
 an instrumented render path that counts (or forbids) renders and model loads."""
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -64,6 +66,23 @@ def open_app(query: dict, page: str = "compare", timeout: float = 180) -> AppTes
 
 def captions(at: AppTest) -> list[str]:
     return [c for img in at.get("image") for c in (img.proto.imgs[0].caption,) if c]
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The page's static curve charts (featviz_ui/svg_chart.py), read from their SVG as a person reads the
+    lines: {"traces": [{"name", "colour", "y"}], "marker": the marked iteration or None}."""
+    found = []
+    for img in at.get("image"):
+        url = img.proto.imgs[0].url
+        if not url.startswith("data:image/svg+xml;base64,"):
+            continue
+        svg = ElementTree.fromstring(base64.b64decode(url.split(",", 1)[1]))
+        lines = svg.iter("{http://www.w3.org/2000/svg}polyline")
+        marker = [int(e.get("data-marker-step")) for e in svg.iter() if e.get("data-marker-step")]
+        found.append({"traces": [{"name": e.get("data-name"), "colour": e.get("stroke"),
+                                  "y": [float(v) for v in e.get("data-y").split(",")]} for e in lines],
+                      "marker": marker[0] if marker else None})
+    return found
 
 
 def texts(elements) -> str:

@@ -3,6 +3,7 @@ its top inputs with attribution and sign) and what it feeds into; pressing an in
 the walk is in the URL, so the link reopens the same step without measuring again."""
 from __future__ import annotations
 
+import featviz_core.analysis as analysis
 from featviz_ui import circuits
 from tests.app_fixtures import TWO_BY_TWO, captions, open_app, texts, warm_cache, warm_cache_dir  # noqa: F401
 
@@ -29,7 +30,7 @@ def test_inspect_shows_built_from_and_a_walk_down_that_the_url_keeps(warm_cache,
     assert "Walked from" in texts(at.markdown) and all(k.startswith("walk.in.blocks.5.1:") for k in _walk_buttons(at))
 
     # The link reopens the walk; both circuits come from the store (no measuring).
-    monkeypatch.setattr(circuits, "circuit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("measured")))
+    monkeypatch.setattr(analysis, "circuit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("measured")))
     circuits._measure.clear()
     again = open_app({**TWO_BY_TWO, "tile": "blocks.5:3", "walk": first})
     assert "Walked from" in texts(again.markdown) and _walk_buttons(again) == _walk_buttons(at)

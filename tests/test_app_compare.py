@@ -3,7 +3,17 @@ from __future__ import annotations
 
 from featviz_core.jobs import channels
 from featviz_ui import models
-from tests.app_fixtures import FAST, TWO_BY_TWO, TWO_BY_TWO_LABELS, cache_dir, captions, counter, open_app, texts  # noqa: F401
+from tests.app_fixtures import (  # noqa: F401
+    FAST,
+    TWO_BY_TWO,
+    TWO_BY_TWO_LABELS,
+    cache_dir,
+    captions,
+    charts,
+    counter,
+    open_app,
+    texts,
+)
 
 
 def test_shared_link_renders_then_serves_a_new_visitor_from_the_cache(cache_dir, counter, monkeypatch):
@@ -38,7 +48,7 @@ def test_selecting_a_tile_shows_its_details_and_keeps_them_in_the_url(cache_dir,
     metrics = {m.label: m.value for m in at.metric}
     assert set(metrics) == {"Self-check z", "Rank in layer", "Final activation"}
     assert metrics["Rank in layer"].endswith("/ 192")
-    assert len(at.get("plotly_chart")) == 1
+    assert [[t["name"] for t in c["traces"]] for c in charts(at)] == [["blocks.5:3"]]  # its curve
     assert "blocks.5:3" in captions(at)[len(TWO_BY_TWO_LABELS)]  # the large picture, under the grid
 
     # Reopening the link restores the selection; the score comes from the store, not the model.

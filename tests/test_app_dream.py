@@ -2,13 +2,12 @@
 downloads; a second visitor served from the cache; bad photos in a link said plainly."""
 from __future__ import annotations
 
-import json
 import os
 
 import featviz_core.inputs.photos
 import featviz_core.jobs.dreams
 from featviz_core.store.uploads import UploadStore
-from tests.app_fixtures import cache_dir, captions, counter, open_app, texts  # noqa: F401
+from tests.app_fixtures import cache_dir, captions, charts, counter, open_app, texts  # noqa: F401
 
 LINK = {"size": "64", "dsteps": "6", "photo": "astronaut", "layers": ["blocks.1", "blocks.5"]}
 
@@ -32,8 +31,8 @@ def test_link_restores_the_view_then_a_new_visitor_is_served_from_the_cache(cach
     assert at.number_input(key="dsteps").value == 6 and at.number_input(key="octaves").value == 4
     assert captions(at) == ["the photo", "blocks.1 at iteration 6", "blocks.5 at iteration 6"]
     assert len(at.get("download_button")) == 2 and not at.error
-    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [t["name"] for t in fig["data"][:2]] == ["blocks.1", "blocks.5"] and len(fig["data"][0]["y"]) == 6
+    (chart,) = charts(at)
+    assert [t["name"] for t in chart["traces"]] == ["blocks.1", "blocks.5"] and len(chart["traces"][0]["y"]) == 6
     assert len(calls) == 2 and counter.model_loads == 1  # one batch per layer on a CPU, as for channel renders
 
     at.select_slider(key="step").set_value(1).run()  # the slider moves every dream to that iteration

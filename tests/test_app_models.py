@@ -86,7 +86,7 @@ def test_an_unknown_second_model_in_a_link_is_named_and_one_model_shows(cache_di
 
 
 def test_curves_of_two_models_name_their_model(cache_dir, counter):
-    at = open_app({**TWO_MODELS, "layers": ["blocks.1"], "layers2": ["blocks.1"]}, page="curves")
+    at = open_app({**TWO_MODELS, "layers": ["blocks.1"], "layers2": ["blocks.1"], "interactive": "true"}, page="curves")
     traces = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
     assert [t["name"] for t in traces] == ["lite0 · blocks.1:0", "lite1 · blocks.1:1"]
     assert traces[0]["line"]["color"] != traces[1]["line"]["color"]

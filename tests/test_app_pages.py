@@ -13,6 +13,7 @@ from tests.app_fixtures import (  # noqa: F401
     TWO_BY_TWO_LABELS,
     cache_dir,
     captions,
+    charts,
     counter,
     open_app,
     texts,
@@ -25,8 +26,20 @@ def figure(at, index: int = 0) -> dict:
     return json.loads(at.get("plotly_chart")[index].proto.spec)
 
 
-def test_curves_page_draws_one_trace_per_channel_coloured_by_layer(warm_cache, counter):
+def test_curves_page_draws_a_static_chart_at_once_with_one_line_per_channel(warm_cache, counter):
     at = open_app(TWO_BY_TWO, page="curves")
+    assert counter.render_calls == 0 and not at.get("plotly_chart")  # no interactive chart unless asked for
+    (chart,) = charts(at)
+    assert [t["name"] for t in chart["traces"]] == TWO_BY_TWO_LABELS and len(chart["traces"][0]["y"]) == 8
+    colours = [t["colour"] for t in chart["traces"]]
+    assert colours[0] == colours[1] != colours[2] == colours[3]
+    z = charts(open_app({**TWO_BY_TWO, "y": "z-score"}, page="curves"))[0]
+    for before, after in zip(chart["traces"], z["traces"]):
+        assert before["name"] == after["name"] and not np.allclose(before["y"], after["y"])
+
+
+def test_curves_page_draws_one_trace_per_channel_coloured_by_layer(warm_cache, counter):
+    at = open_app({**TWO_BY_TWO, "interactive": "true"}, page="curves")
     assert counter.render_calls == 0  # all four come from the warm cache
     fig = figure(at)
     traces = fig["data"]
@@ -39,8 +52,8 @@ def test_curves_page_draws_one_trace_per_channel_coloured_by_layer(warm_cache, c
 
 
 def test_curves_page_switches_to_z_scores_from_the_url(warm_cache, counter):
-    raw = figure(open_app(TWO_BY_TWO, page="curves"))
-    at = open_app({**TWO_BY_TWO, "y": "z-score"}, page="curves")
+    raw = figure(open_app({**TWO_BY_TWO, "interactive": "true"}, page="curves"))
+    at = open_app({**TWO_BY_TWO, "y": "z-score", "interactive": "true"}, page="curves")
     z = figure(at)
     assert z["layout"]["yaxis"]["title"]["text"] == "z-score"
     for before, after in zip(raw["data"], z["data"]):
@@ -95,8 +108,7 @@ def test_evolution_page_marks_the_chosen_iteration(warm_cache, counter):
     at = open_app({**FAST, "layer": "blocks.5", "channel": "3", "step": str(middle)}, page="evolution")
     assert at.select_slider(key="step").value == middle
     assert f"at iteration {middle} of 8" in captions(at)[0]
-    shapes = figure(at)["layout"]["shapes"]
-    assert [s["x0"] for s in shapes] == [middle]
+    assert [c["marker"] for c in charts(at)] == [middle]
     assert any("GIF" in b.proto.label for b in at.get("download_button"))
 
 

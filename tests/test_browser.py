@@ -5,6 +5,7 @@ so a missing browser fails there instead of silently passing.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
@@ -185,10 +186,12 @@ def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser
     titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution", "Dream", "Layer similarity"]
     assert all(t in nav for t in titles) and "app" not in nav.split(), nav  # app.py's pages, not pages/
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
-    if path == "curves":  # the chart comes once every picture is done
-        page.locator(".js-plotly-plot .scatterlayer .trace").nth(3).wait_for(timeout=30_000)
+    if path == "curves":  # the chart comes once every picture is done: a static one, or plotly's when asked for
+        page.locator('[data-testid="stImage"] img[src^="data:image/svg+xml"]').wait_for(timeout=30_000)
+        page.get_by_text("Interactive chart").click()
+        page.locator(".js-plotly-plot .scatterlayer .trace").nth(3).wait_for(timeout=60_000)
         traces = page.locator(".js-plotly-plot .scatterlayer .trace").count()
-        assert traces == 4, f"{traces} curves drawn"
+        assert traces == 4 and "interactive=true" in page.url, f"{traces} curves drawn"
 
 
 def test_a_finished_tile_can_be_inspected_while_the_others_render(server, browser):
@@ -215,15 +218,17 @@ def test_a_dream_link_draws_the_photo_and_its_dreams(server, browser):
     page = _open_first_visit(browser, f"{server}/dream?photo=chelsea&layers=blocks.1&layers=blocks.5&size=96&dsteps=12",
                              "Dream", captions)
     pictures = [np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB").resize((96, 96))).astype(float)
-                for img in page.locator('[data-testid="stImage"] img').all()]
-    assert len(pictures) == 3
+                for img in page.locator('[data-testid="stImage"] img:not([src^="data:image/svg+xml"])').all()]
+    assert len(pictures) == 3  # the photo and its two dreams (the curves chart is a picture too: left out)
     photo, *dreams = pictures
     for caption, dream in zip(captions[1:], dreams):
         assert dream.std() > 20, f"{caption}: flat picture"
         assert np.abs(dream - photo).mean() > 8, f"{caption}: no dream drawn over the photo"
         similar = np.corrcoef(dream.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1]
         assert similar > 0.3, f"{caption}: not the photo"
-    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # a curve per layer
+    chart = page.locator('[data-testid="stImage"] img[src^="data:image/svg+xml"]')  # the curves, drawn by the server
+    assert chart.evaluate("i => i.complete && i.naturalWidth > 0")
+    assert base64.b64decode(chart.get_attribute("src").split(",", 1)[1]).count(b"<polyline") >= 2  # a curve per layer
 
     # A bad upload is said in one message and the dreams stay; a good one takes over, named by its content id.
     # The first uploader is the photo's; the second, the guide's.

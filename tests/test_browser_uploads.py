@@ -28,8 +28,15 @@ def _upload_page(browser, url: str, weights):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     _wait_for_tiles(page, LABELS, timeout=90)
-    page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(weights))
+    page.get_by_role("button", name="Your own weights").click()  # a popover: its uploader is drawn when it opens
+    page.locator('input[type="file"]').set_input_files(str(weights))
     return page
+
+
+def _idle(page) -> None:
+    """Until the page's script run has ended: a click during a run lands on a page about to be redrawn."""
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState"
+                           " === 'notRunning'", timeout=60_000)
 
 
 def _wait_for_weights(page) -> str:
@@ -59,9 +66,10 @@ def test_uploads_are_kept_when_they_do_not_fit_and_same_file_uploads_do_not_coll
 
     # The owner turns the upload off: it stays off (the uploader still holds the file), and stays on disk.
     owner = tabs[0]
+    _idle(owner)
     button = owner.get_by_role("button", name="Use the packaged weights")
-    if not button.is_visible():  # the expander keeps the state it had before the upload
-        owner.get_by_text("Your own weights").click()
+    if not button.is_visible():  # the popover closes when the page is clicked elsewhere
+        owner.get_by_role("button", name="Your own weights").click()
     button.click()
     owner.wait_for_function("() => !location.search.includes('weights=')", timeout=30_000)
     owner.mouse.click(900, 300)  # focus the page, not an input

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("featviz_core", "featviz_ui")  # the importable code: the import graph's nodes
 UI_SCRIPTS = ("app.py", "pages")  # Streamlit scripts: UI rules and sizes, but no module imports them
 # Arrows point down: a package may import only from packages earlier in this list (the first rank is
-# the two bottom modules, featviz_core/errors.py and featviz_core/config.py).
-ORDER = (("errors", "config"), ("spec",), ("models",), ("inputs",), ("optvis",), ("store",), ("backends",),
+# the three bottom modules, featviz_core/errors.py, config.py and lazy.py).
+ORDER = (("errors", "config", "lazy"), ("spec",), ("models",), ("inputs",), ("optvis",), ("store",), ("backends",),
          ("jobs",), ("analysis",), ("export",), ("cli",))
 ANYTHING_GOES = {"featviz_core", "featviz_core.__main__"}  # the package's face and `python -m featviz_core`
 MODULE_LINES = 250  # every module has fewer lines than this
@@ -89,6 +89,21 @@ def _imports_in(module: str, path: Path) -> list[Import]:
                     found.append(Import(module, submodule, (), _rel(path), node.lineno))
                 elif target in known:
                     found.append(Import(module, target, (alias.name,), _rel(path), node.lineno))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "lazy_names":
+            found += _lazy_imports(module, path, node)
+    return found
+
+
+def _lazy_imports(module: str, path: Path, call: ast.Call) -> list[Import]:
+    """A package face's `lazy_names(__name__, {".card": "LoadedModel", ...})` (featviz_core/lazy.py): each
+    entry is the import `from .card import LoadedModel`, made when the name is first read."""
+    found = []
+    for key, value in zip(call.args[1].keys, call.args[1].values):
+        relative = key.value
+        level = len(relative) - len(relative.lstrip("."))
+        target = ".".join(p for p in (_base_package(module, path, level), relative.lstrip(".")) if p)
+        assert target in _files(), f"{_rel(path)}:{key.lineno}: lazy_names names no module {relative!r}"
+        found.append(Import(module, target, tuple(value.value.split()), _rel(path), key.lineno))
     return found
 
 

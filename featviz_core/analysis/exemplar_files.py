@@ -10,15 +10,17 @@ import json
 import os
 import re
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import FeatvizError
 from ..inputs.imagefolder import model_input, open_image
-from ..models.loading import LoadedModel
 from ..store.disk import matches
-from .exemplars import spatial_maxima
+
+if TYPE_CHECKING:  # the dashboard reads scans without torch; measuring a picture's peak imports it
+    from ..models.loading import LoadedModel
 
 DOC = "exemplars.json"
 CROP_SIDE = 192  # a crop's longer side at most, in pixels
@@ -112,6 +114,8 @@ def picture_peak(model: LoadedModel, picture: np.ndarray, layer: str, channel: i
     """A picture's activation measured as exemplars are: fitted to the model's input size, the
     channel's spatial maximum."""
     img = Image.fromarray(picture.squeeze(-1) if picture.shape[-1] == 1 else picture[..., :3])
+    from .exemplars import spatial_maxima
+
     arr, _ = model_input(img.convert("L" if model.in_channels == 1 else "RGB"), model.input_size)
     values, _, _ = spatial_maxima(model, arr[None], [layer])[layer]
     return float(values[0, channel])

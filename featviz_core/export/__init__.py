@@ -1,6 +1,9 @@
-"""Files for people: the static atlas site, contact sheets, evolution GIFs, manifests and ZIP bundles."""
-from .sheets import contact_sheet, evolution_gif, manifest, manifest_item, zip_bundle
-from .site import describe, export_from_store, write_site
+"""Files for people: the static atlas site, contact sheets, evolution GIFs, manifests and ZIP bundles.
 
-__all__ = ["contact_sheet", "evolution_gif", "manifest", "manifest_item", "zip_bundle", "describe",
-           "export_from_store", "write_site"]
+Names are imported on first use (featviz_core/lazy.py)."""
+from ..lazy import lazy_names
+
+__getattr__, __dir__, __all__ = lazy_names(__name__, {
+    ".sheets": "contact_sheet evolution_gif manifest manifest_item zip_bundle",
+    ".site": "describe export_from_store write_site",
+})

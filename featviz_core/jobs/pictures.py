@@ -26,16 +26,13 @@ from ..optvis.param import to_uint8
 from ..optvis.render import StepRecord, check_finite, render
 from ..spec import dream as dream_spec
 from ..spec.dream import DreamSettings
-from ..spec.settings import RenderSettings, RenderSpec
+from ..spec.layers import spec_for
+from ..spec.settings import RenderSettings
 from ..spec.targets import Target
 from ..store.disk import ChannelResult, png_bytes
 from .batching import mixes_layers, plan_batches, snapshot_steps
 
 log = logging.getLogger(__name__)
-
-
-def spec_for(model: LoadedModel, target: Target, settings: RenderSettings) -> RenderSpec:
-    return RenderSpec(model.name, model.digest, target.layer, target.channel, settings)
 
 
 @contextmanager

@@ -12,23 +12,14 @@ import numpy as np
 
 from ..models.loading import LoadedModel
 from ..optvis.render import check_photo
+from ..spec.layers import resolve_targets, spec_for
 from ..spec.settings import RenderSettings
 from ..spec.targets import Target, check_objective_layers
 from ..store.disk import ChannelResult, Store
 from .driver import Progress, drive_pictures
-from .pictures import RenderBatch, spec_for
+from .pictures import RenderBatch
 
 __all__ = ["Progress", "collect", "render_channels", "resolve_targets", "spec_for"]
-
-
-def resolve_targets(model: LoadedModel, layer_channels: Sequence[tuple[str, int]]) -> list[Target]:
-    """Check layer names (aliases allowed) and channel ranges; return canonical targets."""
-    targets = []
-    for layer, channel in layer_channels:
-        name = model.resolve_layer(layer)
-        model.check_channel(name, int(channel))
-        targets.append(Target(name, int(channel)))
-    return targets
 
 
 def render_channels(model: LoadedModel, layer_channels: Sequence[tuple[str, int]], settings: RenderSettings,

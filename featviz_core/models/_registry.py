@@ -3,9 +3,10 @@ builders it fills, and `ModelParts`, what a builder returns. zoo.py registers in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from torch import nn
+if TYPE_CHECKING:  # the registry is read by the dashboard's cached views, which import no torch
+    from torch import nn
 
 DEFAULT_MODEL = "lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -9,11 +9,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from ..errors import FeatvizError
-
-
-class UnusableWeightsError(FeatvizError):
-    """Weights that fit the architecture but cannot give a picture (the message names the tensor)."""
+from ..errors import UnusableWeightsError
 
 
 def check_finite(module: nn.Module, what: str) -> None:

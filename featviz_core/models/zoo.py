@@ -1,12 +1,12 @@
 """Registered models: EfficientNet-Lite0, -Lite1, -Lite2 (offline, packaged weights) and torchvision classifiers."""
 from __future__ import annotations
 
-import torch
-
 from ..errors import FeatvizError
+from ..spec.targets import LOGITS
 from ._registry import IMAGENET_MEAN, IMAGENET_STD, ModelParts, register_model
-from .hooks import LOGITS
-from .weights import apply_state_dict, load_state_dict_file
+
+# torch, timm, torchvision and the weights readers are imported by the builders, when a model is built:
+# importing this module fills the registry, which the dashboard lists without loading anything.
 
 
 def _packaged_file(variant: int) -> str:
@@ -25,6 +25,8 @@ def _packaged_file(variant: int) -> str:
 
 def _efficientnet_lite(variant: int, size: int, weights: str | None) -> ModelParts:
     import timm
+
+    from .weights import apply_state_dict, load_state_dict_file
 
     module = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
     state = load_state_dict_file(weights or _packaged_file(variant), module)
@@ -59,7 +61,10 @@ def efficientnet_lite2(weights: str | None) -> ModelParts:
 
 def _torchvision(arch: str, weights: str | None, **kwargs):
     """A torchvision model with a local state dict, or its pretrained weights (downloaded once)."""
+    import torch
     import torchvision
+
+    from .weights import apply_state_dict, load_state_dict_file
 
     if weights:
         module = torchvision.models.get_model(arch, weights=None, **kwargs)

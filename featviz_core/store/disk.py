@@ -69,11 +69,15 @@ class ChannelResult:
         return json.dumps(doc).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "ChannelResult":
+    def from_bytes(cls, data: bytes, snapshots: bool = True) -> "ChannelResult":
+        """`snapshots=False`: the final picture stands for the evolution frames (a grid of pictures
+        needs no more, and decoding every frame is most of the time a cached view spends here)."""
         doc = json.loads(data)
-        return cls(doc["layer"], int(doc["channel"]), base64.b64decode(doc["png"]), [float(v) for v in doc["curve"]],
-                   [(int(s), base64.b64decode(p)) for s, p in doc["snapshots"]], float(doc["seconds"]),
-                   bool(doc["dead"]), doc["key"], cached=True)
+        png = base64.b64decode(doc["png"])
+        frames = [(int(s), base64.b64decode(p)) for s, p in doc["snapshots"]] if snapshots \
+            else [(int(doc["snapshots"][-1][0]), png)]
+        return cls(doc["layer"], int(doc["channel"]), png, [float(v) for v in doc["curve"]], frames,
+                   float(doc["seconds"]), bool(doc["dead"]), doc["key"], cached=True)
 
 
 def matches(value, shape) -> bool:
@@ -129,12 +133,13 @@ class Store:
             return None
         return data
 
-    def get(self, key: str) -> ChannelResult | None:
+    def get(self, key: str, snapshots: bool = True) -> ChannelResult | None:
+        """The result stored under `key` (see ChannelResult.from_bytes for `snapshots`), or None."""
         data = self._get_bytes(key)
         if data is None:
             return None
         try:
-            return ChannelResult.from_bytes(data)
+            return ChannelResult.from_bytes(data, snapshots)
         except Exception:  # truncated or foreign entry: recompute rather than crash
             self._cache.delete(key)
             return None
