@@ -4,6 +4,7 @@
     python bench/pageload.py                       # every page, 5 repeats, warm and first visit after a restart
     python bench/pageload.py --pages compare --repeat 3
     python bench/pageload.py --app-dir OTHER_CHECKOUT   # another checkout (the release before a change)
+    python bench/pageload.py --fresh 2             # instead: the default view rendered on an empty cache, twice
 
 Both servers are plain `streamlit run app.py` on loopback, started side by side in one run, the
 browser (headless Chromium) on the same cores. Each visit is a new browser context (a visitor who
@@ -23,11 +24,13 @@ each page shows once settled is what its timed visits wait for. Prints a table o
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +42,20 @@ PAGES = {  # name: the address a shared link of its default view opens (the Gall
 }
 VIEWPORT = {"width": 1400, "height": 2000}  # tall enough that every page's pictures are in view (none lazy)
 BARE_APP = 'import streamlit as st\n\nst.title("featviz")\n'
+# The floor: the bare page plus the Compare view's own pictures (as featviz sends them), four to a row in
+# two bordered columns, and nothing else: what Streamlit itself takes to show those pictures.
+PICTURES_APP = """import json
+import streamlit as st
+
+st.set_page_config(layout="wide")
+st.title("featviz")
+urls = json.load(open("urls.json"))
+for column, half in zip(st.columns(2, border=True), (urls[: len(urls) // 2], urls[len(urls) // 2:])):
+    with column:
+        for start in range(0, len(half), 4):
+            for cell, url in zip(st.columns(4), half[start:start + 4]):
+                cell.image(url, caption="picture", width="stretch")
+"""
 
 # Runs in the page: what it shows now (title, decoded pictures in view, drawn charts).
 SHOWN = """() => ({
@@ -81,14 +98,30 @@ def visit(browser, url: str, wanted: dict, timeout: float = 300) -> float:
         context.close()
 
 
-def warm_up(browser, server: Server, pages: list[str], timeout: float) -> dict[str, dict]:
-    """Each page's view rendered (when the cache lacks it) and what it shows when settled."""
+def as_data_url(src: str) -> str:
+    """A picture's address as the page had it (a data URL, or the server's /media/ file) as a data URL."""
+    if src.startswith("data:"):
+        return src
+    with urllib.request.urlopen(src, timeout=30) as reply:
+        kind = reply.headers.get_content_type()
+        return f"data:{kind};base64," + base64.b64encode(reply.read()).decode("ascii")
+
+
+def warm_up(browser, server: Server, pages: list[str], timeout: float, work: Path) -> dict[str, dict]:
+    """Each page's view rendered (when the cache lacks it) and what it shows when settled; the Compare
+    view's pictures, as sent, go to the floor page (PICTURES_APP)."""
     wanted = {}
     for name in pages:
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         page.goto(server.base + PAGES[name])
         wanted[name] = settled(page, timeout)
+        if name == "compare":
+            urls = [as_data_url(src) for src in page.evaluate(
+                """() => [...document.querySelectorAll('[data-testid="stImage"] img')].map(i => i.src)""")]
+            (work / "pictures").mkdir(exist_ok=True)
+            (work / "pictures" / "urls.json").write_text(json.dumps(urls))
+            (work / "pictures" / "app.py").write_text(PICTURES_APP)
         context.close()
         print(f"  {name}: {wanted[name]['pictures']} pictures, {wanted[name]['charts']} charts", flush=True)
     return wanted
@@ -118,12 +151,22 @@ class Pair:
 def measure(browser, args, pair: Pair, wanted: dict[str, dict]) -> list[dict]:
     """Warm visits (bare and featviz alternating), then first visits after restarts."""
     rows = []
+    floor = None
+    if "compare" in args.pages:  # the Compare view's pictures alone, on a page of their own
+        floor = Server(pair.work / "pictures", pair.work / "pictures-cache", free_port(), pair.work, counting=False)
+        floor.wait_healthy()
+        visit(browser, floor.base, {"pictures": wanted["compare"]["pictures"], "charts": 0})
     for name in args.pages:
         for i in range(args.repeat):
             for side, server, want in (("bare", pair.bare, {"pictures": 0, "charts": 0}),
                                        ("featviz", pair.featviz, wanted[name])):
                 url = server.base + (PAGES[name] if side == "featviz" else "/")
                 rows.append({"page": name, "case": "warm", "side": side, "run": i, "s": visit(browser, url, want)})
+            if floor is not None and name == "compare":
+                rows.append({"page": name, "case": "warm", "side": "pictures only", "run": i,
+                             "s": visit(browser, floor.base, {"pictures": wanted["compare"]["pictures"], "charts": 0})})
+    if floor is not None:
+        floor.stop()
     for name in args.pages:
         for i in range(args.repeat):
             pair.stop()
@@ -134,6 +177,26 @@ def measure(browser, args, pair: Pair, wanted: dict[str, dict]) -> list[dict]:
                 rows.append({"page": name, "case": "first visit", "side": side, "run": i,
                              "s": visit(browser, url, want)})
     return rows
+
+
+def fresh_render(browser, app_dir: Path, work: Path, repeat: int, timeout: float) -> list[float]:
+    """Seconds until the default Compare view shows all its pictures, rendered on an empty cache by a
+    freshly started server (the model loaded on the way), `repeat` times."""
+    seconds = []
+    for i in range(repeat):
+        server = Server(app_dir, work / f"fresh-cache-{i}", free_port(), work, counting=False)
+        try:
+            server.wait_healthy()
+            context = browser.new_context(viewport=VIEWPORT)
+            start = time.perf_counter()
+            context.new_page().goto(server.base + PAGES["compare"], wait_until="commit")
+            page = context.pages[0]
+            page.wait_for_function(DONE, arg={"pictures": 16, "charts": 0}, polling=250, timeout=timeout * 1000)
+            seconds.append(round(time.perf_counter() - start, 2))
+            context.close()
+        finally:
+            server.stop()
+    return seconds
 
 
 def table(rows: list[dict]) -> str:
@@ -147,6 +210,11 @@ def table(rows: list[dict]) -> str:
             if bare and ours:
                 b, f = statistics.median(bare), statistics.median(ours)
                 lines.append(f"| {page} | {case} | {b:.2f} | {f:.2f} | {min(ours):.2f}–{max(ours):.2f} | {f / b:.2f} |")
+            floor = [r["s"] for r in rows if (r["page"], r["case"], r["side"]) == (page, case, "pictures only")]
+            if bare and floor:
+                f = statistics.median(floor)
+                lines.append(f"| {page}: its pictures alone (floor) | {case} | {statistics.median(bare):.2f} | {f:.2f} "
+                             f"| {min(floor):.2f}–{max(floor):.2f} | {f / statistics.median(bare):.2f} |")
     return "\n".join(lines)
 
 
@@ -159,6 +227,8 @@ def main(argv=None) -> int:
                         help="the warm cache (kept between runs; default cache/pageload)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a page may take to render when warming")
     parser.add_argument("--out", help="write every visit's seconds to this JSON file")
+    parser.add_argument("--fresh", type=int, default=0, metavar="N",
+                        help="instead: N renders of the default Compare view on an empty cache, seconds each")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -166,11 +236,16 @@ def main(argv=None) -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
+        if args.fresh:
+            print("fresh render of the default Compare view, s:",
+                  fresh_render(browser, Path(args.app_dir), Path(work), args.fresh, args.timeout))
+            browser.close()
+            return 0
         pair = Pair(Path(args.app_dir), Path(args.cache), Path(work))
         try:
             pair.start()
             print(f"warming {args.cache} (what each page shows once settled):", flush=True)
-            wanted = warm_up(browser, pair.featviz, args.pages, args.timeout)
+            wanted = warm_up(browser, pair.featviz, args.pages, args.timeout, Path(work))
             visit(browser, pair.bare.base, {"pictures": 0, "charts": 0})
             rows = measure(browser, args, pair, wanted)
         finally:

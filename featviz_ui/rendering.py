@@ -20,7 +20,7 @@ from featviz_core.spec import Target
 from . import urlstate
 from .config import caps, max_queued
 from .models import ModelRef
-from .tiles import tile_url
+from .tiles import GRID_RESULTS, tile_url
 from .waiting import WaitDisplay, queue_text  # noqa: F401 (queue_text: the status's words)
 
 if TYPE_CHECKING:  # the render service and the picture kinds are imported when something must render:
@@ -64,16 +64,17 @@ def limit(targets: list[Target], cap: int) -> list[Target]:
     return targets[:cap]
 
 
-def cached_results(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
-                   key: Callable[[Target], str] | None = None, snapshots: bool = False) -> dict[str, ChannelResult]:
-    """What the store has of `targets`, by label; without `snapshots`, each result's final picture
-    stands for its evolution frames (Store.get)."""
-    found = {}
-    for target in targets:
-        hit = store.get(key(target) if key else ref.key(target, settings), snapshots)
+def draw_cached(lane: Lane, settings: RenderSettings, store: Store, key: Callable[[Target], str] | None = None) -> None:
+    """What the store has of the lane's targets into its results, each drawn as soon as it is read
+    (so the browser decodes the first pictures while the server reads the rest). Without the lane's
+    `snapshots`, each result's final picture stands for its evolution frames (tiles.GRID_RESULTS)."""
+    for target in lane.targets:
+        name = key(target) if key else lane.ref.key(target, settings)
+        hit = store.get(name) if lane.snapshots else GRID_RESULTS.get(store, name)
         if hit is not None:
-            found[str(target)] = hit
-    return found
+            lane.results[str(target)] = hit
+            if str(target) in lane.slots:
+                draw_tile(lane.slots[str(target)], hit, lane.inspect_key, lane.name)
 
 
 def tile_slots(labels: Sequence[str], columns: int) -> Slots:
@@ -145,11 +146,7 @@ def render_lanes(lanes: Sequence[Lane], settings: RenderSettings, store: Store, 
     """`render` for the lanes of several models (a view of two models) in one wait, with the same settings;
     each lane's results fill its `results`. `before_waiting` gets the first lane's, `key` is its alone."""
     for lane in lanes:
-        lane.results.update(cached_results(lane.ref, lane.targets, settings, store, key if lane is lanes[0] else None,
-                                           lane.snapshots))
-        for label, result in lane.results.items():
-            if label in lane.slots:
-                draw_tile(lane.slots[label], result, lane.inspect_key, lane.name)
+        draw_cached(lane, settings, store, key if lane is lanes[0] else None)
     if before_waiting is not None:
         before_waiting(dict(lanes[0].results))
     area = status_area if status_area is not None else st.empty()
