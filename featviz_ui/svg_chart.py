@@ -12,10 +12,10 @@ from html import escape
 from typing import Sequence
 
 WIDTH = 900
-LEGEND_W, LEFT, TOP, BOTTOM = 190, 64, 16, 44
-FONT = 'font-family="sans-serif" font-size="12" fill="#31333f"'
+LEGEND_W, LEFT, TOP, BOTTOM = 215, 70, 16, 50
+FONT = 'font-family="sans-serif" font-size="15" fill="#31333f"'
 MARKER_COLOUR = "#d62728"
-MAX_LEGEND = 24  # legend rows; more traces are summed up in one last row
+MAX_LEGEND, ROW = 20, 19  # legend rows (more traces are summed up in one last row), their spacing
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -26,7 +26,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.ceil(low / step) * step
-    return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]
+    return [round(first + i * step, 10) + 0.0 for i in range(int((high - first) / step + 1e-9) + 1)]  # + 0.0: no "-0"
 
 
 class Frame:
@@ -54,8 +54,8 @@ def _axes(frame: Frame, y_title: str) -> list[str]:
     for step in nice_ticks(1, frame.steps):
         if step >= 1:
             x = frame.x(step)
-            parts.append(f'<text x="{x:.1f}" y="{frame.y0 + 16}" text-anchor="middle" {FONT}>{step:g}</text>')
-    parts.append(f'<text x="{(frame.x0 + frame.x1) / 2:.0f}" y="{frame.y0 + 36}" text-anchor="middle" {FONT}>'
+            parts.append(f'<text x="{x:.1f}" y="{frame.y0 + 19}" text-anchor="middle" {FONT}>{step:g}</text>')
+    parts.append(f'<text x="{(frame.x0 + frame.x1) / 2:.0f}" y="{frame.y0 + 42}" text-anchor="middle" {FONT}>'
                  'iteration</text>')
     parts.append(f'<text transform="translate(14 {(frame.y0 + frame.y1) / 2:.0f}) rotate(-90)" text-anchor="middle" '
                  f'{FONT}>{escape(y_title)}</text>')
@@ -65,11 +65,11 @@ def _axes(frame: Frame, y_title: str) -> list[str]:
 def _legend(traces: Sequence[tuple[str, str, Sequence[float]]], frame: Frame) -> list[str]:
     parts, x = [], frame.x1 + 14
     for i, (name, colour, _) in enumerate(traces[:MAX_LEGEND]):
-        y = frame.y1 + 8 + i * 17
+        y = frame.y1 + 10 + i * ROW
         parts.append(f'<line x1="{x}" x2="{x + 18}" y1="{y}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
                      f'<text x="{x + 24}" y="{y + 4}" {FONT}>{escape(name)}</text>')
     if len(traces) > MAX_LEGEND:
-        parts.append(f'<text x="{x}" y="{frame.y1 + 12 + MAX_LEGEND * 17}" {FONT}>'
+        parts.append(f'<text x="{x}" y="{frame.y1 + 14 + MAX_LEGEND * ROW}" {FONT}>'
                      f'and {len(traces) - MAX_LEGEND} more</text>')
     return parts
 
