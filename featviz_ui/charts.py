@@ -46,7 +46,8 @@ def curves_figure(results: Sequence[ChannelResult], values: Sequence[Sequence[fl
     names the channel."""
     fig = go.Figure()
     shown_layers: set[str] = set()
-    for name, group, colour, ys in named_traces(results, values, models):
+    traces = named_traces(results, values, models)
+    for name, group, colour, ys in traces:
         steps = np.arange(1, len(ys) + 1)
         fig.add_trace(go.Scatter(
             x=steps, y=list(map(float, ys)), mode="lines+markers", marker={"size": 3}, name=name,
@@ -56,7 +57,7 @@ def curves_figure(results: Sequence[ChannelResult], values: Sequence[Sequence[fl
         shown_layers.add(group)
     if marker_step is not None:
         fig.add_vline(x=marker_step, line={"color": "#d62728", "dash": "dot"})
-        for _, _, _, ys in named_traces(results, values, models):
+        for _, _, _, ys in traces:
             if 1 <= marker_step <= len(ys):
                 fig.add_trace(go.Scatter(x=[marker_step], y=[float(ys[marker_step - 1])], mode="markers",
                                          showlegend=False, marker={"size": 11, "color": "#d62728"},

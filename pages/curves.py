@@ -60,12 +60,13 @@ def main() -> None:
     if not shown:
         return
     values = _z_values(view, lanes, shown) if y_axis == "z-score" else None
-    drawn = ([r for _, r in shown], values, y_axis)
+    drawn, event = ([r for _, r in shown], values, y_axis), None
     with chart:
-        if not interactive:
+        if interactive:
+            event = st.plotly_chart(curves_figure(*drawn, models=_models(lanes, shown)), key="curves",
+                                    on_select="rerun", selection_mode="points", width="stretch")
+        else:
             st.image(curves_picture(*drawn, models=_models(lanes, shown)), width="stretch")
-        event = st.plotly_chart(curves_figure(*drawn, models=_models(lanes, shown)), key="curves", on_select="rerun",
-                                selection_mode="points", width="stretch") if interactive else None
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     picked = {p["curve_number"] for p in points if 0 <= p.get("curve_number", -1) < len(shown)}
     caption.caption("Final pictures" + (" (selected in the chart first)" if picked else ""))
