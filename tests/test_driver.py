@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,42 @@ def test_in_process_atlas_is_the_same_whoever_loads_the_model(tiny, tmp_path):
         for pictures in got:
             assert (pictures[key].png, pictures[key].curve, pictures[key].snapshots) == \
                 (want.png, want.curve, want.snapshots), want.label
+
+
+@dataclass(frozen=True)
+class MeanWork:
+    """A JSON job item for drive_cached: the tiny model's mean activation of a layer on a constant picture."""
+
+    layer: str
+    value: float
+    units: int = 1
+
+    def run(self, model) -> dict:
+        import torch
+
+        from featviz_core.models.hooks import LayerTap
+        with torch.no_grad(), LayerTap(model.module, [self.layer]) as tap:
+            out = tap.run(model.normalize(torch.full((1, model.in_channels, 16, 16), self.value)))
+        return {"mean": float(out[self.layer].mean())}
+
+
+def test_drive_cached_serves_stored_keys_and_keeps_each_result_as_it_arrives(tiny, tmp_path):
+    from featviz_core.jobs.driver import drive_cached
+    store = Store(str(tmp_path / "cache"))
+    try:
+        store.put_json("mean:a", {"mean": 123.0})
+        keyed = [("mean:a", MeanWork("relu1", 0.5)), ("mean:b", MeanWork("relu1", 0.2)),
+                 ("mean:c", MeanWork("relu3", 0.9))]
+        events = drive_cached(keyed, store, ModelSource(TINY, device="cpu"), model=tiny)
+        first = next(events)
+        assert first[0] == 0 and first[1].result == {"mean": 123.0}  # from the store, not run
+        second = next(events)
+        assert second[0] == 1 and store.get_json("mean:b") == second[1].result
+        events.close()  # killed after the second item: it is kept, the third never ran
+        assert store.get_json("mean:c") is None
+        again = dict(drive_cached(keyed, store, ModelSource(TINY, device="cpu"), model=tiny,
+                                  valid=lambda v: v["mean"] != 123.0))
+        assert set(again) == {0, 1, 2} and again[0].result["mean"] != 123.0  # an invalid value is rerun
+        assert again[1].result == second[1].result and store.get_json("mean:c") == again[2].result
+    finally:
+        store.close()

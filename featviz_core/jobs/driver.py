@@ -65,6 +65,29 @@ def drive(items: Iterable[Work], store: Store | None, source: ModelSource | None
         yield index, event
 
 
+def drive_cached(keyed: Sequence[tuple[str, Work]], store: Store | None, source: ModelSource | None = None, *,
+                 model: LoadedModel | None = None, ray: str | bool | None = None, workers: int | None = None,
+                 shape: Any = None, valid: Callable[[Any], bool] | None = None) -> Iterator[tuple[int, Step | Finished]]:
+    """Look up, else run, store each result as it arrives: the one path of every job whose results are
+    JSON (circuits, Grams, scan shards, concepts). `keyed` pairs each work item with its store key; a
+    key the store holds (of `shape`, and `valid` when given) comes back at once as (index, Finished(value)),
+    the rest run through `drive`, each result kept under its key the moment it finishes, so a killed
+    job keeps every finished item. Yields (index into `keyed`, event)."""
+    todo = []
+    for index, (key, _) in enumerate(keyed):
+        value = store.get_json(key, shape) if store is not None else None
+        if value is not None and (valid is None or valid(value)):
+            yield index, Finished(value)
+        else:
+            todo.append(index)
+    if not todo:
+        return
+    runs = drive([keyed[i][1] for i in todo], store, source, model=model, ray=ray, workers=workers,
+                 keys=[keyed[i][0] for i in todo])
+    for index, event in runs:
+        yield todo[index], event
+
+
 def serve_cached(store: Store | None, targets: Sequence[Target],
                  keys: Sequence[str]) -> tuple[list[ChannelResult], list[tuple[Target, str]]]:
     """The store's pictures of these keys, and the (target, key) pairs it lacks, each key once."""
