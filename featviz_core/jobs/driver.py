@@ -67,7 +67,8 @@ def drive(items: Iterable[Work], store: Store | None, source: ModelSource | None
 
 def drive_cached(keyed: Sequence[tuple[str, Work]], store: Store | None, source: ModelSource | None = None, *,
                  model: LoadedModel | None = None, ray: str | bool | None = None, workers: int | None = None,
-                 shape: Any = None, valid: Callable[[Any], bool] | None = None) -> Iterator[tuple[int, Step | Finished]]:
+                 shape: Any = None,
+                 valid: Callable[[Any], bool] | None = None) -> Iterator[tuple[int, Step | Finished]]:
     """Look up, else run, store each result as it arrives: the one path of every job whose results are
     JSON (circuits, Grams, scan shards, concepts). `keyed` pairs each work item with its store key; a
     key the store holds (of `shape`, and `valid` when given) comes back at once as (index, Finished(value)),
