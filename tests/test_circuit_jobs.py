@@ -39,6 +39,18 @@ def test_the_driver_stores_a_circuit_and_a_rerun_reads_it(tiny, store, monkeypat
 
 
 @pytest.mark.usefixtures("single_thread")
+def test_a_stored_circuit_of_other_layers_is_measured_again(tiny, store):
+    """A stored circuit whose lists do not cover every channel of its layers (a damaged entry, or one
+    measured on other weights under a reused digest) is measured again through the driver and replaced."""
+    first = circuit(tiny, "relu2", 4, photos=SMALL, store=store)
+    key = json_key(circuit_key(tiny, circuit_work(tiny, "relu2", 4, photos=SMALL)))
+    store.put_json(key, {**store.get_json(key), "inputs": first["inputs"][:2]})
+    again = circuit(tiny, "relu2", 4, photos=SMALL, store=store)
+    assert len(again["inputs"]) == tiny.layers[first["from"]].channels == len(first["inputs"])
+    assert store.get_json(key)["inputs"] == again["inputs"]
+
+
+@pytest.mark.usefixtures("single_thread")
 def test_the_driver_runs_the_grams_with_progress_and_a_rerun_reads_the_store(tiny, store, monkeypatch):
     layers = ["conv1", "relu2", "relu3"]
     seen = {"done": 0, "total": 0}

@@ -159,9 +159,9 @@ def test_drive_cached_serves_stored_keys_and_keeps_each_result_as_it_arrives(tin
                  ("mean:c", MeanWork("relu3", 0.9))]
         events = drive_cached(keyed, store, ModelSource(TINY, device="cpu"), model=tiny)
         first = next(events)
-        assert first[0] == 0 and first[1].result == {"mean": 123.0}  # from the store, not run
+        assert first[0] == 0 and first[1].result == {"mean": 123.0} and first[1].cached  # from the store, not run
         second = next(events)
-        assert second[0] == 1 and store.get_json("mean:b") == second[1].result
+        assert second[0] == 1 and not second[1].cached and store.get_json("mean:b") == second[1].result
         events.close()  # killed after the second item: it is kept, the third never ran
         assert store.get_json("mean:c") is None
         again = dict(drive_cached(keyed, store, ModelSource(TINY, device="cpu"), model=tiny,

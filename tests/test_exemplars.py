@@ -131,6 +131,26 @@ def test_a_killed_scan_resumes_without_rescanning_finished_shards(tiny, folder, 
     assert not passes
 
 
+def test_a_damaged_stored_shard_is_scanned_again(tiny, folder, store, single_thread):
+    """A stored shard not of the request's shape (a layer missing, a channel list short) runs again
+    through the driver instead of failing the merge; the whole shards are read back."""
+    args = (tiny, str(folder), LAYERS, 3, store)
+    whole = final(scan_folder(*args, shard_size=4, batch=8))
+    listing = list_images(str(folder))
+    key = scan_key(tiny, LAYERS, 3, listing, 4)
+    store._cache.delete(f"json:exemplars:result:{key}")  # keep the shards, not the merged result
+    damaged = store.get_json(f"exemplars:shard:{key}:1")
+    store.put_json(f"exemplars:shard:{key}:1", {**damaged, "layers": {"relu1": damaged["layers"]["relu1"]}})
+    short = store.get_json(f"exemplars:shard:{key}:3")
+    store.put_json(f"exemplars:shard:{key}:3", {**short, "layers": {**short["layers"], "relu3": []}})
+    with count_forwards(tiny.module) as passes:
+        events = list(scan_folder(*args, shard_size=4, batch=8))
+    assert events[0].resumed == 12 and sorted(n for e in events for n in e.shards) == [1, 3]
+    assert events[-1].forwards == 2 and len(passes) == 2
+    assert_same_lists(events[-1].result, whole)
+    assert store.get_json(f"exemplars:shard:{key}:1")["layers"].keys() == set(LAYERS)
+
+
 def test_unreadable_and_foreign_files_are_skipped_and_counted(tiny, folder, single_thread):
     doc = final(scan_folder(tiny, str(folder), ["relu3"], 2, None, shard_size=6))
     assert doc["skipped"] == JUNK and doc["images"] == READABLE

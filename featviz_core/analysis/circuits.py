@@ -13,7 +13,7 @@ sums) there is no one kernel and "weights" is null.
     doc = circuit(model, "blocks.5", 17, store=store)   # doc["exciting"][0] == {"channel": ..., ...}
 
 A circuit is a batch job: the store's copy by key, else one CircuitWork through the driver
-(jobs/driver.py), in this process or on Ray (`ray=`), which stores it under its key.
+(jobs/driver.py: drive_cached), in this process or on Ray (`ray=`), which stores it under its key.
 """
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ import torch
 
 from ..backends.work import Finished, ModelSource
 from ..errors import FeatvizError
-from ..jobs.driver import drive
+from ..jobs.driver import drive_cached
 from ..models.hooks import LOGITS
 from ..models.loading import LoadedModel
 from ..store.disk import Store
-from ..store.lookup import json_key, lookup_json
+from ..store.lookup import json_key
 from .circuit_grads import direct_conv, input_attribution, input_weight_norms, output_attribution
 from .photoset import PhotoSet, extra_images, pictures_digest
 
@@ -147,15 +147,18 @@ def measured(model: LoadedModel, work: CircuitWork, store: Store | None = None, 
              model_source: ModelSource | None = None) -> dict:
     """The circuit `work` measures (every channel sorted, no top lists): the store's, else run through the
     driver (in this process, or on Ray actors loading `model_source`), which keeps it under its key."""
-    key = circuit_key(model, work)
-    doc = lookup_json(store, key, CIRCUIT_SHAPE)
-    if doc is not None:
-        return doc
-    for _, event in drive([work], store, model_source or ModelSource(model.name), model=model, ray=ray,
-                          keys=[json_key(key)]):
+    doc, keyed = None, [(json_key(circuit_key(model, work)), work)]
+    for _, event in drive_cached(keyed, store, model_source or ModelSource(model.name), model=model, ray=ray,
+                                 shape=CIRCUIT_SHAPE, valid=lambda d: _measures(model, work, d)):
         if isinstance(event, Finished):
             doc = event.result
     return doc
+
+
+def _measures(model: LoadedModel, work: CircuitWork, doc: dict) -> bool:
+    """A stored circuit of this request: an entry for every channel of the layers it was measured between."""
+    feeds = model.layers[work.into].channels if work.into else 0
+    return len(doc["inputs"]) == model.layers[work.source].channels and len(doc["feeds_into"]) == feeds
 
 
 def circuit(model: LoadedModel, layer: str, channel: int, source: str | None = None, into: str | None = None,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..backends.work import Finished, ModelSource
 from ..errors import FeatvizError
 from ..inputs.imagefolder import FolderListing, Geometry, list_images
-from ..jobs.driver import drive, keep
+from ..jobs.driver import drive_cached, keep
 from ..models.loading import LoadedModel
 from ..spec.settings import check_batch_size
 from ..store.disk import Store
@@ -122,16 +122,37 @@ def _listing(folder: str):
     return listing
 
 
-def _stored_shards(store: Store | None, key: str, shards: list[ScanShard], merge: Merge) -> dict[int, ScanShard]:
-    """Merges the shards the store holds; returns the others by number."""
-    todo = {}
-    for n, shard in enumerate(shards):
-        stored = store.get_json(f"exemplars:shard:{key}:{n}") if store is not None else None
-        if stored is None:
-            todo[n] = shard
-        else:
-            merge.add(shard, stored)
-    return todo
+def _shard_shape(model: LoadedModel, layers: Sequence[str]) -> tuple[dict, Callable[[dict], bool]]:
+    """A stored shard's shape, and its check that every layer has a list per channel (else it runs again)."""
+    shape = {"layers": {layer: [[list]] for layer in layers}, "width": {layer: int for layer in layers},
+             "sizes": list, "skipped": {}, "forwards": int}
+    return shape, lambda result: all(len(result["layers"][n]) == model.layers[n].channels for n in layers)
+
+
+def _run_shards(model: LoadedModel, shards: list[ScanShard], key: str, merge: Merge, store: Store | None,
+                source: ModelSource, ray: str | bool | None, workers: int | None) -> Iterator[ScanProgress]:
+    """The shards through the driver (the store's first), merged as each arrives; progress events, the
+    first once the stored shards are merged (with the first shard run, or at the end)."""
+    total = sum(s.units for s in shards)
+    keyed = [(f"exemplars:shard:{key}:{n}", shard) for n, shard in enumerate(shards)]
+    shape, valid = _shard_shape(model, merge.lists)
+    progress, resumed = None, 0
+    for n, event in drive_cached(keyed, store, source, model=model, ray=ray, workers=workers, shape=shape,
+                                 valid=valid):
+        if not isinstance(event, Finished):
+            continue
+        merge.add(shards[n], event.result)
+        if event.cached:
+            resumed += shards[n].units
+            continue
+        if progress is None:
+            progress = ScanProgress(resumed, total, resumed)
+            yield progress
+        progress = ScanProgress(progress.done + shards[n].units, total, resumed, None,
+                                progress.forwards + event.result["forwards"], [n])
+        yield progress
+    if progress is None:  # every shard was stored
+        yield ScanProgress(resumed, total, resumed)
 
 
 def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int = 9, store: Store | None = None,
@@ -148,21 +169,10 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
     if final is not None:
         yield ScanProgress(total, total, total, {**final, "folder": folder})
         return
-    shards = plan_shards(listing, layers, k, shard_size, batch)
-    merge = Merge(model, layers, k)
-    todo = _stored_shards(store, key, shards, merge)
-    numbers = list(todo)
-    resumed = total - sum(s.units for s in todo.values())
-    progress = ScanProgress(resumed, total, resumed)
-    yield progress
-    for i, event in drive(list(todo.values()), store, source or ModelSource(model.name), model=model, ray=ray,
-                          workers=workers, keys=[f"exemplars:shard:{key}:{n}" for n in numbers]):
-        if isinstance(event, Finished):
-            n, result = numbers[i], event.result
-            merge.add(shards[n], result)
-            progress = ScanProgress(progress.done + shards[n].units, total, resumed, None,
-                                    progress.forwards + result["forwards"], [n])
-            yield progress
+    merge, last = Merge(model, layers, k), None
+    for last in _run_shards(model, plan_shards(listing, layers, k, shard_size, batch), key, merge, store,
+                            source or ModelSource(model.name), ray, workers):
+        yield last
     doc = {**assemble(model, listing, folder, merge, store), "scan_key": key}
     keep(store, doc, f"exemplars:result:{key}")
-    yield ScanProgress(total, total, resumed, doc, progress.forwards)
+    yield ScanProgress(total, total, last.resumed, doc, last.forwards)

@@ -62,6 +62,8 @@ class Step:
 
 @dataclass
 class Finished:
-    """An item's result, or a part of it (an item that halved its batch finishes in parts)."""
+    """An item's result, or a part of it (an item that halved its batch finishes in parts); `cached`:
+    served from the store by the driver, not run."""
 
     result: Any
+    cached: bool = False

@@ -71,14 +71,14 @@ def drive_cached(keyed: Sequence[tuple[str, Work]], store: Store | None, source:
                  valid: Callable[[Any], bool] | None = None) -> Iterator[tuple[int, Step | Finished]]:
     """Look up, else run, store each result as it arrives: the one path of every job whose results are
     JSON (circuits, Grams, scan shards, concepts). `keyed` pairs each work item with its store key; a
-    key the store holds (of `shape`, and `valid` when given) comes back at once as (index, Finished(value)),
+    key the store holds (of `shape`, and `valid` when given) comes back first as (index, Finished(value, cached=True)),
     the rest run through `drive`, each result kept under its key the moment it finishes, so a killed
     job keeps every finished item. Yields (index into `keyed`, event)."""
     todo = []
     for index, (key, _) in enumerate(keyed):
         value = store.get_json(key, shape) if store is not None else None
         if value is not None and (valid is None or valid(value)):
-            yield index, Finished(value)
+            yield index, Finished(value, cached=True)
         else:
             todo.append(index)
     if not todo:
