@@ -107,7 +107,7 @@ def projection(model, settings, source) -> dict:
         count = model.layers[layer].channels
         cap = min(count, max_batch(model, [layer], settings.size))
         plan = plan_atlas(model, [layer], settings, store=set(), batch_size=cap)  # an empty set: nothing cached
-        plan.batches, plan.keys = plan.batches[:1], plan.keys[:1]
+        plan.targets, plan.keys = plan.targets[:cap], plan.keys[:cap]  # the first batch
         plan.total = plan.todo
         start = time.perf_counter()
         run_atlas(source, model, plan, _NullStore(), progress=False)

@@ -57,7 +57,7 @@ def atlas(tmp: str) -> dict[str, str]:
     settings = RenderSettings(size=32, steps=4)
     plan = plan_atlas(model, ["relu1", "relu2"], settings, store, batch_size=5)
     run_atlas(ModelSource(TINY), model, plan, store, progress=False)
-    return {f"atlas:{key}": digest(store.get(key)) for keys in plan.keys for key in keys}
+    return {f"atlas:{key}": digest(store.get(key)) for key in plan.keys}
 
 
 def all_hashes(tmp: str) -> dict[str, str]:

@@ -56,7 +56,7 @@ def test_killed_run_resumes_and_a_finished_one_renders_nothing(tiny, store):
 
     rest = plan_atlas(tiny, layers, SETTINGS, store, batch_size=5)
     assert rest.total == 24 and rest.todo == 16
-    assert not {k for keys in rest.keys for k in keys} & set(stored)
+    assert not set(rest.keys) & set(stored)
     with count_forwards(tiny.module) as calls:
         assert run_atlas(SOURCE, tiny, rest, store, progress=False) == 16
     assert len(calls) == 4 * SETTINGS.steps  # 16 pictures in batches of 4
@@ -180,3 +180,16 @@ def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog
     whole = {r.label: r for r in batch.run(tiny)}  # the same weights under another name (other keys)
     assert sorted(r.label for r in split) == sorted(whole)
     assert all(r.png == whole[r.label].png and r.curve == whole[r.label].curve for r in split)
+
+
+def test_out_of_memory_lowers_the_cap_of_the_atlas_batches_that_follow(store, caplog):
+    """The atlas's batches come from the driver's queue one at a time: after the first batch halved
+    twice for want of GPU memory, the batches after it are planned at the lower cap, not tried at 8 again."""
+    oom = load_model("tests.tiny_model:make_oom", device="cpu")  # a forward pass of over 3 pictures fails
+    ran = []
+    oom.module.register_forward_pre_hook(lambda _m, inputs: ran.append(inputs[0].shape[0]), prepend=True)
+    plan = plan_atlas(oom, ["conv2", "relu3"], SETTINGS, store, batch_size=8)
+    assert [b.units for b in plan.batches] == [8, 8, 8, 8]
+    assert run_atlas(SOURCE, oom, plan, store, progress=False) == 32 == len(store)
+    assert ran.count(8) == 1 and ran.count(4) == 1 and ran.count(2) == 16 * SETTINGS.steps
+    assert set(ran) == {8, 4, 2}

@@ -107,6 +107,25 @@ def test_out_of_memory_lowers_the_cap_of_the_batches_that_follow(caplog):
     assert ran.count(8) == 1 and ran.count(4) == 1 and ran.count(2) == 8 * SETTINGS.steps
 
 
+def test_one_replan_rule_for_the_driver_queue_and_a_batch_handed_back():
+    """BatchQueue.lower is the one re-plan after out of memory: the batch handed back runs first again,
+    with the batches not handed out yet, all at the lower cap and a layer to a batch on a CPU."""
+    from featviz_core.jobs.batching import Batching, BatchQueue
+    from featviz_core.spec.targets import Target
+
+    targets = [Target("conv2", c) for c in range(6)] + [Target("relu3", c) for c in range(6)]
+    queue = BatchQueue(targets, Batching(6, mix_layers=False))
+    handed = iter(queue)
+    first = next(handed)
+    assert first == targets[:6]
+    queue.lower(3, retry=first)
+    rest = list(handed)
+    assert [len(b) for b in rest] == [3, 3, 3, 3] and [t for b in rest for t in b] == targets
+    assert all(len({t.layer for t in b}) == 1 for b in rest)
+    queue.lower(5)  # a higher cap than the one in force changes nothing
+    assert queue.batching.cap == 3
+
+
 def test_in_process_atlas_is_the_same_whoever_loads_the_model(tiny, tmp_path):
     """The atlas in this process on the driver's model, on a model the backend loads itself, and the
     dashboard's render path (render_channels): the same pictures, curves and frames."""
@@ -119,10 +138,10 @@ def test_in_process_atlas_is_the_same_whoever_loads_the_model(tiny, tmp_path):
         if handed is None:  # the backend loads its own copy from the source
             from featviz_core.jobs.driver import drive
 
-            list(drive(plan.batches, store, source, expected={k for ks in plan.keys for k in ks}))
+            list(drive(plan.batches, store, source, expected=set(plan.keys)))
         else:
             run_atlas(source, handed, plan, store, progress=False)
-        got.append({k: store.get(k) for ks in plan.keys for k in ks})
+        got.append({k: store.get(k) for k in plan.keys})
         store.close()
     direct = {r.key: r for r in collect(render_channels(tiny, [(layer, c) for layer in layers for c in
                                                                range(tiny.layers[layer].channels)], SETTINGS))}

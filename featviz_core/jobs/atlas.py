@@ -1,11 +1,12 @@
 """A whole-model atlas: every channel of the chosen layers, rendered once into the store.
 
-`plan_atlas` lists every (layer, channel), drops what the store already holds and groups the rest
-into batches by the one batching rule (batching.py), as the local runner would. `run_atlas` hands
-the batches to the driver (driver.py: this process or Ray actors), which writes each result into the
-store the moment it arrives, so a killed run resumes where it stopped and the dashboard serves
-every finished channel at once. Every picture has its own random stream, so it is the same whatever
-the backend and however the batches fall.
+`plan_atlas` lists every (layer, channel), drops what the store already holds and chooses the
+batching rule (batching.py) for the rest, as the local runner would. `run_atlas` hands the batches
+to the driver (driver.py: this process or Ray actors) one at a time from the batching rule's queue,
+so a batch out of GPU memory lowers the cap of the batches after it; the driver writes each result
+into the store the moment it arrives, so a killed run resumes where it stopped and the dashboard
+serves every finished channel at once. Every picture has its own random stream, so it is the same
+whatever the backend and however the batches fall.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ..spec.settings import RenderSettings, check_batch_size
 from ..spec.targets import LOGITS, Target
 from ..store.disk import Store
 from ..store.uploads import cache_budget
-from .batching import Batching, batching_for, snapshot_steps
+from .batching import Batching, BatchQueue, batching_for, snapshot_steps
 from .driver import drive
 from .pictures import RenderBatch, spec_for
 from .runner import resolve_targets
@@ -30,14 +31,31 @@ from .runner import resolve_targets
 
 @dataclass
 class AtlasPlan:
+    """What an atlas still lacks, shallow to deep, and how it batches: the driver's queue (`queue`)
+    hands the batches out one at a time, so a batch out of GPU memory lowers the cap of those after it."""
+
     layers: list[str]
     total: int  # pictures in the whole atlas
-    batches: list[RenderBatch] = field(default_factory=list)  # what the store does not hold yet
-    keys: list[list[str]] = field(default_factory=list)  # each batch's cache keys, as the driver computes them
+    settings: RenderSettings
+    targets: list[Target] = field(default_factory=list)  # what the store does not hold yet
+    keys: list[str] = field(default_factory=list)  # their cache keys, as the driver computes them
+    batching: Batching = Batching(1, mix_layers=False)
 
     @property
     def todo(self) -> int:
-        return sum(b.units for b in self.batches)
+        return len(self.targets)
+
+    def queue(self) -> BatchQueue:
+        return BatchQueue(self.targets, self.batching, self._batch)
+
+    @property
+    def batches(self) -> list[RenderBatch]:
+        """The batches as planned, before any ran out of memory."""
+        return list(self.queue())
+
+    def _batch(self, targets: list[Target]) -> RenderBatch:
+        # One torch thread on a CPU, so a picture has the same bits whichever backend rendered it.
+        return RenderBatch(tuple((t.layer, t.channel) for t in targets), self.settings, threads=CPU_THREADS)
 
 
 def atlas_layers(model: LoadedModel, names: Sequence[str] | None = None) -> list[str]:
@@ -87,17 +105,11 @@ def plan_atlas(model: LoadedModel, layers: Sequence[str], settings: RenderSettin
         raise FeatvizError(f"An atlas renders the channel objective; {settings.objective!r} is for single renders.")
     keyed = atlas_keys(model, layers, settings)
     todo = [(t, key) for t, key in keyed if key not in store]
-    plan = AtlasPlan(list(layers), len(keyed))
-    if not todo:
-        return plan
-    rules = batching or batching_for(model, [t.layer for t, _ in todo], settings.size, batch_size)
-    if batch_size:
-        rules = Batching(batch_size, rules.mix_layers)
-    for batch in rules.plan([t.layer for t, _ in todo]):
-        # One torch thread on a CPU, so a picture has the same bits whichever backend rendered it.
-        plan.batches.append(RenderBatch(tuple((todo[i][0].layer, todo[i][0].channel) for i in batch), settings,
-                                        threads=CPU_THREADS))
-        plan.keys.append([todo[i][1] for i in batch])
+    plan = AtlasPlan(list(layers), len(keyed), settings, [t for t, _ in todo], [key for _, key in todo])
+    if todo:
+        plan.batching = batching or batching_for(model, [t.layer for t in plan.targets], settings.size, batch_size)
+        if batch_size:
+            plan.batching = Batching(batch_size, plan.batching.mix_layers)
     return plan
 
 
@@ -126,12 +138,14 @@ def run_atlas(source: ModelSource, model: LoadedModel, plan: AtlasPlan, store: S
     One progress bar over the whole atlas (pictures already in the store count as done)."""
     from tqdm import tqdm
 
-    rendered, expected = 0, {key for keys in plan.keys for key in keys}
+    rendered, queue = 0, plan.queue()
     with tqdm(total=plan.total, initial=plan.total - plan.todo, unit="picture", desc="atlas", file=sys.stderr,
               dynamic_ncols=True, disable=not progress) as bar:
-        for _, event in drive(plan.batches, store, source, model=None if ray else model, ray=ray, workers=workers,
-                              expected=expected):
+        for _, event in drive(queue, store, source, model=None if ray else model, ray=ray, workers=workers,
+                              expected=set(plan.keys)):
             if not isinstance(event, Finished):
+                if event.cap is not None:  # out of GPU memory: the batches not handed out yet get the lower cap
+                    queue.lower(event.cap)
                 continue
             if not rendered:  # the estimate, checked against the first real pictures
                 check_room(store, plan, sum(len(r.to_bytes()) for r in event.result) / len(event.result))

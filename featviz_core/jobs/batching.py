@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from ..backends.work import CPU_BATCH
+from ..backends.work import CPU_BATCH, Work
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 from ..spec.settings import check_batch_size
+from ..spec.targets import Target
 
 SNAPSHOTS = 8  # evolution frames kept per channel (plus the final picture)
 MEMINFO = "/proc/meminfo"
@@ -131,3 +133,28 @@ def batching_for(model: LoadedModel, layers: Sequence[str], size: int, cap: int 
     check_batch_size(cap)
     ordered = sorted(set(layers), key=list(model.layers).index)
     return Batching(cap or max_batch(model, ordered, size), mixes_layers(model.device))
+
+
+class BatchQueue:
+    """Pictures still to render, planned into batches by these rules, handed out one at a time (`make`
+    turns a batch's targets into what is handed out). The one re-plan rule after a batch ran out of GPU
+    memory: `lower` plans the batches not handed out yet, and the batch handed back, under the lower cap.
+    The driver's queue of work items and a work item's own queue of batches are both one of these."""
+
+    def __init__(self, targets: Sequence[Target], batching: Batching,
+                 make: Callable[[list[Target]], Work | list[Target]] = list):
+        self.batching, self.make = batching, make
+        self.pending = self._plan(list(targets))
+
+    def _plan(self, targets: list[Target]) -> deque[list[Target]]:
+        return deque([targets[i] for i in batch] for batch in self.batching.plan([t.layer for t in targets]))
+
+    def __iter__(self) -> Iterator:
+        while self.pending:
+            yield self.make(self.pending.popleft())
+
+    def lower(self, cap: int, retry: Sequence[Target] = ()) -> None:
+        """At most `cap` pictures to a batch from now on; `retry`: a batch handed out that must run again."""
+        if cap < self.batching.cap or retry:
+            self.batching = Batching(min(cap, self.batching.cap), self.batching.mix_layers)
+            self.pending = self._plan([*retry, *(t for batch in self.pending for t in batch)])

@@ -8,7 +8,6 @@ every finished picture at once. It is the only code that writes job results into
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -20,7 +19,7 @@ from ..errors import FeatvizError
 from ..models.loading import LoadedModel
 from ..spec.targets import Target
 from ..store.disk import ChannelResult, Store
-from .batching import Batching, batching_for
+from .batching import BatchQueue, batching_for
 
 OTHER_MODEL = ("A worker rendered with a different model than this one (its weights or featviz version differ): "
                "install the same featviz and weights on every node.")
@@ -101,25 +100,6 @@ def serve_cached(store: Store | None, targets: Sequence[Target],
             queued.add(key)
             todo.append((target, key))
     return cached, todo
-
-
-class BatchQueue:
-    """Pictures still to render, planned into batches at once; the batches not handed out yet are
-    planned again with a lower cap when a batch ran out of GPU memory (`lower`)."""
-
-    def __init__(self, targets: list[Target], batching: Batching, make: Callable[[list[Target]], Work]):
-        self.batching, self.make = batching, make
-        self.pending = deque([targets[i] for i in batch] for batch in batching.plan([t.layer for t in targets]))
-
-    def __iter__(self) -> Iterator[Work]:
-        while self.pending:
-            yield self.make(self.pending.popleft())
-
-    def lower(self, cap: int) -> None:
-        if cap < self.batching.cap:
-            rest = [t for batch in self.pending for t in batch]
-            self.batching = Batching(cap, self.batching.mix_layers)
-            self.pending = deque([rest[i] for i in batch] for batch in self.batching.plan([t.layer for t in rest]))
 
 
 def drive_pictures(model: LoadedModel, targets: Sequence[Target], keys: Sequence[str],

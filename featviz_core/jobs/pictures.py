@@ -30,7 +30,7 @@ from ..spec.layers import spec_for
 from ..spec.settings import RenderSettings
 from ..spec.targets import Target
 from ..store.disk import ChannelResult, png_bytes
-from .batching import mixes_layers, plan_batches, snapshot_steps
+from .batching import Batching, BatchQueue, mixes_layers, snapshot_steps
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,16 @@ def _results(targets, keys, curves, snaps, seconds) -> list[ChannelResult]:
         out.append(ChannelResult(target.layer, target.channel, frames[-1][1], curve, frames, seconds,
                                  dead=max(curve) <= 0.0, key=keys[b]))
     return out
+
+
+def _halved(pictures: int) -> int:
+    """The cap after a batch of `pictures` ran out of GPU memory: half of it (said in the log)."""
+    if pictures == 1:
+        raise FeatvizError("Out of GPU memory for a single picture: choose a smaller size.") from None
+    torch.cuda.empty_cache()
+    log.warning("Out of GPU memory with %d pictures in a batch: halving the batches to at most %d "
+                "(pictures stay the same; pass a batch size to skip this retry).", pictures, pictures // 2)
+    return pictures // 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,30 +98,18 @@ class PictureBatch:
         rest of the batch again in halves."""
         targets = [Target(layer, channel) for layer, channel in self.targets]
         # A batch planned for a GPU that lands on a CPU still renders a layer at a time there.
-        plan = plan_batches([t.layer for t in targets], len(targets), not mixes_layers(model.device))
-        queue = [[targets[i] for i in batch] for batch in plan]
+        queue = BatchQueue(targets, Batching(len(targets), mixes_layers(model.device)))
         done = 0
         with torch_threads(model, self.threads):
-            while queue:
-                chunk = queue.pop(0)
+            for chunk in queue:
                 try:
                     yield from self._chunk(model, chunk, done)
                 except torch.cuda.OutOfMemoryError:
-                    cap, queue = self._halved(chunk, queue, mixes_layers(model.device))
+                    cap = _halved(len(chunk))
+                    queue.lower(cap, retry=chunk)
                     yield Step(done, cap=cap)
                     continue
                 done += len(chunk) * self.steps
-
-    @staticmethod
-    def _halved(chunk: list[Target], queue: list[list[Target]], mix: bool) -> tuple[int, list[list[Target]]]:
-        if len(chunk) == 1:
-            raise FeatvizError("Out of GPU memory for a single picture: choose a smaller size.") from None
-        torch.cuda.empty_cache()
-        cap = len(chunk) // 2
-        log.warning("Out of GPU memory with %d pictures in a batch: halving the batches to at most %d "
-                    "(pictures stay the same; pass a batch size to skip this retry).", len(chunk), cap)
-        rest = chunk + [t for batch in queue for t in batch]
-        return cap, [[rest[i] for i in batch] for batch in plan_batches([t.layer for t in rest], cap, not mix)]
 
     def _chunk(self, model: LoadedModel, targets: list[Target], done: int) -> Iterator[Step | Finished]:
         start = time.perf_counter()
