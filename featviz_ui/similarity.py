@@ -13,13 +13,13 @@ import streamlit as st
 
 from featviz_core import FeatvizError, Store
 from featviz_core.analysis import PhotoSet, cka_matrix, similarity_key
+from featviz_core.spec import stage_layers
 from featviz_core.store import lookup_json
 
 from . import urlstate
 from .models import ModelRef
 from .picker import resolve_linked
 from .sidebar import View
-from .targets import stage_layers
 
 SIMILARITY_PX = 128
 PHOTOS = PhotoSet(size=SIMILARITY_PX, crops=1)  # 14 photos and a crop of each

@@ -2,13 +2,14 @@
 The channel-list grammar is the core's (featviz_core.spec.parse_channels: the CLI reads the same)."""
 from __future__ import annotations
 
-from featviz_core.spec import CHANNEL_SYNTAX, DEFAULT_CHANNELS, LOGITS, layers_for, parse_channels  # noqa: F401
-
-
-def stage_layers(layers: list[str]) -> list[str]:
-    """Layers that are not sub-blocks of another listed layer (lite0: bn1, blocks.0 … blocks.6, bn2)."""
-    listed = set(layers)
-    return [n for n in layers if n != LOGITS and not any(n.startswith(p + ".") for p in listed)]
+from featviz_core.spec import (  # noqa: F401
+    CHANNEL_SYNTAX,
+    DEFAULT_CHANNELS,
+    LOGITS,
+    layers_for,
+    parse_channels,
+    stage_layers,
+)
 
 
 def default_layers(layers: list[str], objective: str = "channel") -> list[str]:

@@ -25,6 +25,23 @@ def test_bad_channel_lists(text, message):
         parse_channels(text, 24, layer="blocks.1")
 
 
+def test_stage_layers_have_one_home_in_the_core():
+    """The stage layers (sub-blocks left out) come from featviz_core.spec, for the CLI and the dashboard alike."""
+    import ast
+    from pathlib import Path
+
+    from featviz_core.spec import stage_layers
+
+    assert stage_layers(LITE0) == ["bn1"] + [f"blocks.{i}" for i in range(7)] + ["bn2"]
+    assert stage_layers(["conv1", "relu1", "logits"]) == ["conv1", "relu1"]
+    root = Path(__file__).resolve().parent.parent
+    homes = [path.relative_to(root).as_posix() for folder in ("featviz_core", "featviz_ui")
+             for path in (root / folder).rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.FunctionDef) and node.name == "stage_layers"]
+    assert homes == ["featviz_core/spec/layers.py"]
+
+
 def test_default_layers_one_early_one_deep():
     assert default_layers(LITE0) == ["blocks.1", "blocks.5"]
     assert default_layers(LITE0, "logit") == ["logits"]

@@ -18,6 +18,7 @@ from featviz_core.analysis.similarity import GramWork, cka_matrix, gram, linear_
 from featviz_core.backends import ModelSource, run_work
 from featviz_core.cli import main as cli_main  # the registered subcommands, as `featviz` runs them
 from featviz_core.cli import similarity as similarity_cli
+from featviz_core.spec import stage_layers
 
 from .conftest import TINY, tiny  # noqa: F401 (fixture)
 
@@ -130,4 +131,4 @@ def test_lite0_neighbouring_stages_are_more_alike_than_distant_ones(lite0):
     cka = cka_matrix(lite0, ["blocks.1", "blocks.4", "blocks.5"])  # the default photos: 14 photos x 7 views
     assert cka[1][2] > cka[0][2] + 0.1, cka
     assert cka[1][2] > 0.7 and cka[0][0] == pytest.approx(1.0)
-    assert similarity_cli.stage_layers(lite0) == ["bn1"] + [f"blocks.{i}" for i in range(7)] + ["bn2"]
+    assert stage_layers(lite0.layers) == ["bn1"] + [f"blocks.{i}" for i in range(7)] + ["bn2"]

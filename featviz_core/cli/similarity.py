@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import FeatvizError
-from ..models import LOGITS
-from ..spec import SIZE_RANGE, check_whole
+from ..spec import SIZE_RANGE, check_whole, stage_layers
 from ..store import Store
 from ._common import OutputWriter, batch_arg, cache_args, model_args, ray_arg, writable_folder
 
@@ -38,19 +37,13 @@ def add_parser(subparsers) -> None:
     cache_args(p)
 
 
-def stage_layers(model) -> list[str]:
-    """Listed layers but logits, leaving out a sub-block where its stage is listed too (blocks.1.0 of blocks.1)."""
-    names = [n for n in model.layers if n != LOGITS]
-    return [n for n in names if not any(n.startswith(other + ".") for other in names)]
-
-
 def _layers(model, spec: str | None, fallback: list[str] | None = None) -> list[str]:
     if not spec:
-        return fallback or stage_layers(model)
+        return fallback or stage_layers(model.layers)
     names = [part.strip() for part in spec.split(",") if part.strip()]
     if not names:
         raise FeatvizError(f"--layers {spec!r} names no layer: give a comma-separated list such as "
-                           f"{','.join(stage_layers(model)[:3])}.")
+                           f"{','.join(stage_layers(model.layers)[:3])}.")
     return [model.resolve_layer(n) for n in names]
 
 

@@ -4,11 +4,11 @@ dashboard serves a cached view from a model's card without loading the model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from ..errors import FeatvizError, unknown_choice
 from .settings import RenderSettings, RenderSpec
-from .targets import Target
+from .targets import LOGITS, Target
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,14 @@ class LayerCard:
         if not 0 <= channel < count:
             raise FeatvizError(f"Channel {channel} is out of range: layer {layer!r} has {count} channels "
                                f"(0-{count - 1}).")
+
+
+def stage_layers(layers: Iterable[str]) -> list[str]:
+    """Listed layers but logits, leaving out a sub-block where its stage is listed too (lite0: bn1,
+    blocks.0 ... blocks.6, bn2; blocks.1.0 is a sub-block of blocks.1): the default layers of the
+    similarity matrix and the scale the dashboard picks and pairs layers on."""
+    names = [n for n in layers if n != LOGITS]
+    return [n for n in names if not any(n.startswith(other + ".") for other in names)]
 
 
 def resolve_targets(model: LayerCard, layer_channels: Sequence[tuple[str, int]]) -> list[Target]:
