@@ -9,8 +9,6 @@ the store reads it by key without loading the model.
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import streamlit as st
 
 from featviz_core import ChannelResult, FeatvizError, Store
@@ -41,11 +39,11 @@ def _work(ref: ModelRef, layer: str, channel: int):
 
 
 def _stored(ref: ModelRef, work, store: Store) -> dict | None:
-    """The store's circuit by key, without the model (RGB models: a greyscale one's key simply misses)."""
+    """The store's circuit by key, without the model: the key read from the model's card."""
     from featviz_core.analysis import circuit_key
     from featviz_core.analysis.circuits import CIRCUIT_SHAPE
 
-    return lookup_json(store, circuit_key(SimpleNamespace(digest=ref.digest, in_channels=3), work), CIRCUIT_SHAPE)
+    return lookup_json(store, circuit_key(ref, work), CIRCUIT_SHAPE)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -8,14 +8,13 @@ or scored.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from featviz_core import LayerInfo, RenderSettings, Store, resolve_targets, spec_for
-from featviz_core.spec import Target
-from featviz_core.spec.layers import LayerCard
+from featviz_core import RenderSettings, Store, resolve_targets, spec_for
+from featviz_core.spec import CARD_SHAPE, ModelCard, Target
 from featviz_core.store import UploadStore, cached_json, json_key, store_json, upload_quota
 
 from .config import cache_dir, caps
@@ -23,7 +22,7 @@ from .config import cache_dir, caps
 if TYPE_CHECKING:
     from featviz_core import LoadedModel
 
-CARD_VERSION = 1
+CARD_VERSION = 2  # 2: the card holds the model's input channels (its cache keys read them)
 UPLOADS_DIR = "uploads"  # under the cache directory
 
 
@@ -54,15 +53,12 @@ def weights_file(weights_id: str | None) -> str | None:
 
 
 @dataclass
-class ModelRef(LayerCard):
-    """A model as the pages see it. `resolve_layer` / `check_channel` are LoadedModel's own (LayerCard's:
-    they only read name, layers and aliases), so validation messages are identical whether or not it is loaded."""
+class ModelRef(ModelCard):
+    """A model as the pages see it: its card (layers, and what its cache keys read) and which weights.
+    `resolve_layer` / `check_channel` are LoadedModel's own (LayerCard's: they only read name, layers
+    and aliases), so validation messages are identical whether or not it is loaded."""
 
-    name: str
-    weights_id: str | None
-    digest: str
-    layers: dict[str, LayerInfo]
-    aliases: dict[str, str] = field(default_factory=dict)
+    weights_id: str | None = None
 
     def load(self) -> LoadedModel:
         model = _load(self.name, weights_file(self.weights_id))
@@ -82,10 +78,6 @@ class ModelRef(LayerCard):
         return {"name": self.name, "digest": self.digest, "weights": self.weights_id or "default"}
 
 
-# What a card must look like to be used (anything else is a miss, and the card is written again).
-CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, str)]}
-
-
 def _card_parts(name: str, weights_id: str | None) -> tuple:
     return ("ui", "card", CARD_VERSION, name, weights_id or "default")
 
@@ -95,21 +87,15 @@ def card_key(name: str, weights_id: str | None) -> str:
     return json_key(_card_parts(name, weights_id))
 
 
-def _card(model: LoadedModel) -> dict:
-    return {"digest": model.digest, "aliases": model.aliases,
-            "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in model.layers.values()]}
-
-
 def _write_card(store: Store, name: str, weights_id: str | None, model: LoadedModel) -> None:
-    store_json(store, _card_parts(name, weights_id), _card(model))
+    store_json(store, _card_parts(name, weights_id), ModelCard.of(model).to_json())
 
 
 def model_ref(name: str, weights_id: str | None = None) -> ModelRef:
     """The card from the store, or load the model once to write it. Raises FeatvizError."""
     def card_of_model() -> dict:
-        return _card(_load(name, weights_file(weights_id)))
+        return ModelCard.of(_load(name, weights_file(weights_id))).to_json()
 
     card = cached_json(current_store(), _card_parts(name, weights_id), card_of_model, CARD_SHAPE,
                        valid=lambda card: bool(card["layers"]))
-    layers = {row[0]: LayerInfo(*row) for row in card["layers"]}
-    return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]))
+    return ModelRef(**vars(ModelCard.from_json(name, card)), weights_id=weights_id)

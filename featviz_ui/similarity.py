@@ -6,8 +6,6 @@ photos at SIMILARITY_PX with one crop each; a matrix in the store is read by key
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -33,8 +31,7 @@ def default_layers(ref: ModelRef) -> list[str]:
 
 
 def _stored(ref: ModelRef, layers: list[str], store: Store) -> list[list[float]] | None:
-    card = SimpleNamespace(digest=ref.digest, in_channels=3)  # RGB models: a greyscale one's key simply misses
-    doc = lookup_json(store, similarity_key(card, layers, card, layers, PHOTOS), {"cka": [[float]]},
+    doc = lookup_json(store, similarity_key(ref, layers, ref, layers, PHOTOS), {"cka": [[float]]},  # by its card
                       valid=lambda d: len(d["cka"]) == len(layers))
     return None if doc is None else doc["cka"]
 

@@ -50,6 +50,25 @@ def test_a_stored_circuit_of_other_layers_is_measured_again(tiny, store):
     assert store.get_json(key)["inputs"] == again["inputs"]
 
 
+def test_a_model_card_gives_the_keys_the_loaded_model_gives():
+    """The dashboard finds stored circuits and CKA matrices by the model's card (spec.ModelCard, no
+    torch), a greyscale model's too, instead of a stand-in of the model that assumed RGB."""
+    from pathlib import Path
+
+    from featviz_core import load_model
+    from featviz_core.spec import ModelCard
+
+    gray = load_model("tests.tiny_model:make_gray", device="cpu")
+    card = ModelCard.from_json(gray.name, json.loads(json.dumps(ModelCard.of(gray).to_json())))
+    assert card.in_channels == gray.in_channels == 1 and card.layers == gray.layers
+    work = circuit_work(gray, "relu2", 1, photos=SMALL)
+    assert circuit_key(card, work) == circuit_key(gray, work)
+    assert similarity_key(card, ["relu1"], card, ["relu3"], SMALL) == similarity_key(gray, ["relu1"], gray,
+                                                                                      ["relu3"], SMALL)
+    ui = Path(__file__).resolve().parent.parent / "featviz_ui"
+    assert not [p.name for p in ui.rglob("*.py") if "SimpleNamespace" in p.read_text()]
+
+
 @pytest.mark.usefixtures("single_thread")
 def test_the_driver_runs_the_grams_with_progress_and_a_rerun_reads_the_store(tiny, store, monkeypatch):
     layers = ["conv1", "relu2", "relu3"]

@@ -28,6 +28,7 @@ from ..errors import FeatvizError
 from ..jobs.driver import drive_cached
 from ..models.hooks import LOGITS
 from ..models.loading import LoadedModel
+from ..spec.layers import ModelCard
 from ..store.disk import Store
 from ..store.lookup import json_key
 from .circuit_grads import direct_conv, input_attribution, input_weight_norms, output_attribution
@@ -119,8 +120,9 @@ class CircuitWork:
                 "inputs": _entries(attribution, weights), "feeds_into": [] if feeds is None else _entries(feeds)}
 
 
-def circuit_key(model: LoadedModel, work: CircuitWork) -> tuple:
-    """The store key of a circuit: version, weights digest, layers, channel and the images it was measured on."""
+def circuit_key(model: ModelCard | LoadedModel, work: CircuitWork) -> tuple:
+    """The store key of a circuit: version, weights digest, layers, channel and the images it was measured on.
+    `model`: the loaded model or its card (spec.ModelCard), which holds all the key reads."""
     return ("circuit", CIRCUIT_VERSION, model.digest, work.layer, work.channel, work.source, work.into or "-",
             work.photos.identity(model.in_channels), pictures_digest(work.extra))
 

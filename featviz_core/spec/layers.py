@@ -1,9 +1,10 @@
 """A model's layers as every entry point checks them: `LayerInfo`, the layer and channel checks, and
-the canonical targets and render specs built from them. Plain values (no torch), so that the
-dashboard serves a cached view from a model's card without loading the model."""
+the canonical targets and render specs built from them; and `ModelCard`, what the cache keys read of
+a model. Plain values (no torch), so that the dashboard serves a cached view from a model's card
+without loading the model."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from ..errors import FeatvizError, unknown_choice
@@ -43,6 +44,39 @@ class LayerCard:
         if not 0 <= channel < count:
             raise FeatvizError(f"Channel {channel} is out of range: layer {layer!r} has {count} channels "
                                f"(0-{count - 1}).")
+
+
+# A card as JSON: anything else is a miss (and the card is written again).
+CARD_SHAPE = {"digest": str, "aliases": dict, "in_channels": int, "layers": [(str, int, int, int, str)]}
+
+
+@dataclass
+class ModelCard(LayerCard):
+    """What is known of a model without loading it: its layers, and what its cache keys read (the
+    weights digest and the input channels). Every key function of the core (`spec_for`, `circuit_key`,
+    `similarity_key`, ...) takes a card as it takes the loaded model, so a view finds stored results
+    by key without torch."""
+
+    name: str
+    digest: str
+    layers: dict[str, LayerInfo]
+    aliases: dict[str, str] = field(default_factory=dict)
+    in_channels: int = 3
+
+    @classmethod
+    def of(cls, model: ModelCard) -> ModelCard:
+        """The card of a loaded model (or of another card)."""
+        return cls(model.name, model.digest, dict(model.layers), dict(model.aliases), model.in_channels)
+
+    def to_json(self) -> dict:
+        return {"digest": self.digest, "aliases": self.aliases, "in_channels": self.in_channels,
+                "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in self.layers.values()]}
+
+    @classmethod
+    def from_json(cls, name: str, doc: dict) -> ModelCard:
+        """The card `to_json` wrote (of CARD_SHAPE)."""
+        return cls(name, doc["digest"], {row[0]: LayerInfo(*row) for row in doc["layers"]}, dict(doc["aliases"]),
+                   doc["in_channels"])
 
 
 def stage_layers(layers: Iterable[str]) -> list[str]:
