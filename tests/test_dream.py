@@ -125,6 +125,21 @@ def test_bad_settings(change, words):
         SETTINGS.with_(**change)
 
 
+def test_a_dream_refuses_a_digest_that_is_not_its_photos(tiny, photo, store):
+    """The digest names the photo in the cache keys: another photo's digest would store this photo's
+    dreams where a visitor of the other photo finds them."""
+    other = np.ascontiguousarray(photo[::-1])
+    settings = DreamSettings(size=32, steps=2, octaves=1)
+    with pytest.raises(FeatvizError, match="The photo to dream on is not the one its digest names"):
+        collect(dream_channels(tiny, photo, photo_digest(other), [("relu2", None)], settings, store))
+    with pytest.raises(FeatvizError, match="guide photo .* is not the one its digest names"):
+        collect(dream_channels(tiny, photo, photo_digest(photo), [("relu2", None)],
+                               settings.with_(guide=photo_digest(photo)), store, guide=other))
+    assert len(store) == 0
+    (dreamt,) = collect(dream_channels(tiny, photo, photo_digest(photo), [("relu2", None)], settings, store))
+    assert store.get(dreamt.key) is not None
+
+
 def test_channel_grown_from_a_photo(tiny, photo, store):
     settings = RenderSettings(size=48, steps=6, init="photo", photo=photo_digest(photo))
     (result,) = collect(render_channels(tiny, [("relu3", 2)], settings, store, photo=photo))
@@ -132,7 +147,7 @@ def test_channel_grown_from_a_photo(tiny, photo, store):
     original = param.photo_images(photo, 1, 3, 48)[0].permute(1, 2, 0).numpy() * 255
     assert np.abs(result.image - original).mean() < np.abs(noise.image - original).mean() / 2
     assert result.key != noise.key
-    with pytest.raises(FeatvizError, match="not the one these settings name"):
+    with pytest.raises(FeatvizError, match="photo start is not the one its digest names"):
         collect(render_channels(tiny, [("relu3", 2)], settings, store, photo=photo[1:]))
     with pytest.raises(FeatvizError, match="needs a photo"):
         collect(render_channels(tiny, [("relu3", 2)], settings, store))

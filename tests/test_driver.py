@@ -15,6 +15,7 @@ import pytest
 from featviz_core import RenderSettings, Store, collect, load_model, render_channels
 from featviz_core.analysis.scan import scan_folder
 from featviz_core.backends import ModelSource
+from featviz_core.inputs.photos import photo_digest
 from featviz_core.jobs import dream_channels, plan_atlas, run_atlas
 from featviz_core.spec.dream import DreamSettings
 from tests.exemplar_fixtures import build_folder
@@ -50,7 +51,7 @@ def test_every_job_stores_through_the_driver_alone(tiny, tmp_path):
     store = CountingStore(str(tmp_path / "cache"))
     try:
         collect(render_channels(tiny, [("relu3", 0), ("conv2", 1)], SETTINGS, store, batch_size=2))
-        collect(dream_channels(tiny, PHOTO, "p" * 20, [("relu2", None)], DREAM, store))
+        collect(dream_channels(tiny, PHOTO, photo_digest(PHOTO), [("relu2", None)], DREAM, store))
         plan = plan_atlas(tiny, ["relu1"], SETTINGS, store, batch_size=4)
         run_atlas(ModelSource(TINY, device="cpu"), tiny, plan, store, progress=False)
         photos = str(build_folder(tmp_path / "photos"))
@@ -64,7 +65,7 @@ def test_every_job_stores_through_the_driver_alone(tiny, tmp_path):
         assert shards > 1 and store.json_puts.count("featviz_core.jobs.driver") == shards + 1  # and the merged one
         before = (len(store.puts), len(store.json_puts))
         collect(render_channels(tiny, [("relu3", 0), ("conv2", 1)], SETTINGS, store, batch_size=2))
-        collect(dream_channels(tiny, PHOTO, "p" * 20, [("relu2", None)], DREAM, store))
+        collect(dream_channels(tiny, PHOTO, photo_digest(PHOTO), [("relu2", None)], DREAM, store))
         list(scan_folder(tiny, photos, ["relu3"], 2, store, shard_size=8))
         assert (len(store.puts), len(store.json_puts)) == before  # all served from the store
     finally:
@@ -84,14 +85,14 @@ def test_nothing_else_in_the_core_writes_job_results():
 
 def test_a_killed_dream_resumes_from_its_stored_batches(tiny, store):
     request = [("relu2", None), ("relu3", None), ("conv2", None)]
-    events = dream_channels(tiny, PHOTO, "p" * 20, request, DREAM, store, batch_size=1)
+    events = dream_channels(tiny, PHOTO, photo_digest(PHOTO), request, DREAM, store, batch_size=1)
     for event in events:
         if event.finished:
             break  # the first batch is done and stored: stop, as Ctrl-C would
     events.close()
     assert len(store) == 1
     with count_forwards(tiny.module) as calls:
-        rest = collect(dream_channels(tiny, PHOTO, "p" * 20, request, DREAM, store, batch_size=1))
+        rest = collect(dream_channels(tiny, PHOTO, photo_digest(PHOTO), request, DREAM, store, batch_size=1))
     assert len(calls) == 2 * DREAM.steps
     assert sorted(r.cached for r in rest) == [False, False, True] and len(store) == 3
 

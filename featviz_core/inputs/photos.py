@@ -129,6 +129,13 @@ def photo_digest(photo: np.ndarray) -> str:
     return h.hexdigest()[:20]
 
 
+def check_digest(photo: np.ndarray, digest: str | None, what: str) -> None:
+    """Refuse a photo that is not the one `digest` names. Cache keys hold the digest, not the pixels:
+    a wrong one would store pictures under another photo's key (in a shared cache, for every visitor)."""
+    if photo_digest(photo) != digest:
+        raise FeatvizError(f"{what} is not the one its digest names ({digest!r}): pass photo_digest() of it.")
+
+
 def square(photo: np.ndarray, size: int) -> np.ndarray:
     """The centre square of the photo at size x size (the render loop works on square pictures)."""
     h, w = photo.shape[:2]

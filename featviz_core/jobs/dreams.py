@@ -7,6 +7,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import FeatvizError
+from ..inputs.photos import check_digest
 from ..models.loading import LoadedModel
 from ..optvis.dream_tiles import TILE
 from ..spec.dream import WHOLE_LAYER, DreamSettings, check_dream_size, spec_for
@@ -44,8 +45,10 @@ def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, lay
     """Dream every target of one photo, batched and cached like `runner.render_channels` (same
     Progress events, ChannelResults in the same store). `photo_digest` is `photos.photo_digest(photo)`;
     `guide` is the guide photo, `settings.guide` its digest (both or neither). The dream's pixels are
-    checked against the host's limit (config.dream_pixels) first."""
+    checked against the host's limit (config.dream_pixels) first; a digest that is not the photo's is refused
+    (the cache keys hold it)."""
     targets = dream_targets(model, layer_channels, settings.objective)
+    check_digest(photo, photo_digest, "The photo to dream on")
     check_guide(settings, guide)
     check_dream_size(photo.shape, settings.size)
     keys = [spec_for(model, photo_digest, t, settings).key() for t in targets]
@@ -59,10 +62,7 @@ def dream_channels(model: LoadedModel, photo: np.ndarray, photo_digest: str, lay
 
 def check_guide(settings: DreamSettings, guide: np.ndarray | None) -> None:
     """A guide photo comes with its digest in the settings (the cache key), and only so."""
-    from ..inputs.photos import photo_digest
-
     if (guide is None) != (settings.guide is None):
         raise FeatvizError("A guided dream needs both the guide photo and its digest in DreamSettings(guide=...).")
-    if guide is not None and photo_digest(guide) != settings.guide:
-        raise FeatvizError("The guide photo's digest is not the one in DreamSettings(guide=...): "
-                           "use photo_digest(guide).")
+    if guide is not None:
+        check_digest(guide, settings.guide, "The guide photo of DreamSettings(guide=...)")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FeatvizError
-from ..inputs.photos import photo_digest
+from ..inputs.photos import check_digest
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 from ..spec.settings import RenderSettings
@@ -103,8 +103,7 @@ def check_photo(settings: RenderSettings, photo) -> None:
         return
     if photo is None:
         raise FeatvizError("The 'photo' starting image needs a photo.")
-    if photo_digest(photo) != settings.photo:
-        raise FeatvizError("The photo given is not the one these settings name (its digest differs).")
+    check_digest(photo, settings.photo, "The photo given to the settings' photo start")
 
 
 def _octave_plan(recipe: Recipe, settings: RenderSettings) -> list[tuple[int, int]]:
