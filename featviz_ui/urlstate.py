@@ -6,6 +6,7 @@ URL value first and returns a message (shown by the caller) or fixes the value t
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Callable
 
@@ -78,27 +79,43 @@ def check_choice(key: str, options, kind: str, default=None) -> None:
                  + str(unknown_choice(kind, value, [str(o) for o in options])), "error")
 
 
-def clamp_number(key: str, low: int, high: int, kind: str, default: int, why: str = "",
-                 rule: Callable[[int], None] | None = None) -> None:
-    """A whole number in low..high: one outside becomes the nearest allowed value, anything else (64.5,
-    NaN, -3 where negatives make no sense) the default, each with a note saying what is used. `rule` is
-    the core's own check of the setting (spec.check_whole): a number it refuses is noted in its words."""
+def clamp_number(key: str, low: float, high: float, kind: str, default: float, why: str = "",
+                 rule: Callable[[float], object] | None = None) -> None:
+    """A number in low..high, whole unless `low` is a float: one outside becomes the nearest allowed
+    value, anything else (64.5 for a whole number, NaN, -3 where negatives make no sense) the default,
+    each with a note saying what is used. `rule` is the core's own check of the setting
+    (spec.check_whole): a number it refuses is noted in its words."""
+    whole = not isinstance(low, float)
     for value in raw_values(key)[-1:]:
-        try:
-            number = int(value)
-        except ValueError:
+        number = _number(value, whole)
+        if number is None:
             st.session_state[key] = default
-            note(f"The link's {kind} {value!r} is not a whole number: using the default, {default}.")
+            note(f"The link's {kind} {value!r} is not a {'whole ' if whole else ''}number: using the default, "
+                 f"{_shown(default)}.")
             continue
         clamped = min(max(number, low), high)
         if clamped != number:
             st.session_state[key] = clamped
             refused = _refused(rule, number)
-            note(f"The link's {kind}: {refused} Using {clamped}{why}." if refused
-                 else f"The link's {kind} {number} is outside {low}–{high}{why}: using {clamped}.")
+            note(f"The link's {kind}: {refused} Using {_shown(clamped)}{why}." if refused
+                 else f"The link's {kind} {_shown(number)} is outside {_shown(low)}–{_shown(high)}{why}: "
+                      f"using {_shown(clamped)}.")
 
 
-def _refused(rule: Callable[[int], None] | None, number: int) -> str:
+def _number(value: str, whole: bool) -> float | None:
+    """The link's text as a whole number (or any finite number), else None."""
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(number: float) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _refused(rule: Callable[[float], object] | None, number: float) -> str:
     """The core's message for a number its rule refuses; '' when it passes (or there is no rule)."""
     try:
         if rule is not None:

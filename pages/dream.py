@@ -5,7 +5,15 @@ import streamlit as st
 from featviz_core import FeatvizError
 from featviz_core.inputs import whole_photo
 from featviz_core.spec import LOGITS, Target
-from featviz_core.spec.dream import DreamSettings, dream_shape, largest_size, spec_for
+from featviz_core.spec.dream import (
+    DREAM_SIZE_RANGE,
+    MAX_ACCENTUATE,
+    OCTAVES_RANGE,
+    DreamSettings,
+    dream_shape,
+    largest_size,
+    spec_for,
+)
 from featviz_ui import rendering, urlstate
 from featviz_ui.charts import curves_picture
 from featviz_ui.photo_picker import pick_photo
@@ -14,29 +22,33 @@ from featviz_ui.sidebar import MAX_SEED, open_page
 from featviz_ui.targets import default_layers
 
 KINDS = {"layer": "Whole layers", "channel": "One channel", "logit": "A class"}
+PAGE_SIZE = 4096  # the largest dream size the page offers, whatever the host's megapixel limit allows
 
 
 def dream_settings(view, photo, kind: str, guide) -> DreamSettings:
     """Size (the longer side, up to the host's megapixel limit for this photo), steps, octaves, seed and
     accentuation: the dream's own, here on the page."""
     default = DreamSettings()
-    top = max(32, min(largest_size(photo.pixels.shape), max(photo.pixels.shape[:2]), 4096))
+    low = DREAM_SIZE_RANGE[0]
+    top = max(low, min(largest_size(photo.pixels.shape), max(photo.pixels.shape[:2]), PAGE_SIZE))
     steps = min(default.steps, view.caps.steps)
-    urlstate.clamp_number("size", 32, top, "dream size", min(default.size, top))
+    urlstate.clamp_number("size", low, top, "dream size", min(default.size, top))
     urlstate.clamp_number("dsteps", 1, view.caps.steps, "dream step count", steps)
-    urlstate.clamp_number("octaves", 1, 8, "octave count", default.octaves)
+    urlstate.clamp_number("octaves", *OCTAVES_RANGE, "octave count", default.octaves)
     urlstate.clamp_number("seed", 0, MAX_SEED, "seed", default.seed)
+    urlstate.clamp_number("accent", 0.0, MAX_ACCENTUATE, "accentuation strength", default.accentuate,
+                          rule=lambda strength: default.with_(accentuate=strength))
     cols = st.columns(5)
-    size = cols[0].number_input("Size (longer side)", 32, top, min(default.size, top), step=32, key="size",
+    size = cols[0].number_input("Size (longer side)", low, top, min(default.size, top), step=32, key="size",
                                 bind="query-params", help=f"Up to {top} px for this photo: the dream keeps its shape.")
     steps = cols[1].number_input("Dream steps", 1, view.caps.steps, steps, step=10, key="dsteps", bind="query-params",
                                  help="Gradient steps over all octaves.")
-    octaves = cols[2].number_input("Octaves", 1, 8, default.octaves, key="octaves", bind="query-params",
+    octaves = cols[2].number_input("Octaves", *OCTAVES_RANGE, default.octaves, key="octaves", bind="query-params",
                                    help="The dream starts on the photo shrunk by 1.4 per octave and grows with it.")
     seed = cols[3].number_input("Seed", 0, MAX_SEED, default.seed, key="seed", bind="query-params")
-    accent = cols[4].number_input("Accentuation", 0.0, 100.0, 0.0, step=0.5, key="accent", bind="query-params",
-                                  help="0: a plain dream. Above 0: stay near the photo; a larger strength lets the "
-                                       "target show more.")
+    accent = cols[4].number_input("Accentuation", 0.0, MAX_ACCENTUATE, default.accentuate, step=0.5, key="accent",
+                                  bind="query-params", help="0: a plain dream. Above 0: stay near the photo; a larger "
+                                                            "strength lets the target show more.")
     return DreamSettings(size=int(size), steps=int(steps), octaves=int(octaves), seed=int(seed), objective=kind,
                          accentuate=float(accent), guide=guide.digest if guide is not None else None)
 
@@ -46,14 +58,17 @@ def pick_targets(view, kind: str) -> list[Target]:
     options = [n for n in view.ref.layers if n != LOGITS]
     if kind == "logit":
         classes = view.ref.layers[LOGITS].channels
+        urlstate.clamp_number("cls", 0, classes - 1, "class", 0, f" ({view.ref.name} has {classes} classes)")
         cls = st.number_input("Class", 0, classes - 1, 0, key="cls", bind="query-params",
                               help="A class index of the model's logits (lite0: ImageNet).")
         return [Target(LOGITS, int(cls))]
     if kind == "channel":
         left, right = st.columns(2)
-        layer = left.selectbox("Layer", options, index=options.index(default_layers(options)[-1]), key="dlayer",
-                               bind="query-params")
+        default = default_layers(options)[-1]
+        linked_layer(view, options, default)
+        layer = left.selectbox("Layer", options, index=options.index(default), key="dlayer", bind="query-params")
         channels = view.ref.layers[layer].channels
+        urlstate.clamp_number("ch", 0, channels - 1, "channel", 0, f" (layer {layer} has {channels})")
         channel = right.number_input("Channel", 0, channels - 1, 0, key="ch", bind="query-params",
                                      help="Type it, or pick one on the Channels page's gallery of the layer.")
         return [Target(layer, int(channel))]
@@ -61,6 +76,17 @@ def pick_targets(view, kind: str) -> list[Target]:
     layers = st.multiselect("Layers", options, default=default_layers(options), key="layers", bind="query-params",
                             max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
     return [Target(layer, -1) for layer in sorted(layers, key=options.index)]
+
+
+def linked_layer(view, options: list[str], default: str) -> None:
+    """The link's layer of a channel dream: an alias becomes its layer's name; one the page does not
+    offer (unknown, or the logits) is noted with the valid layers, and the default shown."""
+    for value in urlstate.raw_values("dlayer")[-1:]:
+        name = view.ref.aliases.get(value, value)
+        if name != value and name in options:
+            st.session_state["dlayer"] = name
+        else:
+            urlstate.check_choice("dlayer", options, "layer to dream with", default)
 
 
 def main() -> None:

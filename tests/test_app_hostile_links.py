@@ -83,8 +83,21 @@ LINKS = [
     ("gallery", {"page": "NaN"}, "page 'NaN' is not a whole number: using the default, 1"),
     ("gallery", {"page": ["2", "1"]}, "gives page 2 times"),
     ("gallery", {"layer": ["blocks.5", "blocks.1"]}, "gives layer 2 times"),
+    ("dream", {"accent": "NaN"}, "accentuation strength 'NaN' is not a number: using the default, 0"),
+    ("dream", {"accent": "150"}, "accentuation strength: Accentuation strength 150.0 is out of range: 0 (off) to "
+                                 "100. Using 100"),
+    ("dream", {"accent": LINK}, "accentuation strength '[evil](http://evil.example)' is not a number"),
+    ("dream", {"octaves": "9"}, "octave count 9 is outside 1–8: using 8"),
+    ("dream", {"dkind": "logit", "cls": "99999"}, "class 99999 is outside 0–999 (lite0 has 1000 classes): using 999"),
+    ("dream", {"dkind": "logit", "cls": "NaN"}, "class 'NaN' is not a whole number: using the default, 0"),
+    ("dream", {"dkind": "channel", "dlayer": "blocks.1", "ch": "-1"},
+     "channel -1 is outside 0–23 (layer blocks.1 has 24): using 0"),
+    ("dream", {"dkind": "channel", "dlayer": "<script>"},
+     "layer to dream with '<script>', which is not offered here; showing blocks.5"),
+    ("dream", {"dkind": "channel", "dlayer": "logits"}, "Unknown layer to dream with 'logits'"),
 ]
-BASE = {"compare": TWO_BY_TWO, "curves": TWO_BY_TWO, "evolution": EVOLUTION, "gallery": GALLERY}
+DREAM = {"size": "48", "dsteps": "2", "octaves": "1", "photo": "chelsea", "layers": "blocks.1"}
+BASE = {"compare": TWO_BY_TWO, "curves": TWO_BY_TWO, "evolution": EVOLUTION, "gallery": GALLERY, "dream": DREAM}
 # Unescaped markdown that text from a link could form: links, images, HTML, emphasis, code, autolinks.
 MARKDOWN = re.compile(r"(?<!\\)[\[\]()<>*_`!$#]|https?://|www\.")
 
