@@ -7,6 +7,7 @@ folder, and crops are opened by names built from the scan's own layers and two i
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import streamlit as st
@@ -26,21 +27,26 @@ from . import urlstate
 from .config import exemplar_dirs
 from .models import ModelRef
 
+log = logging.getLogger(__name__)
+
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _read(directory: str, _mtime: float) -> dict | str:
-    """The scan in `directory`, or the reason it cannot be read (cached until exemplars.json changes)."""
+def _read(directory: str, name: str, _mtime: float) -> dict | str:
+    """The scan in `directory`, or what is wrong with it, the folder called `name` (visitors see no server
+    path; the server log has it). Cached until exemplars.json changes."""
     try:
-        return read_scan(directory)
+        return read_scan(directory, name)
     except FeatvizError as exc:
+        log.warning("exemplar scan in %r not read: %s", directory, exc)  # the path, for the server's owner
         return str(exc)
 
 
 def _scans() -> list[tuple[str, dict | str]]:
-    found = []
-    for directory in exemplar_dirs():
+    found, dirs = [], exemplar_dirs()
+    for n, directory in enumerate(dirs, 1):
         path = os.path.join(directory, "exemplars.json")
-        found.append((directory, _read(directory, os.path.getmtime(path) if os.path.isfile(path) else 0.0)))
+        name = f"the server's exemplar folder {n} of {len(dirs)}" if len(dirs) > 1 else "the server's exemplar folder"
+        found.append((directory, _read(directory, name, os.path.getmtime(path) if os.path.isfile(path) else 0.0)))
     return found
 
 

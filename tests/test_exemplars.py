@@ -151,6 +151,27 @@ def test_a_damaged_stored_shard_is_scanned_again(tiny, folder, store, single_thr
     assert store.get_json(f"exemplars:shard:{key}:1")["layers"].keys() == set(LAYERS)
 
 
+def test_a_broken_scan_is_said_to_visitors_without_the_server_path(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from featviz_core.analysis.exemplar_files import read_scan
+    from featviz_ui import exemplars as ui
+
+    missing, broken = tmp_path / "nothing", tmp_path / "broken"
+    broken.mkdir()
+    (broken / "exemplars.json").write_text('{"model": 1}')
+    monkeypatch.setattr(sys, "argv", ["app.py", "--exemplars", str(missing), "--exemplars", str(broken)])
+    with caplog.at_level(logging.WARNING, logger="featviz_ui.exemplars"):
+        said = [doc for _, doc in ui._scans()]
+    assert said[0].startswith("No exemplars.json in the server's exemplar folder 1 of 2: run")
+    assert said[1] == ("exemplars.json in the server's exemplar folder 2 of 2 is not a featviz exemplar scan "
+                       "(ValueError).")
+    assert not [s for s in said if str(tmp_path) in s]
+    assert str(missing) in caplog.text and str(broken) in caplog.text  # the server's log keeps the paths
+    with pytest.raises(FeatvizError, match=re.escape(repr(str(missing)))):  # the CLI's user names their own folder
+        read_scan(str(missing))
+
+
 def test_unreadable_and_foreign_files_are_skipped_and_counted(tiny, folder, single_thread):
     doc = final(scan_folder(tiny, str(folder), ["relu3"], 2, None, shard_size=6))
     assert doc["skipped"] == JUNK and doc["images"] == READABLE

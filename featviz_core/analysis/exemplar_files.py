@@ -83,15 +83,16 @@ def write_outputs(doc: dict, root: str, out: str) -> int:
 SCAN_SHAPE = {"model": {"digest": str}, "folder": str, "layers": {}}
 ENTRY_SHAPE = {"image": str, "box": (float, float, float, float), "activation": float}
 
-def read_scan(directory: str) -> dict:
+def read_scan(directory: str, name: str | None = None) -> dict:
     """A scan's document, checked for the fields the dashboard and the self-check use. Raises
-    FeatvizError (without the folder's contents) when it is missing or malformed."""
+    FeatvizError (without the folder's contents) when it is missing or malformed; its message calls
+    the folder `name` (default: its path; the dashboard does not show visitors the server's paths)."""
     path = os.path.join(directory, DOC)
+    where, out = (name, "FOLDER") if name else (repr(directory), directory)
     if not os.path.isfile(path):
-        raise FeatvizError(f"No {DOC} in {directory!r}: "
-                           f"run `python -m featviz_core exemplars ... --out {directory}` first.")
+        raise FeatvizError(f"No {DOC} in {where}: run `python -m featviz_core exemplars ... --out {out}` first.")
     if os.path.getsize(path) > MAX_DOC_BYTES:
-        raise FeatvizError(f"{DOC} in {directory!r} is larger than {MAX_DOC_BYTES // 2**20} MiB.")
+        raise FeatvizError(f"{DOC} in {where} is larger than {MAX_DOC_BYTES // 2**20} MiB.")
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -101,7 +102,7 @@ def read_scan(directory: str) -> dict:
                                                    for entries in channels.values()):
             raise ValueError("not the shape of a scan")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise FeatvizError(f"{DOC} in {directory!r} is not a featviz exemplar scan ({type(exc).__name__}).") from exc
+        raise FeatvizError(f"{DOC} in {where} is not a featviz exemplar scan ({type(exc).__name__}).") from exc
     return doc
 
 
