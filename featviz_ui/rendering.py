@@ -26,8 +26,8 @@ from .waiting import WaitDisplay, queue_text  # noqa: F401 (queue_text: the stat
 if TYPE_CHECKING:  # the render service and the picture kinds are imported when something must render:
     # a view served from the cache imports no torch (tests/test_app_cold.py)
     from featviz_core import LoadedModel
-    from featviz_core.backends import RenderService, Snapshot
     from featviz_core.jobs import PictureKind
+    from featviz_core.serving import RenderService, Snapshot
 
 Slots = dict[str, "st.delta_generator.DeltaGenerator"]
 POLL_S = 0.5
@@ -38,7 +38,7 @@ _QUEUED = "_render_queued"  # this session has asked the render service for pict
 @st.cache_resource(show_spinner=False)
 def render_service() -> RenderService:
     """One per server process: every session's renders share its queue and its worker threads."""
-    from featviz_core.backends import RenderService
+    from featviz_core.serving import RenderService
 
     return RenderService()
 

@@ -5,7 +5,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from featviz_core.backends import Snapshot
+    from featviz_core.serving import Snapshot
 
 
 def queue_text(state: Snapshot) -> str:

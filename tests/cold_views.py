@@ -21,7 +21,7 @@ VIEWS = {  # page: its link's query (tiny pictures, as tests/app_fixtures.py's F
     "evolution": {**FAST, "layer": "blocks.5", "channel": "3"},
     "dream": {"size": "64", "dsteps": "4", "octaves": "1"},
 }
-HEAVY = ("torch", "timm", "torchvision", "featviz_core.models.loading", "featviz_core.backends.service")
+HEAVY = ("torch", "timm", "torchvision", "featviz_core.models.loading", "featviz_core.serving.service")
 
 
 def open_view(page: str, query: dict) -> dict:

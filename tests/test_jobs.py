@@ -1,4 +1,4 @@
-"""Render work through the service (featviz_core/backends/service.py) on the tiny model and a real store: a
+"""Render work through the service (featviz_core/serving/service.py) on the tiny model and a real store: a
 rerun or a second visitor joins the render in flight instead of starting over; work nobody watches
 stops; errors reach the watcher. A gate on the model's forward pass holds a batch mid-render while the
 test acts."""
@@ -11,9 +11,9 @@ import time
 import pytest
 
 from featviz_core import RenderSettings, Target
-from featviz_core.backends import render_queue
-from featviz_core.backends.service import RenderService, Snapshot
 from featviz_core.jobs import channels
+from featviz_core.serving import render_queue
+from featviz_core.serving.service import RenderService, Snapshot
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

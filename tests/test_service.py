@@ -1,4 +1,4 @@
-"""The render service (featviz_core/backends/service.py) on the tiny model and a real store: one render per
+"""The render service (featviz_core/serving/service.py) on the tiny model and a real store: one render per
 picture however many visitors want it, round robin between visitors, the per-visitor cap, a fixed
 number of threads, place in the queue and wait, errors reaching the watcher. A gate on the model's
 forward pass holds a batch mid-render while the test acts (tests/test_jobs.py has the same gate)."""
@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from featviz_core.backends.queueing import default_workers, interleave, threads_per_worker, wait_estimate
-from featviz_core.backends.service import Item, RenderService
 from featviz_core.errors import FeatvizError
 from featviz_core.jobs import channels
+from featviz_core.serving.queueing import default_workers, interleave, threads_per_worker, wait_estimate
+from featviz_core.serving.service import Item, RenderService
 from tests.test_jobs import gate, items, service, wait  # noqa: F401  (service: a fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -96,7 +96,7 @@ def test_batches_take_other_visitors_pictures_where_the_batcher_mixes_visitors(s
             return 16
 
         def render(self, batch):
-            from featviz_core.backends.service import Update
+            from featviz_core.serving.service import Update
             Mixing.seen.append(sorted(i.key for i in batch))
             yield Update(1, finished={i.key: i.key for i in batch})
 
@@ -185,7 +185,7 @@ def test_other_kinds_of_pictures_queue_beside_channels(tiny, store, service):
             return 4
 
         def render(self, batch):
-            from featviz_core.backends.service import Update
+            from featviz_core.serving.service import Update
             yield Update(1, finished={i.key: i.payload * 2 for i in batch})
 
     doubler = Doubler()
@@ -207,7 +207,7 @@ def test_a_batch_that_ends_without_a_picture_says_so_instead_of_rendering_it_aga
             return 4
 
         def render(self, batch):
-            from featviz_core.backends.service import Update
+            from featviz_core.serving.service import Update
             Forgetful.renders += 1
             yield Update(1, finished={batch[0].key: "done"})
 
@@ -219,7 +219,7 @@ def test_a_batch_that_ends_without_a_picture_says_so_instead_of_rendering_it_aga
 
 
 def test_the_status_says_the_place_in_the_queue_and_the_wait():
-    from featviz_core.backends.service import Snapshot
+    from featviz_core.serving.service import Snapshot
     from featviz_ui.rendering import queue_text
 
     queued = Snapshot({}, {}, {}, done_steps=0, total_steps=192, ahead=12, wait_s=41.4, refused=0, open=2)
@@ -240,7 +240,7 @@ def test_a_layer_the_model_lacks_reaches_the_watcher_and_the_worker_goes_on(tiny
 
 def test_workers_run_below_the_web_server_s_priority(tiny, store, service):
     """Renders are batch work: a page load or a widget change must not wait behind them."""
-    from featviz_core.backends.queueing import RENDER_NICENESS
+    from featviz_core.serving.queueing import RENDER_NICENESS
 
     service.want("a", items(tiny, store, [("conv2", 3)]))
     wait(service, "a")
@@ -253,7 +253,7 @@ def test_workers_run_below_the_web_server_s_priority(tiny, store, service):
 
 
 def test_rates_and_batch_sizes_are_kept_for_a_bounded_number_of_picture_kinds():
-    from featviz_core.backends.render_queue import KINDS_REMEMBERED, remember
+    from featviz_core.serving.render_queue import KINDS_REMEMBERED, remember
 
     table: dict = {}
     for n in range(KINDS_REMEMBERED + 40):
@@ -266,7 +266,7 @@ def test_rates_and_batch_sizes_are_kept_for_a_bounded_number_of_picture_kinds():
 def test_a_waiting_view_is_sent_only_what_changed(monkeypatch):
     """Queued: a still note, again only when the place changes or 5 s passed; then the status and a
     bar redrawn at most once a second (every message costs the visitor's browser a redraw)."""
-    from featviz_core.backends.service import Snapshot
+    from featviz_core.serving.service import Snapshot
     from featviz_ui import rendering
 
     sent = []

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from .. import config
-from ..backends.queueing import usable_cores
+from ..serving.queueing import usable_cores
 from ._common import (  # noqa: F401
     MAX_WORKERS,
     batch_arg,

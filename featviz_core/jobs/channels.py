@@ -1,4 +1,4 @@
-"""Pictures as render-service work (backends/service.py): which pictures may share a batch, how many,
+"""Pictures as render-service work (serving/service.py): which pictures may share a batch, how many,
 and rendering a batch through the driver (cache first, each finished batch stored at once).
 
 A `PictureKind` says how one kind of picture is keyed and rendered: channel renders
@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator, Sequence
 
-from ..backends.queueing import Item, Update
 from ..models.loading import LoadedModel
+from ..serving.queueing import Item, Update
 from ..spec import dream as dream_spec
 from ..spec.settings import RenderSettings
 from ..spec.targets import Target

@@ -7,8 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterator, Protocol, Sequence
 
+from ..backends.work import CPU_BATCH
 from ..config import THREADS_ENV, WORKERS_ENV, render_threads, render_workers  # noqa: F401 (env names)
-from .work import CPU_BATCH
 
 
 @dataclass
