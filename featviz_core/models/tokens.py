@@ -9,10 +9,14 @@ pickles (a Ray actor's copy too)."""
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..errors import FeatvizError
 from .hooks import ADAPTER, LOGITS
@@ -77,3 +81,30 @@ def adapt_tokens(module: nn.Module, names: list[str] | None) -> list[str] | None
     names = names if names is not None else token_layers(module)
     setattr(module, ADAPTER, TokenGrid(module.num_prefix_tokens, frozenset(n for n in names if n != LOGITS)))
     return names
+
+
+_math_lock = threading.Lock()
+_math_users: list = []  # the one sdpa_kernel context the users inside math_attention share
+
+
+@contextmanager
+def math_attention() -> Iterator[None]:
+    """Scaled dot-product attention through its plain math kernel while inside: the fused kernels (flash
+    attention, on CPU too) have no forward-mode derivative and no double backward, which Jacobian-vector
+    products through attention need. The kernel choice is process-wide, so users on several threads
+    share one switch: the first in turns the fused kernels off, the last out turns them back on
+    (nested sdpa_kernel contexts left out of order would leave them off for good)."""
+    with _math_lock:
+        if not _math_users:
+            context = sdpa_kernel([SDPBackend.MATH])
+            context.__enter__()
+            _math_users.append(context)
+        else:
+            _math_users.append(_math_users[0])
+    try:
+        yield
+    finally:
+        with _math_lock:
+            context = _math_users.pop()
+            if not _math_users:
+                context.__exit__(None, None, None)
