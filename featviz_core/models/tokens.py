@@ -84,7 +84,7 @@ def adapt_tokens(module: nn.Module, names: list[str] | None) -> list[str] | None
 
 
 _math_lock = threading.Lock()
-_math_users: list = []  # the one sdpa_kernel context the users inside math_attention share
+_math = {"users": 0, "context": None}  # how many are inside math_attention, and the sdpa_kernel they share
 
 
 @contextmanager
@@ -93,18 +93,16 @@ def math_attention() -> Iterator[None]:
     attention, on CPU too) have no forward-mode derivative and no double backward, which Jacobian-vector
     products through attention need. The kernel choice is process-wide, so users on several threads
     share one switch: the first in turns the fused kernels off, the last out turns them back on
-    (nested sdpa_kernel contexts left out of order would leave them off for good)."""
+    (sdpa_kernel contexts left out of order would leave them off for good)."""
     with _math_lock:
-        if not _math_users:
-            context = sdpa_kernel([SDPBackend.MATH])
-            context.__enter__()
-            _math_users.append(context)
-        else:
-            _math_users.append(_math_users[0])
+        if _math["users"] == 0:
+            _math["context"] = sdpa_kernel([SDPBackend.MATH])
+            _math["context"].__enter__()
+        _math["users"] += 1
     try:
         yield
     finally:
         with _math_lock:
-            context = _math_users.pop()
-            if not _math_users:
-                context.__exit__(None, None, None)
+            _math["users"] -= 1
+            if _math["users"] == 0:
+                _math["context"].__exit__(None, None, None)
