@@ -1,14 +1,16 @@
 """The autograd behind channel circuits (circuits.py): how much each channel of an earlier layer drives
 one channel of a later layer, as gradient x activation, in one forward pass (and its backward) per batch.
 
-The source layer is read as what the layers after it see (its module's output, after any clamp), and
-the target channel as the app reads a channel everywhere: its map's mean (before a capped clamp such as
-ReLU6, as LayerTap reads it; a logit as it is). The forward pass stops once the target has fired.
+Both layers are read through the one hook, LayerTap (models/hooks.py): the source as what the layers
+after it see (its module's output, after any clamp; LayerTap's `swap`), and the target channel as the
+app reads a channel everywhere: its map's mean (before a capped clamp such as ReLU6; a logit as it is).
+A token layer (a ViT block) is read as the adapter lays it out: its patch tokens on their grid, class
+and register tokens dropped, so a channel is a channel and its mean is over the patch tokens. The
+forward pass stops once the target has fired.
 """
 from __future__ import annotations
 
 import threading
-from typing import Callable
 
 import numpy as np
 import torch
@@ -16,66 +18,25 @@ import torch.autograd.forward_ad as fwAD
 from torch import nn
 
 from ..errors import FeatvizError
-from ..models.hooks import LOGITS
+from ..models.hooks import LayerTap, Swap, laid_out
 from ..models.loading import LoadedModel
+from ..models.tokens import math_attention
 
-Swap = Callable[[torch.Tensor], torch.Tensor]  # what the layers after the source see instead of its output
-
-
-class _Stop(Exception):
-    """Raised from the target's hook: nothing after the target is needed."""
+NO_FORWARD_AD = "Trying to use forward AD with"  # PyTorch's words for an operation without a forward-mode formula
 
 
-class Probe:
-    """Hooks for forward passes of a (possibly shared) model: records the source layer's output,
-    replaced by `swap(output)` where given, and the target layer's activation; acts only on the
-    thread inside `run`, as LayerTap does."""
+def _tap(model: LoadedModel, source: str, target: str, swap: Swap | None = None) -> LayerTap:
+    return LayerTap(model.module, [source, target], {source: swap} if swap else None)
 
-    def __init__(self, model: LoadedModel, source: str, target: str, swap: Swap | None = None):
-        self.model, self.source, self.target, self.swap = model, source, target, swap
-        self.seen: dict[str, torch.Tensor] = {}
-        self._handles: list = []
-        self._thread: int | None = None
 
-    def __enter__(self) -> "Probe":
-        modules = dict(self.model.module.named_modules())
-        self._handles.append(modules[self.source].register_forward_hook(self._on_source))
-        if self.target != LOGITS:
-            self._handles.append(modules[self.target].register_forward_hook(self._on_target))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
-    def _on_source(self, module, inputs, output):
-        if self._thread != threading.get_ident() or not isinstance(output, torch.Tensor):
-            return None
-        output = self.swap(output) if self.swap else output
-        self.seen["source"] = output
-        return output
-
-    def _on_target(self, module, inputs, output):
-        if self._thread != threading.get_ident():
-            return
-        self.seen["target"] = inputs[0] if isinstance(module, nn.Hardtanh) else output
-        raise _Stop
-
-    def run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One forward pass of images in [0, 1]: (source as seen downstream, target activation)."""
-        self.seen = {}
-        self._thread = threading.get_ident()
-        try:
-            self.seen["target"] = self.model.module(self.model.normalize(images.to(self.model.device)))
-        except _Stop:
-            pass
-        finally:
-            self._thread = None
-        if "source" not in self.seen:
-            raise FeatvizError(f"Layer {self.source!r} does not run before {self.target!r} in {self.model.name}: "
-                               "give a layer that comes before it.")
-        return self.seen["source"], self.seen["target"]
+def _run(tap: LayerTap, model: LoadedModel, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass of images in [0, 1]: (source as seen downstream, target activation), laid out."""
+    source, target = tap.names
+    seen = tap.run(model.normalize(images.to(model.device)))
+    if source not in seen:
+        raise FeatvizError(f"Layer {source!r} does not run before {target!r} in {model.name}: "
+                           "give a layer that comes before it.")
+    return seen[source], seen[target]
 
 
 def channel_means(activation: torch.Tensor) -> torch.Tensor:
@@ -98,21 +59,23 @@ def input_attribution(model: LoadedModel, target: str, channel: int, source: str
     is the target channel's mean; and act on every image. One forward + backward per batch."""
     total, acts = None, []
     leaf: Swap = lambda out: out.detach().requires_grad_(True)  # noqa: E731 (the backward stops at the source)
-    with torch.enable_grad(), Probe(model, source, target, leaf) as probe:
+    with torch.enable_grad(), _tap(model, source, target, leaf) as tap:
         for part in images.split(batch):
-            src, tgt = probe.run(part)
+            src, tgt = _run(tap, model, part)
             act = channel_means(tgt)[:, channel]
             _feeds(act, source, target)
-            (grad,) = torch.autograd.grad(act.sum(), src)
-            part_sum = _per_channel_sum(grad * src.detach()).sum(0).double().cpu()
+            (grad,) = torch.autograd.grad(act.sum(), tap.sent[source])
+            part_sum = _per_channel_sum(laid_out(model.module, source, grad) * src.detach()).sum(0).double().cpu()
             total = part_sum if total is None else total + part_sum
             acts.append(act.detach().double().cpu())
     return (total / len(images)).numpy(), torch.cat(acts).numpy()
 
 
-def _only(out: torch.Tensor, channel: int) -> torch.Tensor:
+def _only(model: LoadedModel, source: str, out: torch.Tensor, channel: int) -> torch.Tensor:
+    """The source's output with every channel but `channel` zeroed (and a token model's class and
+    register tokens: they are not part of the channel's map)."""
     tangent = torch.zeros_like(out)
-    tangent[:, channel] = out[:, channel]
+    laid_out(model.module, source, tangent)[:, channel] = laid_out(model.module, source, out)[:, channel]
     return tangent
 
 
@@ -120,22 +83,25 @@ def output_attribution(model: LoadedModel, source: str, channel: int, target: st
                        batch: int = 16, method: str = "forward") -> np.ndarray:
     """Per target channel m: mean over images of sum over positions of d(act_m)/d(a_c) * a_c, for the
     source's channel c: one Jacobian-vector product per batch, forward-mode (`method="forward"`; a
-    model with an operation forward mode lacks falls back to the double-backward trick, "double")."""
+    model with an operation that has no forward-mode formula falls back to the double-backward trick,
+    "double"; any other error propagates). Attention runs through its math kernel (math_attention):
+    the fused kernels have neither."""
     if method == "forward":
         try:
             return _forward_jvp(model, source, channel, target, images, batch)
-        except (NotImplementedError, RuntimeError):
-            pass
+        except NotImplementedError as exc:
+            if NO_FORWARD_AD not in str(exc):
+                raise
     return _double_backward_jvp(model, source, channel, target, images, batch)
 
 
 def _forward_jvp(model, source, channel, target, images, batch) -> np.ndarray:
     total = None
-    with torch.no_grad(), fwAD.dual_level():
-        dual: Swap = lambda out: fwAD.make_dual(out, _only(out, channel))  # noqa: E731
-        with Probe(model, source, target, dual) as probe:
+    with torch.no_grad(), fwAD.dual_level(), math_attention():
+        dual: Swap = lambda out: fwAD.make_dual(out, _only(model, source, out, channel))  # noqa: E731
+        with _tap(model, source, target, dual) as tap:
             for part in images.split(batch):
-                tangent = fwAD.unpack_dual(probe.run(part)[1]).tangent
+                tangent = fwAD.unpack_dual(_run(tap, model, part)[1]).tangent
                 if tangent is None:
                     raise FeatvizError(f"Layer {source!r} does not feed {target!r}: give a layer after it.")
                 part_sum = channel_means(tangent).sum(0).double().cpu()
@@ -147,14 +113,14 @@ def _double_backward_jvp(model, source, channel, target, images, batch) -> np.nd
     """J t through two reverse passes: g(u) = (d act / d src)^T u is linear in u, so d(g . t)/du = J t."""
     total = None
     leaf: Swap = lambda out: out.detach().requires_grad_(True)  # noqa: E731
-    with torch.enable_grad(), Probe(model, source, target, leaf) as probe:
+    with torch.enable_grad(), math_attention(), _tap(model, source, target, leaf) as tap:
         for part in images.split(batch):
-            src, tgt = probe.run(part)
-            acts = channel_means(tgt)
+            tgt = _run(tap, model, part)[1]
+            acts, src = channel_means(tgt), tap.sent[source]
             _feeds(acts, source, target)
             u = torch.ones_like(acts, requires_grad=True)
             (g,) = torch.autograd.grad((acts * u).sum(), src, create_graph=True)
-            (jt,) = torch.autograd.grad((g * _only(src.detach(), channel)).sum(), u)
+            (jt,) = torch.autograd.grad((g * _only(model, source, src.detach(), channel)).sum(), u)
             total = jt.sum(0).double().cpu() if total is None else total + jt.sum(0).double().cpu()
     return (total / len(images)).numpy()
 
@@ -162,20 +128,22 @@ def _double_backward_jvp(model, source, channel, target, images, batch) -> np.nd
 def ablated_activation(model: LoadedModel, target: str, channel: int, source: str, images: torch.Tensor,
                        replace: dict[int, float] | None = None, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """The target channel's activation on every image with the source channels in `replace` set to
-    constants ({channel: value}; None: as they are), and the source channels' means over the images
-    and positions (as seen, after replacing): replacing channels by these means is mean ablation."""
+    constants ({channel: value}; None: as they are; a token layer's patch tokens, as they are laid out),
+    and the source channels' means over the images and positions (as seen, after replacing): replacing
+    channels by these means is mean ablation, by 0 zero ablation."""
     keys = sorted(replace or {})
 
     def swap(out: torch.Tensor) -> torch.Tensor:
         out = out.clone()
+        grid = laid_out(model.module, source, out)  # a view of out
         values = torch.tensor([replace[k] for k in keys], dtype=out.dtype, device=out.device)
-        out[:, keys] = values.view(1, -1, *([1] * (out.dim() - 2)))
+        grid[:, keys] = values.view(1, -1, *([1] * (grid.dim() - 2)))
         return out
 
     means, acts = None, []
-    with torch.no_grad(), Probe(model, source, target, swap if keys else None) as probe:
+    with torch.no_grad(), _tap(model, source, target, swap if keys else None) as tap:
         for part in images.split(batch):
-            src, tgt = probe.run(part)
+            src, tgt = _run(tap, model, part)
             part_sum = channel_means(src).sum(0).double().cpu()
             means = part_sum if means is None else means + part_sum
             acts.append(channel_means(tgt)[:, channel].double().cpu())
@@ -195,10 +163,10 @@ def direct_conv(model: LoadedModel, source: str, target: str, image: torch.Tenso
         return hook
 
     convs = [(n, m) for n, m in model.module.named_modules() if isinstance(m, nn.Conv2d)]
-    handles = [m.register_forward_hook(record(n)) for n, m in convs]  # before the probe's: it stops the pass
+    handles = [m.register_forward_hook(record(n)) for n, m in convs]  # before the tap's: it stops the pass
     try:
-        with torch.no_grad(), Probe(model, source, target) as probe:
-            src, tgt = probe.run(image)
+        with torch.no_grad(), _tap(model, source, target) as tap:
+            src, tgt = _run(tap, model, image)
     finally:
         for handle in handles:
             handle.remove()

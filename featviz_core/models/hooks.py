@@ -1,8 +1,9 @@
-"""Capture activations at named layers, stopping the forward pass once the deepest one is reached."""
+"""Capture activations at named layers (and replace what the layers after one see), stopping the forward
+pass once the deepest one is reached."""
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -10,6 +11,15 @@ from torch import nn
 from ..spec.targets import LOGITS
 
 ADAPTER = "featviz_output_adapter"  # attribute of a module: (layer name, output) -> (B, C, H, W) output
+Swap = Callable[[torch.Tensor], torch.Tensor]  # what the layers after a layer see instead of its output
+
+
+def laid_out(model: nn.Module, name: str, output: torch.Tensor) -> torch.Tensor:
+    """A layer's raw output (or a tensor of its shape: a gradient, a tangent) as LayerTap records it:
+    through the model's output adapter (a token layer's patch tokens on their grid, as a view of the
+    tokens: writing into it writes them), else as it is."""
+    adapt = getattr(model, ADAPTER, None)
+    return adapt(name, output) if adapt is not None else output
 
 
 class _StopForward(Exception):
@@ -20,6 +30,11 @@ class LayerTap:
     """Context manager that records the outputs of `names` (module names, or LOGITS); for a capped
     clamp such as ReLU6, its input; through the model's output adapter (tokens.py), if it has one.
 
+    `swap` ({name: function of the output}) replaces a layer's output by what its function returns:
+    that is what the layers after it see, what the tap records for it, and, raw (before the adapter),
+    what `sent[name]` holds, so a gradient can be taken with respect to it. Circuits use it for a
+    leaf to differentiate by, a tangent for forward-mode autograd, and ablation.
+
     With only conv layers tapped, the forward pass stops right after the last of them fires, so
     early layers cost a fraction of a full pass. Hooks are always removed on exit.
 
@@ -29,15 +44,15 @@ class LayerTap:
     or stop the other's forward pass.
     """
 
-    def __init__(self, model: nn.Module, names: Iterable[str]):
+    def __init__(self, model: nn.Module, names: Iterable[str], swap: Mapping[str, Swap] | None = None):
         self.model = model
         self.names = list(dict.fromkeys(names))
         self.outputs: dict[str, torch.Tensor] = {}
+        self.swap, self.sent = dict(swap or {}), {}
         self._handles: list = []
         self._wanted = {n for n in self.names if n != LOGITS}
         self._stop_early = LOGITS not in self.names
         self._running_on: int | None = None  # the thread inside run(), if any
-        self._adapt = getattr(model, ADAPTER, None)  # a token model's: tokens laid back on their grid
 
     def __enter__(self) -> "LayerTap":
         modules = dict(self.model.named_modules())
@@ -58,15 +73,18 @@ class LayerTap:
             # read before the clamp: at the cap it passes no gradient, so the ascent would stall on a
             # flat gray picture, and every picture that reaches the cap would score the same.
             out = inputs[0] if isinstance(module, nn.Hardtanh) else output
-            self.outputs[name] = self._adapt(name, out) if self._adapt is not None else out
+            if name in self.swap and isinstance(output, torch.Tensor):
+                out = self.sent[name] = output = self.swap[name](output)
+            self.outputs[name] = laid_out(self.model, name, out)
             if self._stop_early and self._wanted.issubset(self.outputs):
                 raise _StopForward
+            return output if name in self.sent else None
 
         return hook
 
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One forward pass; returns {layer name: output}."""
-        self.outputs = {}
+        self.outputs, self.sent = {}, {}
         self._running_on = threading.get_ident()
         try:
             out = self.model(x)
