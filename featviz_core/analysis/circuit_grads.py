@@ -16,6 +16,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import nn
 
 from ..errors import FeatvizError
+from ..models.folding import raw_output, refold
 from ..models.hooks import LOGITS
 from ..models.loading import LoadedModel
 
@@ -52,14 +53,15 @@ class Probe:
     def _on_source(self, module, inputs, output):
         if self._thread != threading.get_ident() or not isinstance(output, torch.Tensor):
             return None
-        output = self.swap(output) if self.swap else output
-        self.seen["source"] = output
-        return output
+        raw = raw_output(module, output)  # a conv with a batch norm folded into it: its own output
+        seen = self.swap(raw) if self.swap else raw
+        self.seen["source"] = seen
+        return refold(module, seen) if self.swap else output
 
     def _on_target(self, module, inputs, output):
         if self._thread != threading.get_ident():
             return
-        self.seen["target"] = inputs[0] if isinstance(module, nn.Hardtanh) else output
+        self.seen["target"] = inputs[0] if isinstance(module, nn.Hardtanh) else raw_output(module, output)
         raise _Stop
 
     def run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..spec.targets import LOGITS
+from .folding import raw_output
 
 ADAPTER = "featviz_output_adapter"  # attribute of a module: (layer name, output) -> (B, C, H, W) output
 
@@ -57,7 +58,8 @@ class LayerTap:
             # A layer that is a capped clamp (ReLU6, Lite0's bn1 / bn2 once batch norms are folded) is
             # read before the clamp: at the cap it passes no gradient, so the ascent would stall on a
             # flat gray picture, and every picture that reaches the cap would score the same.
-            out = inputs[0] if isinstance(module, nn.Hardtanh) else output
+            # A conv with a batch norm folded into it gives back its own output.
+            out = inputs[0] if isinstance(module, nn.Hardtanh) else raw_output(module, output)
             self.outputs[name] = self._adapt(name, out) if self._adapt is not None else out
             if self._stop_early and self._wanted.issubset(self.outputs):
                 raise _StopForward
