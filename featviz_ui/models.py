@@ -23,7 +23,7 @@ from .config import cache_dir, caps
 if TYPE_CHECKING:
     from featviz_core import LoadedModel
 
-CARD_VERSION = 1
+CARD_VERSION = 2  # 2: every module that is a layer (`modules`) beside the listed layers
 UPLOADS_DIR = "uploads"  # under the cache directory
 
 
@@ -63,6 +63,7 @@ class ModelRef(LayerCard):
     digest: str
     layers: dict[str, LayerInfo]
     aliases: dict[str, str] = field(default_factory=dict)
+    modules: dict[str, LayerInfo] = field(default_factory=dict)  # every module that is a layer, shallow to deep
 
     def load(self) -> LoadedModel:
         model = _load(self.name, weights_file(self.weights_id))
@@ -83,7 +84,8 @@ class ModelRef(LayerCard):
 
 
 # What a card must look like to be used (anything else is a miss, and the card is written again).
-CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, str)]}
+CARD_SHAPE = {"digest": str, "aliases": dict, "layers": [(str, int, int, int, str)],
+              "modules": [(str, int, int, int, str, bool)]}
 
 
 def _card_parts(name: str, weights_id: str | None) -> tuple:
@@ -97,7 +99,8 @@ def card_key(name: str, weights_id: str | None) -> str:
 
 def _card(model: LoadedModel) -> dict:
     return {"digest": model.digest, "aliases": model.aliases,
-            "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in model.layers.values()]}
+            "layers": [[i.name, i.channels, i.height, i.width, i.alias] for i in model.layers.values()],
+            "modules": [[i.name, i.channels, i.height, i.width, i.alias, i.tokens] for i in model.modules.values()]}
 
 
 def _write_card(store: Store, name: str, weights_id: str | None, model: LoadedModel) -> None:
@@ -112,4 +115,5 @@ def model_ref(name: str, weights_id: str | None = None) -> ModelRef:
     card = cached_json(current_store(), _card_parts(name, weights_id), card_of_model, CARD_SHAPE,
                        valid=lambda card: bool(card["layers"]))
     layers = {row[0]: LayerInfo(*row) for row in card["layers"]}
-    return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]))
+    modules = {row[0]: LayerInfo(*row) for row in card["modules"]}
+    return ModelRef(name, weights_id, card["digest"], layers, dict(card["aliases"]), modules)

@@ -43,7 +43,8 @@ def dream_settings(view, photo, kind: str, guide) -> DreamSettings:
 
 def pick_targets(view, kind: str) -> list[Target]:
     """Whole layers (two to four), one channel of a layer, or one class logit."""
-    options = [n for n in view.ref.layers if n != LOGITS]
+    options = [n for n in view.ref.choices() if n != LOGITS]  # listed first, then every other module
+    listed = [n for n in view.ref.layers if n != LOGITS]
     if kind == "logit":
         classes = view.ref.layers[LOGITS].channels
         cls = st.number_input("Class", 0, classes - 1, 0, key="cls", bind="query-params",
@@ -51,16 +52,16 @@ def pick_targets(view, kind: str) -> list[Target]:
         return [Target(LOGITS, int(cls))]
     if kind == "channel":
         left, right = st.columns(2)
-        layer = left.selectbox("Layer", options, index=options.index(default_layers(options)[-1]), key="dlayer",
+        layer = left.selectbox("Layer", options, index=options.index(default_layers(listed)[-1]), key="dlayer",
                                bind="query-params")
-        channels = view.ref.layers[layer].channels
+        channels = view.ref.info(layer).channels
         channel = right.number_input("Channel", 0, channels - 1, 0, key="ch", bind="query-params",
                                      help="Type it, or pick one on the Channels page's gallery of the layer.")
         return [Target(layer, int(channel))]
     resolve_url_layers(view, "layers")  # aliases in a link become names; unknown ones are said
-    layers = st.multiselect("Layers", options, default=default_layers(options), key="layers", bind="query-params",
+    layers = st.multiselect("Layers", options, default=default_layers(listed), key="layers", bind="query-params",
                             max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
-    return [Target(layer, -1) for layer in sorted(layers, key=options.index)]
+    return [Target(layer, -1) for layer in sorted(layers, key=view.ref.depth)]
 
 
 def main() -> None:
