@@ -102,3 +102,15 @@ def test_an_unknown_module_names_the_listed_layers_and_the_full_list(block):
     message = str(error.value)
     assert "Unknown layer 'conv2.7'" in message and "'conv2.0'" in message.split("?")[0]
     assert "relu3" in message and "featviz layers --all" in message and "conv2.1" not in message.split("Valid")[1]
+
+
+@pytest.mark.real_model
+@pytest.mark.usefixtures("single_thread")
+def test_lite0_expanded_units_inside_a_block_render_a_picture_that_excites_them():
+    """blocks.5.0.bn2: the expanded units after the depthwise conv, read before their ReLU6 clamp."""
+    model = load_model("lite0", device="cpu")
+    assert model.info("blocks.5.0.bn2").channels == 672 and "blocks.5.0.bn2" not in model.layers
+    (result,) = collect(render_channels(model, [("blocks.5.0.bn2", 7)], RenderSettings()))
+    (score,) = selfcheck.score_pictures(model, [result.image], "blocks.5.0.bn2", [7])
+    assert result.image.std() > 20 and result.curve[-1] > result.curve[0]
+    assert score.z > 2, (score.z, score.rank)
