@@ -114,3 +114,23 @@ def test_lite0_expanded_units_inside_a_block_render_a_picture_that_excites_them(
     (score,) = selfcheck.score_pictures(model, [result.image], "blocks.5.0.bn2", [7])
     assert result.image.std() > 20 and result.curve[-1] > result.curve[0]
     assert score.z > 2, (score.z, score.rank)
+
+
+def test_a_vits_inner_token_module_is_a_grid_layer_and_its_attention_maps_are_not(single_thread):
+    import timm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, depth=2,
+                                num_classes=10)
+    vit = load_model(net, device="cpu", mean=(0.5,) * 3, std=(0.5,) * 3, input_size=32)
+    info = vit.info(vit.resolve_layer("blocks.1.attn"))
+    assert (info.channels, info.height, info.width, info.tokens) == (192, 4, 4, True)
+    assert "blocks.1.attn" not in vit.layers and "blocks.1.attn.q_norm" not in vit.modules  # (B, heads, N, d)
+    x, seen = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)), {}
+    vit.module.blocks[1].attn.register_forward_hook(lambda m, i, o: seen.__setitem__("tokens", o))
+    with torch.no_grad(), LayerTap(vit.module, ["blocks.1.attn"]) as tap:
+        grid = tap.run(vit.normalize(x))["blocks.1.attn"]
+    assert torch.equal(grid, seen["tokens"][:, 1:].reshape(2, 4, 4, 192).permute(0, 3, 1, 2))
+    (result,) = collect(render_channels(vit, [("blocks.1.attn", 3)], RenderSettings(size=32, steps=12)))
+    assert result.curve[-1] > result.curve[0]
