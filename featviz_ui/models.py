@@ -22,7 +22,7 @@ from .config import cache_dir, caps
 if TYPE_CHECKING:
     from featviz_core import LoadedModel
 
-CARD_VERSION = 2  # 2: the card holds the model's input channels (its cache keys read them)
+CARD_VERSION = 3  # 2: the model's input channels (its cache keys read them); 3: every module that is a layer
 UPLOADS_DIR = "uploads"  # under the cache directory
 
 

@@ -17,6 +17,8 @@ from . import urlstate
 from .sidebar import View
 from .targets import default_layers
 
+ANY = "Listed layers first, then every other module of the model (type a name to find it)."
+
 
 def resolve_linked(view: View, names: list[str]) -> list[str]:
     """The layers a link names, aliases mapped to layer names; each unknown one is noted with the valid layers."""
@@ -40,20 +42,20 @@ def resolve_url_layers(view: View, key: str) -> None:
 
 
 def layer_label(view: View, name: str) -> str:
-    info = view.ref.layers[name]
+    info = view.ref.info(name)
     alias = f" ({info.alias})" if info.alias else ""
     return f"{name}{alias} · {info.channels} ch"
 
 
 def pick_layers(view: View, max_layers: int = 4, key: str = "layers", label: str = "Layers",
                 default: list[str] | None = None) -> list[str]:
-    """The chosen layers (URL key `key`), shallow to deep; `default`: one early and one deep layer."""
-    layers = list(view.ref.layers)
+    """The chosen layers (URL key `key`), shallow to deep; `default`: one early and one deep layer.
+    Offered: the listed layers, then every other module (type to find one)."""
     resolve_url_layers(view, key)
-    default = default_layers(layers, view.settings.objective) if default is None else default
-    chosen = st.multiselect(label, layers, default=default, key=key, bind="query-params", max_selections=max_layers,
-                            help="Two to four layers, shallow to deep, side by side.")
-    return sorted(objective_layers(view, chosen), key=layers.index)
+    default = default_layers(list(view.ref.layers), view.settings.objective) if default is None else default
+    chosen = st.multiselect(label, view.ref.choices(), default=default, key=key, bind="query-params",
+                            max_selections=max_layers, help=f"Two to four layers, shallow to deep, side by side. {ANY}")
+    return sorted(objective_layers(view, chosen), key=view.ref.depth)
 
 
 def objective_layers(view: View, chosen: list[str]) -> list[str]:
@@ -69,15 +71,15 @@ def objective_layers(view: View, chosen: list[str]) -> list[str]:
 
 def pick_layer(view: View) -> str:
     """One layer (gallery, evolution): the early default layer, or 'logits' for the logit objective."""
-    layers = list(view.ref.layers)
+    layers = view.ref.choices()
     resolve_url_layers(view, "layer")
     if isinstance(st.session_state.get("layer"), list):  # set from a link by resolve_url_layers
         resolved = st.session_state.pop("layer")
         if resolved:
             st.session_state["layer"] = resolved[0]
-    default = default_layers(layers, view.settings.objective)[0]
+    default = default_layers(list(view.ref.layers), view.settings.objective)[0]
     # No format_func on bound widgets: the URL would carry the formatted label instead of the name.
-    layer = st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params")
+    layer = st.selectbox("Layer", layers, index=layers.index(default), key="layer", bind="query-params", help=ANY)
     layer = objective_layers(view, [layer])[0]
     st.caption(layer_label(view, layer))
     return layer
@@ -89,7 +91,7 @@ def pick_channels(view: View, layer: str, label: str | None = None, prefix: str 
     key = f"{prefix}.{layer}"
     text = st.text_input(label or "Channels", DEFAULT_CHANNELS, key=key, bind="query-params", help=CHANNEL_SYNTAX)
     try:
-        return parse_channels(text, view.ref.layers[layer].channels, view.settings.seed, layer)
+        return parse_channels(text, view.ref.info(layer).channels, view.settings.seed, layer)
     except FeatvizError as exc:
         st.error(urlstate.plain(str(exc)))  # it quotes what was typed, or what the link said
         return []

@@ -81,7 +81,7 @@ def selected_pair(event, layers: list[str]) -> tuple[str, str] | None:
 
 def pick_layers(view: View) -> list[str]:
     """The layers to compare, kept in the URL as one comma-separated value (`cka=a,b,c`; none: the stages)."""
-    options, default = list(view.ref.layers), default_layers(view.ref)
+    options, default = view.ref.choices(), default_layers(view.ref)
     if LAYERS_KEY not in st.session_state:
         linked = [n.strip() for n in (urlstate.single_value(LAYERS_KEY) or "").split(",") if n.strip()]
         valid = resolve_linked(view, linked)
@@ -97,7 +97,7 @@ def pick_layers(view: View) -> list[str]:
 
 def draw(view: View) -> None:
     chosen = set(pick_layers(view))
-    layers = [n for n in view.ref.layers if n in chosen]  # shallow to deep
+    layers = sorted(chosen, key=view.ref.depth)  # shallow to deep
     if len(layers) < 2:
         st.info("Pick at least two layers.")
         return

@@ -55,7 +55,8 @@ def dream_settings(view, photo, kind: str, guide) -> DreamSettings:
 
 def pick_targets(view, kind: str) -> list[Target]:
     """Whole layers (two to four), one channel of a layer, or one class logit."""
-    options = [n for n in view.ref.layers if n != LOGITS]
+    options = [n for n in view.ref.choices() if n != LOGITS]  # listed first, then every other module
+    listed = [n for n in view.ref.layers if n != LOGITS]
     if kind == "logit":
         classes = view.ref.layers[LOGITS].channels
         urlstate.clamp_number("cls", 0, classes - 1, "class", 0, f" ({view.ref.name} has {classes} classes)")
@@ -64,18 +65,18 @@ def pick_targets(view, kind: str) -> list[Target]:
         return [Target(LOGITS, int(cls))]
     if kind == "channel":
         left, right = st.columns(2)
-        default = default_layers(options)[-1]
+        default = default_layers(listed)[-1]
         linked_layer(view, options, default)
         layer = left.selectbox("Layer", options, index=options.index(default), key="dlayer", bind="query-params")
-        channels = view.ref.layers[layer].channels
+        channels = view.ref.info(layer).channels
         urlstate.clamp_number("ch", 0, channels - 1, "channel", 0, f" (layer {layer} has {channels})")
         channel = right.number_input("Channel", 0, channels - 1, 0, key="ch", bind="query-params",
                                      help="Type it, or pick one on the Channels page's gallery of the layer.")
         return [Target(layer, int(channel))]
     resolve_url_layers(view, "layers")  # aliases in a link become names; unknown ones are said
-    layers = st.multiselect("Layers", options, default=default_layers(options), key="layers", bind="query-params",
+    layers = st.multiselect("Layers", options, default=default_layers(listed), key="layers", bind="query-params",
                             max_selections=4, help="Two to four layers, shallow to deep, each dreaming on the photo.")
-    return [Target(layer, -1) for layer in sorted(layers, key=options.index)]
+    return [Target(layer, -1) for layer in sorted(layers, key=view.ref.depth)]
 
 
 def linked_layer(view, options: list[str], default: str) -> None:

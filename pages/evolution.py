@@ -15,7 +15,7 @@ def main() -> None:
     left, right = st.columns([3, 1])
     with left:
         layer = pick_layer(view)
-    count = view.ref.layers[layer].channels
+    count = view.ref.info(layer).channels
     urlstate.clamp_number("channel", 0, count - 1, "channel", 0, f" (layer {layer} has {count})")
     channel = right.number_input(f"Channel (0–{count - 1})", 0, count - 1, 0, key="channel", bind="query-params")
     target = view.ref.targets([(layer, channel)])[0]

@@ -21,7 +21,7 @@ def main() -> None:
     pick, per, number = st.columns([3, 2, 2])
     with pick:
         layer = pick_layer(view)
-    channels = view.ref.layers[layer].channels
+    channels = view.ref.info(layer).channels
     with per:
         urlstate.check_choice("per", PAGE_SIZES, "page size", PAGE_SIZES[0])
         per_page = st.segmented_control("Per page", PAGE_SIZES, default=PAGE_SIZES[0], key="per",

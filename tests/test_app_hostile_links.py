@@ -62,6 +62,8 @@ LINKS = [
     ("compare", {"ch.blocks.1": ["0-1", "0"]}, "gives ch.blocks.1 2 times"),
     ("compare", {"layers": ["blocks.1", WWW]}, "Unknown layer 'www.evil.example'"),
     ("compare", {"layers": [DIRECTIVE]}, "Unknown layer ':red[evil]'"),
+    ("compare", {"layers": ["blocks.1", "blocks.5.0.bn9"]}, "Did you mean 'blocks.5.0.bn3', 'blocks.5.0.bn2'"),
+    ("compare", {"layers": ["blocks.1", "blocks.5.0." + LINK]}, "`featviz layers --all` lists them"),
     ("compare", {"tile": LINK}, "tile '[evil](http://evil.example)', which is not offered here"),
     ("compare", {"view": LINK}, "view '[evil](http://evil.example)', which is no page here"),
     ("compare", {"view": ["gallery", "compare"]}, "gives view 2 times"),

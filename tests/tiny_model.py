@@ -158,3 +158,18 @@ def make_oom() -> ModelParts:
     parts = make()
     parts.module.register_forward_pre_hook(_out_of_memory_above)
     return parts
+
+
+def make_block() -> ModelParts:
+    """The tiny net whose conv2 is a block, conv then batch norm (negative scales on half its channels),
+    listed as a whole: its parts `conv2.0` and `conv2.1` are layers by module name only. load_model
+    folds the batch norm into the conv, so `conv2.0` must be read back as the conv's own output."""
+    net = build(3)
+    bn = nn.BatchNorm2d(16)
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(-2.0, 2.0, 16) + 0.05)
+        bn.bias.copy_(torch.linspace(0.3, -0.3, 16))
+        bn.running_mean.copy_(torch.linspace(-0.5, 0.5, 16))
+        bn.running_var.copy_(torch.linspace(0.5, 2.0, 16))
+    net.conv2 = nn.Sequential(net.conv2, bn)
+    return ModelParts(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 64, list(TINY_LAYERS))

@@ -42,28 +42,26 @@ CIRCUIT_SHAPE = {"layer": str, "channel": int, "from": str, "activation": float,
 
 
 def previous_layer(model: LoadedModel, layer: str) -> str:
-    """The listed layer just before `layer` (logits never count)."""
-    names = [n for n in model.layers if n != LOGITS]
+    """The listed layer just before `layer` (any module; logits never count)."""
     layer = model.resolve_layer(layer)
-    at = names.index(layer) if layer in names else len(names)
-    if at == 0:
-        raise FeatvizError(f"{layer!r} is the first listed layer of {model.name}: no earlier layer feeds it. "
-                           f"Choose a later layer: {', '.join(names[1:6])}, ...")
-    return names[at - 1]
+    names = [n for n in model.layers if n != LOGITS]
+    before = [n for n in names if model.depth(n) < model.depth(layer)]
+    if not before:
+        raise FeatvizError(f"{layer!r} is at or before the first listed layer of {model.name}: no earlier layer "
+                           f"feeds it. Choose a later layer: {', '.join(names[1:6])}, ...")
+    return before[-1]
 
 
 def next_layer(model: LoadedModel, layer: str) -> str | None:
-    """The listed layer just after `layer` (logits included), or None after the last."""
-    names = list(model.layers)
-    at = names.index(model.resolve_layer(layer))
-    return names[at + 1] if at + 1 < len(names) else None
+    """The listed layer just after `layer` (any module; logits included), or None after the last."""
+    depth = model.depth(model.resolve_layer(layer))
+    return next((n for n in model.layers if model.depth(n) > depth), None)
 
 
 def _check_order(model: LoadedModel, earlier: str, later: str, what: str) -> None:
-    names = list(model.layers)
-    if earlier == LOGITS or names.index(earlier) >= names.index(later):
-        before = [n for n in names[:names.index(later)] if n != LOGITS]
-        raise FeatvizError(f"{what} must be a listed layer before {later!r}, got {earlier!r}. Valid layers: "
+    if earlier == LOGITS or model.depth(earlier) >= model.depth(later):
+        before = [n for n in model.layers if n != LOGITS and model.depth(n) < model.depth(later)]
+        raise FeatvizError(f"{what} must be a layer before {later!r}, got {earlier!r}. Valid listed layers: "
                            f"{', '.join(before[-12:]) or 'none'}.")
 
 

@@ -101,7 +101,7 @@ class ScanShard:
         None per file], "skipped": {reason: count}, "forwards": forward passes made}."""
         sizes: list = [None] * len(self.files)
         skipped: dict[str, int] = {}
-        lists = {layer: [[] for _ in range(model.layers[layer].channels)] for layer in self.layers}
+        lists = {layer: [[] for _ in range(model.info(layer).channels)] for layer in self.layers}
         widths, forwards = {}, 0
         for arrays, index in self._batches(model, sizes, skipped):
             forwards += 1

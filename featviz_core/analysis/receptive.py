@@ -68,7 +68,7 @@ def _central_interval(weights: np.ndarray, mass: float, minimum: float) -> tuple
 def measure(model: LoadedModel, layer: str, seed: int = 0) -> ReceptiveField:
     """The effective receptive field of `layer`'s centre unit (summed over channels); a token's patch."""
     size = model.input_size
-    info = model.layers[layer]
+    info = model.info(layer)
     if info.tokens:
         stride_y, stride_x = size / info.height, size / info.width
         row, col = info.height // 2, info.width // 2

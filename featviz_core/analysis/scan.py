@@ -66,7 +66,7 @@ def check_request(model: LoadedModel, layers: Sequence[str], k: int) -> list[str
     names = [model.resolve_layer(layer) for layer in layers]
     if not names:
         raise FeatvizError("Name at least one layer to scan.")
-    flat = [n for n in names if model.layers[n].height <= 1]
+    flat = [n for n in names if model.info(n).height <= 1]
     if flat:
         raise FeatvizError(f"Layer {flat[0]!r} has no spatial map to find exemplar positions in: choose a conv layer.")
     return list(dict.fromkeys(names))
@@ -78,7 +78,7 @@ class Merge:
 
     def __init__(self, model: LoadedModel, layers: Sequence[str], k: int):
         self.k = k
-        self.lists = {layer: [[] for _ in range(model.layers[layer].channels)] for layer in layers}
+        self.lists = {layer: [[] for _ in range(model.info(layer).channels)] for layer in layers}
         self.sizes: dict[int, list[int]] = {}  # global image index -> [width, height], readable images
         self.skipped: dict[str, int] = {}
         self.widths: dict[str, int] = {}

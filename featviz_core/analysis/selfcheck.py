@@ -102,7 +102,7 @@ def _measure_stats(model: LoadedModel, layer: str, size: int) -> dict:
 
 def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
     """Per-channel median and robust spread of `layer` on natural photo crops at `size` px."""
-    channels = model.layers[layer].channels
+    channels = model.info(layer).channels
     doc = cached_json(store, ("natural", STATS_VERSION, model.digest, layer, size),
                       lambda: _measure_stats(model, layer, size), STATS_SHAPE,
                       valid=lambda d: len(d["median"]) == len(d["scale"]) == channels)

@@ -69,7 +69,7 @@ def _sweeps(model: LoadedModel, layers: Sequence[str], n: int, size: int,
     scale = (size / model.input_size) ** 2
     sweeps, current, used = [], [], 0
     for layer in dict.fromkeys(layers):
-        info = model.layers[layer]
+        info = model.info(layer)
         per_channel = 4 * n * max(1, math.ceil(info.height * info.width * scale))
         step = max(1, min(info.channels, max_bytes // per_channel))
         for lo in range(0, info.channels, step):

@@ -71,7 +71,7 @@ def requested_channels(model: LoadedModel, layers: list[str], channels: str, see
     requested = []
     for layer in layers:
         name = model.resolve_layer(layer)
-        requested += [(name, c) for c in parse_channels(channels, model.layers[name].channels, seed, name)]
+        requested += [(name, c) for c in parse_channels(channels, model.info(name).channels, seed, name)]
     return requested
 
 

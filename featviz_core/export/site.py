@@ -229,7 +229,7 @@ def export_from_store(out: str, model: LoadedModel, settings: RenderSettings,
     found: dict[str, list[ChannelResult | None]] = {}
     for name, channels in wanted.items():
         layer = model.resolve_layer(name)
-        channels = range(model.layers[layer].channels) if channels is None else channels
+        channels = range(model.info(layer).channels) if channels is None else channels
         keys = [spec_for(model, Target(layer, int(c)), settings).key() for c in channels]
         found[layer] = [_without_frames(store.get(key)) for key in keys]
     missing = sum(r is None for rs in found.values() for r in rs)

@@ -67,12 +67,12 @@ def atlas_layers(model: LoadedModel, names: Sequence[str] | None = None) -> list
     chosen = {model.resolve_layer(name) for name in names}
     if LOGITS in chosen:
         raise FeatvizError(f"An atlas shows channels, not classes: leave {LOGITS!r} out of the layers.")
-    return [name for name in model.layers if name in chosen]
+    return sorted(chosen, key=model.depth)
 
 
 def atlas_keys(model: LoadedModel, layers: Sequence[str], settings: RenderSettings) -> list[tuple[Target, str]]:
     """Every (layer, channel) of `layers` with the cache key of its picture, shallow to deep."""
-    targets = resolve_targets(model, [(layer, c) for layer in layers for c in range(model.layers[layer].channels)])
+    targets = resolve_targets(model, [(layer, c) for layer in layers for c in range(model.info(layer).channels)])
     return [(t, spec_for(model, t, settings).key()) for t in targets]
 
 

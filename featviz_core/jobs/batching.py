@@ -131,7 +131,7 @@ def batching_for(model: LoadedModel, layers: Sequence[str], size: int, cap: int 
     """This model's device's rules for pictures of `layers` at `size` px; `cap` (a batch size asked
     for) replaces the measured size. Sized once for the deepest layer (a probe forward pass)."""
     check_batch_size(cap)
-    ordered = sorted(set(layers), key=list(model.layers).index)
+    ordered = sorted(set(layers), key=model.depth)
     return Batching(cap or max_batch(model, ordered, size), mixes_layers(model.device))
 
 

@@ -114,7 +114,7 @@ def drive_pictures(model: LoadedModel, targets: Sequence[Target], keys: Sequence
     if not todo:
         return
     # Shallow first, so batches mostly hold one depth and early ones stop the forward pass early.
-    depth = list(model.layers).index
+    depth = model.depth
     todo.sort(key=lambda tk: depth(tk[0].layer))
     ordered = [t for t, _ in todo]
     queue = BatchQueue(ordered, batching_for(model, [t.layer for t in ordered], size, batch_size), make)

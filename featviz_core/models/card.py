@@ -18,7 +18,8 @@ class LoadedModel(LayerCard):
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_size: int
-    layers: dict[str, LayerInfo]  # ordered from shallow to deep, logits last
+    layers: dict[str, LayerInfo]  # the listed ones, ordered from shallow to deep, logits last
+    modules: dict[str, LayerInfo]  # every module that is a layer (listed ones included), shallow to deep
     aliases: dict[str, str]
     digest: str
     device: torch.device

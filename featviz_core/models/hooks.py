@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..spec.targets import LOGITS
+from .folding import raw_output, refold
 
 ADAPTER = "featviz_output_adapter"  # attribute of a module: (layer name, output) -> (B, C, H, W) output
 Swap = Callable[[torch.Tensor], torch.Tensor]  # what the layers after a layer see instead of its output
@@ -72,9 +73,12 @@ class LayerTap:
             # A layer that is a capped clamp (ReLU6, Lite0's bn1 / bn2 once batch norms are folded) is
             # read before the clamp: at the cap it passes no gradient, so the ascent would stall on a
             # flat gray picture, and every picture that reaches the cap would score the same.
-            out = inputs[0] if isinstance(module, nn.Hardtanh) else output
+            # A conv with a batch norm folded into it gives back its own output; a swap replaces that
+            # output, and the layers after it see the replacement folded again.
+            out = inputs[0] if isinstance(module, nn.Hardtanh) else raw_output(module, output)
             if name in self.swap and isinstance(output, torch.Tensor):
-                out = self.sent[name] = output = self.swap[name](output)
+                out = self.sent[name] = self.swap[name](raw_output(module, output))
+                output = refold(module, out)
             self.outputs[name] = laid_out(self.model, name, out)
             if self._stop_early and self._wanted.issubset(self.outputs):
                 raise _StopForward

@@ -6,7 +6,6 @@ digest of its weights that identifies it in cache keys.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 
 import torch
@@ -26,7 +25,9 @@ from ._registry import (  # noqa: F401
 )
 from .card import LayerInfo, LoadedModel
 from .custom import import_factory, module_parts
-from .hooks import ADAPTER, LOGITS, LayerTap
+from .folding import speed_up
+from .hooks import LOGITS, LayerTap
+from .module_layers import module_layers, output_shapes
 from .sanity import check_finite, check_no_zero_layer, modules_that_run
 from .timm_models import PREFIX as TIMM_PREFIX
 from .timm_models import timm_parts
@@ -74,47 +75,11 @@ def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
     return module.to(device)
 
 
-def _fold_batchnorm(module: nn.Module, keep: set[str]) -> int:
-    """Fold every eval-mode BatchNorm that directly follows a conv (as consecutive children) into the
-    conv's weights, keeping only the BN's activation (timm's BatchNormAct2d) under the BN's name.
-    Convs named in `keep` (listed layers) are left alone: their own output must not change.
-    Halves the cost of early layers on CPU. Returns how many were folded."""
-    folded = 0
-    for prefix, parent in list(module.named_modules()):
-        kids = list(parent.named_children())
-        for (conv_name, conv), (bn_name, bn) in zip(kids, kids[1:]):
-            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats
-                    and conv.out_channels == bn.num_features and bn.affine):
-                continue
-            if (f"{prefix}.{conv_name}" if prefix else conv_name) in keep:
-                continue
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-            conv.weight = nn.Parameter(conv.weight * scale.view(-1, 1, 1, 1), requires_grad=False)
-            conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
-            setattr(parent, bn_name, getattr(bn, "act", None) or nn.Identity())
-            folded += 1
-    return folded
-
-
-def _speed_up(module: nn.Module, in_channels: int, size: int, device: torch.device, keep: set[str]) -> nn.Module:
-    """Fold batch norms and use channels_last, keeping the result only if it computes the same
-    function (a model whose children are registered out of forward order would not)."""
-    fast = copy.deepcopy(module)
-    if not _fold_batchnorm(fast, keep):
-        return module.to(memory_format=torch.channels_last)
-    fast = fast.to(memory_format=torch.channels_last)
-    probe = torch.rand(2, in_channels, size, size, generator=torch.Generator().manual_seed(0)).to(device)
-    with torch.no_grad():
-        ref, out = module(probe), fast(probe.contiguous(memory_format=torch.channels_last))
-    same = isinstance(ref, torch.Tensor) and torch.allclose(ref, out, rtol=1e-3,
-                                                            atol=1e-3 * float(ref.abs().max()) + 1e-5)
-    return fast if same else module.to(memory_format=torch.channels_last)
-
-
-def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> tuple[dict[str, LayerInfo], list]:
+def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) -> tuple[dict[str, LayerInfo], list,
+                                                                                      dict[str, list]]:
     """The listed layers (every module with a 4-D output when none are listed) with their sizes at the
-    natural input size, and the modules with weights the probe ran through (in order)."""
+    natural input size, the modules with weights the probe ran through (in order), and every module's
+    output shape (module_layers.output_shapes): one forward pass."""
     names = parts.layer_names
     if names is None:
         names = [n for n, _ in module.named_modules() if n]
@@ -124,10 +89,11 @@ def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) ->
         raise FeatvizError(f"Model lists layers it does not have: {', '.join(missing)}.")
     probe = torch.zeros(1, len(parts.mean), parts.input_size, parts.input_size, device=device)
     tap_names = [n for n in names if n != LOGITS]
-    with torch.no_grad(), modules_that_run(module) as ran, LayerTap(module, tap_names + [LOGITS]) as tap:
+    with (torch.no_grad(), modules_that_run(module) as ran, output_shapes(module) as shapes,
+          LayerTap(module, tap_names + [LOGITS]) as tap):
         outputs = tap.run(probe)
     alias_of = {v: k for k, v in parts.aliases.items()}
-    tokens = getattr(getattr(module, ADAPTER, None), "layers", frozenset())
+    tokens = {n for n, (_, _, laid_on_grid) in shapes.items() if laid_on_grid}
     layers: dict[str, LayerInfo] = {}
     for name in tap_names:
         out = outputs.get(name)
@@ -137,7 +103,7 @@ def _probe_layers(parts: ModelParts, module: nn.Module, device: torch.device) ->
     logits = outputs.get(LOGITS)
     if isinstance(logits, torch.Tensor) and logits.dim() == 2:
         layers[LOGITS] = LayerInfo(LOGITS, logits.shape[1], 1, 1, "")
-    return layers, ran
+    return layers, ran, shapes
 
 
 def _parts_for(name, weights: str | None, mean, std, input_size) -> tuple[str, ModelParts]:
@@ -178,19 +144,21 @@ def load_model(name: str | nn.Module = DEFAULT_MODEL, device: str | torch.device
     module = _prepare(parts.module, device)
     parts.layer_names = adapt_tokens(module, parts.layer_names)
     try:
-        (layers, ran), digest = _probe_layers(parts, module, device), _weights_digest(module)
+        (layers, ran, shapes), digest = _probe_layers(parts, module, device), _weights_digest(module)
     except RuntimeError as exc:  # a custom module that cannot take an image of its stated size
         raise FeatvizError(f"Model {name!r} does not run on a {len(parts.mean)}x{parts.input_size}x{parts.input_size} "
                            f"image ({str(exc)[:200]}): check its mean/std (one per input channel) "
                            "and input size.") from exc
     check_no_zero_layer(module, ran, name)
+    module = speed_up(module, len(parts.mean), parts.input_size, device, set(layers))
     return LoadedModel(
         name=name,
-        module=_speed_up(module, len(parts.mean), parts.input_size, device, set(layers)),
+        module=module,
         mean=tuple(float(v) for v in parts.mean),
         std=tuple(float(v) for v in parts.std),
         input_size=parts.input_size,
         layers=layers,
+        modules=module_layers(shapes, layers, {n for n, _ in module.named_modules()}),
         aliases=dict(parts.aliases),
         digest=digest,
         device=device,

@@ -79,7 +79,8 @@ def adapt_tokens(module: nn.Module, names: list[str] | None) -> list[str] | None
         return names
     allow_any_size(module)
     names = names if names is not None else token_layers(module)
-    setattr(module, ADAPTER, TokenGrid(module.num_prefix_tokens, frozenset(n for n in names if n != LOGITS)))
+    # Every module's token output is laid on the grid: any module is a layer (module_layers.py).
+    setattr(module, ADAPTER, TokenGrid(module.num_prefix_tokens, frozenset(n for n, _ in module.named_modules() if n)))
     return names
 
 
