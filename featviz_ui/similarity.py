@@ -12,7 +12,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from featviz_core import FeatvizError, Store
-from featviz_core.analysis import PhotoSet, cka_matrix, similarity_key
 from featviz_core.store import lookup_json
 
 from . import urlstate
@@ -22,7 +21,6 @@ from .sidebar import View
 from .targets import stage_layers
 
 SIMILARITY_PX = 128
-PHOTOS = PhotoSet(size=SIMILARITY_PX, crops=1)  # 14 photos and a crop of each
 LAYERS_KEY = "cka"  # the page's own layers, in the URL (one comma-separated value)
 CHART_KEY = "cka_map"
 COMPARE = "pages/compare.py"
@@ -32,9 +30,19 @@ def default_layers(ref: ModelRef) -> list[str]:
     return stage_layers(list(ref.layers)) or [n for n in ref.layers][:8]
 
 
+def _photos():
+    """14 photos and a crop of each. featviz_core.analysis imports torch: imported here, when a matrix is
+    looked up or measured, not when the dashboard imports this page's code."""
+    from featviz_core.analysis import PhotoSet
+
+    return PhotoSet(size=SIMILARITY_PX, crops=1)
+
+
 def _stored(ref: ModelRef, layers: list[str], store: Store) -> list[list[float]] | None:
+    from featviz_core.analysis import similarity_key
+
     card = SimpleNamespace(digest=ref.digest, in_channels=3)  # RGB models: a greyscale one's key simply misses
-    doc = lookup_json(store, similarity_key(card, layers, card, layers, PHOTOS), {"cka": [[float]]},
+    doc = lookup_json(store, similarity_key(card, layers, card, layers, _photos()), {"cka": [[float]]},
                       valid=lambda d: len(d["cka"]) == len(layers))
     return None if doc is None else doc["cka"]
 
@@ -53,7 +61,9 @@ def matrix(ref: ModelRef, layers: list[str], store: Store) -> list[list[float]]:
             bar.progress(min(1.0, seen["done"] / max(1, seen["total"])),
                          text=f"{seen['done']} of {seen['total']} images read")
 
-        cka = cka_matrix(ref.load(), layers, PHOTOS, store=store, done=done)
+        from featviz_core.analysis import cka_matrix
+
+        cka = cka_matrix(ref.load(), layers, _photos(), store=store, done=done)
         status.update(label=f"Measured CKA between {len(layers)} layers", state="complete")
     return cka
 
