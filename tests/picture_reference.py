@@ -4,7 +4,7 @@ and its curve (within tolerances measured here).
 
 Re-record after a change that is meant to change pictures (e.g. a new default render path):
 
-    python -m tests.picture_reference      # about 3 minutes on 2 cores
+    python -m tests.picture_reference      # 12 runs: about 10 minutes on 2 busy cores
 
 It renders every case once per configuration in CONFIGS (instruction sets and torch thread counts),
 each in a fresh process, and writes tests/data/picture_reference.npz: the plain run's summaries (frames
