@@ -10,7 +10,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from featviz_core import FeatvizError, Store
-from featviz_core.analysis import PhotoSet, cka_matrix, similarity_key
 from featviz_core.spec import stage_layers
 from featviz_core.store import lookup_json
 
@@ -20,7 +19,6 @@ from .picker import resolve_linked
 from .sidebar import View
 
 SIMILARITY_PX = 128
-PHOTOS = PhotoSet(size=SIMILARITY_PX, crops=1)  # 14 photos and a crop of each
 LAYERS_KEY = "cka"  # the page's own layers, in the URL (one comma-separated value)
 CHART_KEY = "cka_map"
 COMPARE = "pages/compare.py"
@@ -30,8 +28,18 @@ def default_layers(ref: ModelRef) -> list[str]:
     return stage_layers(list(ref.layers)) or [n for n in ref.layers][:8]
 
 
+def _photos():
+    """14 photos and a crop of each. featviz_core.analysis imports torch: imported here, when a matrix is
+    looked up or measured, not when the dashboard imports this page's code."""
+    from featviz_core.analysis import PhotoSet
+
+    return PhotoSet(size=SIMILARITY_PX, crops=1)
+
+
 def _stored(ref: ModelRef, layers: list[str], store: Store) -> list[list[float]] | None:
-    doc = lookup_json(store, similarity_key(ref, layers, ref, layers, PHOTOS), {"cka": [[float]]},  # by its card
+    from featviz_core.analysis import similarity_key
+
+    doc = lookup_json(store, similarity_key(ref, layers, ref, layers, _photos()), {"cka": [[float]]},  # by its card
                       valid=lambda d: len(d["cka"]) == len(layers))
     return None if doc is None else doc["cka"]
 
@@ -50,7 +58,9 @@ def matrix(ref: ModelRef, layers: list[str], store: Store) -> list[list[float]]:
             bar.progress(min(1.0, seen["done"] / max(1, seen["total"])),
                          text=f"{seen['done']} of {seen['total']} images read")
 
-        cka = cka_matrix(ref.load(), layers, PHOTOS, store=store, done=done)
+        from featviz_core.analysis import cka_matrix
+
+        cka = cka_matrix(ref.load(), layers, _photos(), store=store, done=done)
         status.update(label=f"Measured CKA between {len(layers)} layers", state="complete")
     return cka
 

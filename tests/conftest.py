@@ -1,6 +1,10 @@
 """Shared fixtures for the core tests: the tiny seeded CNN (tests/tiny_model.py), a real disk store
 in a temporary directory, a counter of the model's forward passes, and the check the Ray cluster tests
-skip on (or fail on, with FEATVIZ_REQUIRE_RAY=1 as CI sets it)."""
+skip on (or fail on, with FEATVIZ_REQUIRE_RAY=1 as CI sets it).
+
+With FEATVIZ_NO_SKIPS=1 (CI sets it, .ci/run) any test that skips fails instead: FEATVIZ_REQUIRE_RAY and
+FEATVIZ_REQUIRE_BROWSER say which dependency is missing; this catches every other skip, so CI never
+passes by not running a test."""
 from __future__ import annotations
 
 import contextlib
@@ -31,6 +35,15 @@ def ray_cluster_or_skip() -> None:
         if os.environ.get("FEATVIZ_REQUIRE_RAY"):
             pytest.fail(f"FEATVIZ_REQUIRE_RAY is set but {reason}")
         pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get("FEATVIZ_NO_SKIPS"):
+        report.outcome = "failed"
+        report.longrepr = f"FEATVIZ_NO_SKIPS is set but this test skipped: {report.longrepr}"
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,13 @@ import signal
 from dataclasses import dataclass
 
 import pytest
+import ray  # test_ray.py runs these cases only where ray is installed (and fails under FEATVIZ_REQUIRE_RAY)
 
-ray = pytest.importorskip("ray")
+from featviz_core import FeatvizError, RenderSettings, Store
+from featviz_core.backends import ModelSource, run_work
+from featviz_core.jobs.atlas import plan_atlas, run_atlas
 
-from featviz_core import FeatvizError, RenderSettings, Store  # noqa: E402
-from featviz_core.backends import ModelSource, run_work  # noqa: E402
-from featviz_core.jobs.atlas import plan_atlas, run_atlas  # noqa: E402
-
-from .conftest import TINY  # noqa: E402
+from .conftest import TINY
 
 SETTINGS = RenderSettings(size=32, steps=12)
 LAYERS = ["relu1", "relu3"]  # 8 + 16 channels, batches of 4: six batches

@@ -73,13 +73,18 @@ def test_every_job_stores_through_the_driver_alone(tiny, tmp_path):
 
 
 def test_nothing_else_in_the_core_writes_job_results():
-    """The store's writers by source: put only in the driver, put_json in the driver and the lookup helper."""
+    """Every call of a method named put or put_json in the core, whatever its receiver is called (a
+    writer's `cache.put(result)` counts as much as `store.put(result)`): the store's writers are the
+    driver (put, put_json) and the lookup helper (put_json); the one other put is Ray's object store."""
+    not_our_store = {("backends/ray_actors.py", "put", "ray")}
     writers = {}
     for path in CORE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    node.func.attr in ("put", "put_json") and "store" in ast.unparse(node.func.value):
-                writers.setdefault(node.func.attr, set()).add(path.relative_to(CORE).as_posix())
+                    node.func.attr in ("put", "put_json"):
+                where = path.relative_to(CORE).as_posix()
+                if (where, node.func.attr, ast.unparse(node.func.value)) not in not_our_store:
+                    writers.setdefault(node.func.attr, set()).add(where)
     assert writers == {"put": {"jobs/driver.py"}, "put_json": {"jobs/driver.py", "store/lookup.py"}}
 
 

@@ -3,6 +3,7 @@ change; per-step constants (normalization, objective indices, colour matrix) are
 render; bf16 autocast is CUDA-only and off by default, and fp32 keeps the cache keys it had."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -89,3 +90,35 @@ def test_bf16_is_cuda_only_and_fp32_keeps_its_cache_keys(tiny):
            "size": 32, "steps": 5, "seed": 0, "init": "noise", "objective": "channel"}
     assert spec.key() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:32]
     assert RenderSpec("m", "d", "relu3", 0, SETTINGS.with_(precision="bf16")).key() != spec.key()
+
+
+def test_a_failed_cuda_render_gives_cudnn_benchmark_back(tiny):
+    """cuDNN times its kernels (benchmark on) while a CUDA render runs; the flag is process-wide, and the
+    process must have its own setting back after, however the render ends. It is a Python setting, so a
+    CPU checks it: a render told its model is on CUDA fails (no GPU here, or the weights on the CPU)."""
+    assert torch.backends.cudnn.benchmark is False
+    misplaced = dataclasses.replace(tiny, device=torch.device("cuda"))
+    with pytest.raises((RuntimeError, AssertionError)):  # AssertionError: a torch built without CUDA
+        list(render(misplaced, [Target("relu3", 0)], SETTINGS))
+    assert torch.backends.cudnn.benchmark is False
+
+
+def test_cudnn_benchmark_is_on_while_a_cuda_render_runs_and_back_when_it_is_closed(tiny, monkeypatch):
+    """The render's context turns the flag on for CUDA only and restores it on exit or failure; a render
+    stopped after its first step (a visitor left) restores it when it is closed."""
+    from featviz_core.optvis import render as render_module
+
+    with render_module.cudnn_benchmark(torch.device("cuda")):
+        assert torch.backends.cudnn.benchmark is True
+    with render_module.cudnn_benchmark(torch.device("cpu")):
+        assert torch.backends.cudnn.benchmark is False
+    with pytest.raises(KeyError), render_module.cudnn_benchmark(torch.device("cuda")):
+        raise KeyError("a render that fails")
+    assert torch.backends.cudnn.benchmark is False
+    real = render_module.cudnn_benchmark
+    monkeypatch.setattr(render_module, "cudnn_benchmark", lambda device: real(torch.device("cuda")))
+    steps = render(tiny, [Target("relu3", 0)], SETTINGS)  # on the CPU, its loop run as if on CUDA
+    next(steps)
+    during = torch.backends.cudnn.benchmark
+    steps.close()
+    assert during is True and torch.backends.cudnn.benchmark is False

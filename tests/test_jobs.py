@@ -145,16 +145,30 @@ def test_work_released_by_its_last_watcher_stops(tiny, store, service):
     assert store.get(wanted[0].key) is not None and store.get(wanted[1].key) is None
 
 
-def test_work_abandoned_by_every_watcher_stops(tiny, store, service, monkeypatch):
-    monkeypatch.setattr(render_queue, "ABANDONED_AFTER_S", 0.2)
+class QueueClock:
+    """The render queue's clock, moved by the test: a visitor falls silent for exactly as long as the
+    test says, however slow the machine (no sleep racing the limit)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("silent_for, stops", [(render_queue.ABANDONED_AFTER_S, True),
+                                               (render_queue.ABANDONED_AFTER_S - 0.5, False)])
+def test_work_abandoned_by_every_watcher_stops(tiny, store, service, monkeypatch, silent_for, stops):
+    clock = QueueClock()
+    monkeypatch.setattr(render_queue, "time", clock)
     wanted = items(tiny, store, [("relu3", 4), ("conv2", 3)])
     with gate(tiny) as opened:
         service.want("closed-tab", wanted)
-        time.sleep(0.3)  # no polls: the tab was closed
+        clock.now += silent_for  # no polls meanwhile: the tab was closed (or not yet long enough)
         opened.set()
         idle(service)
-    assert all(store.get(i.key) is None for i in wanted)
-    assert service.poll("closed-tab").results == {}
+    assert [store.get(i.key) is None for i in wanted] == [stops, stops]
+    assert (service.poll("closed-tab").results == {}) == stops
 
 
 def test_a_failing_render_reports_its_error_to_the_watcher(tiny, store, service):

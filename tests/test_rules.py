@@ -5,6 +5,7 @@ verbatim in what each entry point shows."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from featviz_core import FeatvizError, RenderSettings, cli, collect, load_model, render_channels
 from featviz_core.spec import SIZE_RANGE, check_objective_layers, check_whole, parse_channels
@@ -138,8 +139,16 @@ def test_one_pixel_limit_for_every_image_from_outside(tmp_path, monkeypatch):
         read_photo(path.read_bytes())
 
 
-def test_the_upload_architectures_are_the_registry():
-    from featviz_core import list_models
+def test_every_upload_architecture_reads_the_uploaded_state_dict(tmp_path):
+    """The dashboard offers an upload of weights for each of UPLOAD_ARCHITECTURES: each must load the file
+    it is given, not its packaged weights. A state dict of another network is refused, naming the model."""
+    from featviz_core import DEFAULT_MODEL
     from featviz_ui.config import UPLOAD_ARCHITECTURES
+    from tests.tiny_model import build
 
-    assert UPLOAD_ARCHITECTURES == tuple(list_models())
+    assert DEFAULT_MODEL in UPLOAD_ARCHITECTURES
+    foreign = tmp_path / "tiny.pt"
+    torch.save(build(3).state_dict(), foreign)
+    for name in UPLOAD_ARCHITECTURES:
+        with pytest.raises(FeatvizError, match=r"^Weights do not fit .*missing .*unexpected"):
+            load_model(name, weights=str(foreign), device="cpu")

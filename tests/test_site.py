@@ -96,7 +96,6 @@ def test_names_are_escaped_and_folders_safe(tmp_path):
 
 
 def test_dashboard_link_is_the_dashboards_share_link():
-    pytest.importorskip("streamlit")
     from featviz_ui.share import share_link
     from featviz_ui.views import VIEWS
 

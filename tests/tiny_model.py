@@ -1,9 +1,12 @@
 """Tiny CNNs for the core tests, loadable as `load_model("tests.tiny_model:make")`.
 
 Weights come from a fixed seed (and do not disturb the global random state), so every build of a
-factory is the same network.
+factory is the same network, bit for bit on every CPU (`seeded`): the weights decide the cache
+keys, which tests/test_same_pictures.py compares exactly.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -35,10 +38,36 @@ class TinyNet(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 
 
+def _uniform_bounds(module: nn.Module) -> list[tuple[torch.Tensor, float]]:
+    """Each parameter of a conv or linear layer and the bound b of torch's default init, uniform(-b, b)
+    (kaiming_uniform_ with a=sqrt(5) for the weight, 1/sqrt(fan_in) for the bias) as the float32 that
+    torch's kernel uses, in torch's order."""
+    fan_in = module.weight[0].numel()
+    weight_bound, bias_bound = math.sqrt(3.0) * math.sqrt(2.0 / (1 + 5)) / math.sqrt(fan_in), 1 / math.sqrt(fan_in)
+    return [(module.weight, float(torch.tensor(weight_bound))), (module.bias, float(torch.tensor(bias_bound)))]
+
+
+def seeded(make_net, seed: int) -> nn.Module:
+    """`make_net()` with torch's default init of every conv and linear layer from `seed`, the same bits on
+    every CPU, leaving the global random state alone.
+
+    torch's uniform_(-b, b) computes x * 2b - b from a draw x in [0, 1): fused into one rounding by its
+    AVX2 and AVX-512 kernels, rounded twice by its baseline kernel, so one seed made other weights (and
+    other cache keys) on other CPUs. Here x comes from uniform_(0, 1), exact everywhere, and b * (2x - 1)
+    is exact in float64, then rounded once to float32: the AVX2 and AVX-512 weights, on any CPU."""
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        net = make_net()
+        torch.manual_seed(seed)  # the draws torch's own init made, in its order
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                for param, bound in _uniform_bounds(module):
+                    draws = torch.rand(param.shape).double()
+                    param.copy_((bound * (2 * draws - 1)).float())
+    return net
+
+
 def build(in_channels: int = 3, seed: int = 0) -> TinyNet:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = TinyNet(in_channels)
+    net = seeded(lambda: TinyNet(in_channels), seed)
     with torch.no_grad():  # positive biases: every ReLU unit starts alive, so every channel can be driven
         for conv in (net.conv1, net.conv2, net.conv3):
             conv.weight.mul_(2.0)
@@ -109,9 +138,7 @@ class ConvBNNet(nn.Module):
 
 
 def make_bn() -> ModelParts:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(4)
-        net = ConvBNNet()
+    net = seeded(ConvBNNet, 4)
     with torch.no_grad():
         net.bn1.weight.copy_(torch.tensor([-2.0, 0.5, 1.0, 3.0]))
         net.bn1.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0]))

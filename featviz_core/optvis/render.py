@@ -139,8 +139,6 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
     check_photo(settings, photo)
     targets, recipe, device = list(targets), RECIPES[settings.method], model.device
     autocast = _autocast(settings, device)
-    if device.type == "cuda":  # the same shapes every step: let cuDNN time its kernels once and keep the fastest
-        torch.backends.cudnn.benchmark = True
     normalize = model.normalizer(device)  # mean and std built once, not every step
     gens = [element_generator(settings.seed, t) for t in targets]
     objective = objective or objectives.for_targets(settings.objective, targets)
@@ -150,7 +148,7 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
     image = param.start_images(settings.init, gens, model.in_channels, plan[0][0], recipe.noise, photo).to(device)
     wanted = set(snapshot_steps) | {settings.steps}
     step = 0
-    with LayerTap(model.module, objective.layers) as tap:
+    with LayerTap(model.module, objective.layers) as tap, cudnn_benchmark(device):
         for size, n_steps in plan:
             if image.shape[-1] != size:
                 image = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False)
@@ -166,6 +164,18 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
                 yield StepRecord(step, settings.steps, scores.detach(), snapshot)
             with torch.no_grad():
                 image = image_fn().detach()
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(device: torch.device):
+    """On CUDA, cuDNN times its kernels once and keeps the fastest (a render's shapes are the same every
+    step); the process's own setting is back when the render ends, is closed or fails."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _autocast(settings: RenderSettings, device: torch.device):
