@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 
 from ..backends.work import Finished, ModelSource
 from ..errors import FeatvizError
-from ..inputs.imagefolder import FolderListing, Geometry, list_images
+from ..inputs.imagefolder import FolderListing, Geometry, listed_images
 from ..jobs.driver import drive, keep
 from ..models.loading import LoadedModel
 from ..spec.settings import check_batch_size
@@ -114,14 +114,6 @@ def _entry(model: LoadedModel, rf: ReceptiveField, path: str, size: list[int], p
             "unit": [row, col], "size": size}
 
 
-def _listing(folder: str):
-    listing = list_images(folder)
-    if not listing.files:
-        found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
-        raise FeatvizError(f"Image folder {folder!r} holds no JPEG, PNG or WebP files ({found}).")
-    return listing
-
-
 def _stored_shards(store: Store | None, key: str, shards: list[ScanShard], merge: Merge) -> dict[int, ScanShard]:
     """Merges the shards the store holds; returns the others by number."""
     todo = {}
@@ -141,7 +133,7 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
     event carries the result (the exemplars.json document). Finished shards are kept in `store`."""
     check_batch_size(batch)
     layers = check_request(model, layers, k)
-    listing = _listing(folder)
+    listing = listed_images(folder)
     key = scan_key(model, layers, k, listing, shard_size)
     final = store.get_json(f"exemplars:result:{key}") if store is not None else None
     total = len(listing.files)
