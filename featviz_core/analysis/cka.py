@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import FeatvizError
+
 CKA_VERSION = 2  # bump when the same request would give other Grams or other numbers (2: debiased HSIC)
 MIN_EXAMPLES = 4  # the unbiased HSIC divides by n - 3
 RESAMPLES = 200  # half-samples behind each interval
@@ -67,6 +69,13 @@ def linear_cka(gram_x: np.ndarray, gram_y: np.ndarray) -> float:
     return float(cka_matrix_of([gram_x], [gram_y])[0, 0])
 
 
+def check_photos(photos: int, per_photo: int) -> None:
+    """Refuses a photo set whose half-samples (cka_interval) would hold fewer than MIN_EXAMPLES images."""
+    if (photos // 2) * per_photo < MIN_EXAMPLES:
+        least = 2 * -(-MIN_EXAMPLES // per_photo)
+        raise FeatvizError(f"Layer similarity needs at least {least} photos for its interval; this set has {photos}.")
+
+
 def cka_interval(grams_a: Sequence[np.ndarray], grams_b: Sequence[np.ndarray], groups: Sequence[int],
                  resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
     """(len a, len b, 2): each cell's LEVEL interval over half-samples of the photos.
@@ -83,10 +92,9 @@ def cka_interval(grams_a: Sequence[np.ndarray], grams_b: Sequence[np.ndarray], g
     rng = np.random.default_rng(seed)
     za, zb = [np.asarray(g, dtype=np.float64) for g in grams_a], [np.asarray(g, dtype=np.float64) for g in grams_b]
     values = []
+    check_photos(len(photos), len(groups) // len(photos))
     for _ in range(resamples):
         idx = np.flatnonzero(np.isin(groups, rng.choice(photos, half, replace=False)))
-        if len(idx) < MIN_EXAMPLES:
-            raise ValueError(f"Too few photos for an interval: {len(photos)} photos, {len(groups)} images.")
         sub = np.ix_(idx, idx)
         values.append(cka_matrix_of([g[sub] for g in za], [g[sub] for g in zb]))
     tail = (1 - LEVEL) / 2 * 100

@@ -30,7 +30,7 @@ from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 from ..store.disk import Store
 from ..store.lookup import json_key, lookup_json
-from .cka import CKA_VERSION, cka_interval, cka_matrix_of, similarity_key
+from .cka import CKA_VERSION, check_photos, cka_interval, cka_matrix_of, similarity_key
 from .photoset import PhotoSet
 
 MAX_FEATURE_BYTES = 256 * 2**20  # activations held at once while the Grams are summed
@@ -204,6 +204,7 @@ def cka_doc(model: LoadedModel, layers: Sequence[str], photos: PhotoSet | None =
     photos = photos or PhotoSet(size=model.input_size)
     names = [model.resolve_layer(layer) for layer in layers]
     names2 = [model2.resolve_layer(layer) for layer in (layers2 or layers)]
+    check_photos(photos.photos(), 1 + photos.crops)  # before any forward pass
     parts = similarity_key(model, names, model2, names2, photos)
     doc = lookup_json(store, parts, {"cka": [[float]], "cka_ci": [[[float]]], "n": int, "photos": int},
                       valid=lambda d: len(d["cka"]) == len(names) and all(len(r) == len(names2) for r in d["cka"]))
