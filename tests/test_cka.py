@@ -14,8 +14,8 @@ from PIL import Image
 from featviz_core import FeatvizError, load_model
 from featviz_core.analysis.cka import cka_interval, cka_matrix_of, hsic_matrix, linear_cka
 from featviz_core.analysis.photoset import PhotoSet
-from featviz_core.analysis.similarity import GramWork, cka_doc, layer_grams
 from featviz_core.analysis.selfcheck import natural_photos
+from featviz_core.analysis.similarity import GramWork, cka_doc, layer_grams
 from featviz_core.cli import main as cli_main
 
 from .conftest import TINY, tiny  # noqa: F401 (fixture)
@@ -28,31 +28,31 @@ def _grams(n: int, d: int, seed: int, shared: np.ndarray | None = None) -> np.nd
     return x @ x.T
 
 
-def _brute_hsic(k: np.ndarray, l: np.ndarray) -> float:
+def _brute_hsic(k: np.ndarray, g: np.ndarray) -> float:
     """Song et al. (2012)'s U-statistic written out over distinct index tuples (the definition)."""
     n = len(k)
-    pairs = sum(k[i, j] * l[i, j] for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
-    triples = sum(k[i, j] * l[i, q] for i, j, q in itertools.permutations(range(n), 3)) / (n * (n - 1) * (n - 2))
-    quads = sum(k[i, j] * l[q, r] for i, j, q, r in itertools.permutations(range(n), 4)) / (
+    pairs = sum(k[i, j] * g[i, j] for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
+    triples = sum(k[i, j] * g[i, q] for i, j, q in itertools.permutations(range(n), 3)) / (n * (n - 1) * (n - 2))
+    quads = sum(k[i, j] * g[q, r] for i, j, q, r in itertools.permutations(range(n), 4)) / (
         n * (n - 1) * (n - 2) * (n - 3))
     return pairs + quads - 2 * triples
 
 
 def test_the_estimator_is_the_u_statistic_of_hsic():
     shared = np.random.default_rng(9).normal(size=(8, 3))
-    k, l = _grams(8, 5, 0, shared), _grams(8, 4, 1, shared)
-    assert hsic_matrix([k], [l])[0, 0] == pytest.approx(_brute_hsic(k, l), rel=1e-9)
-    expected = _brute_hsic(k, l) / np.sqrt(_brute_hsic(k, k) * _brute_hsic(l, l))
-    assert linear_cka(k, l) == pytest.approx(expected, rel=1e-9)
-    assert cka_matrix_of([k, l], [l])[:, 0] == pytest.approx([expected, 1.0], rel=1e-9)
+    k, g = _grams(8, 5, 0, shared), _grams(8, 4, 1, shared)
+    assert hsic_matrix([k], [g])[0, 0] == pytest.approx(_brute_hsic(k, g), rel=1e-9)
+    expected = _brute_hsic(k, g) / np.sqrt(_brute_hsic(k, k) * _brute_hsic(g, g))
+    assert linear_cka(k, g) == pytest.approx(expected, rel=1e-9)
+    assert cka_matrix_of([k, g], [g])[:, 0] == pytest.approx([expected, 1.0], rel=1e-9)
 
 
 def test_debiased_cka_of_independent_wide_features_is_near_zero_where_the_biased_one_is_not():
-    k, l = _grams(40, 2000, 2), _grams(40, 2000, 3)  # wide and few: the biased HSIC's diagonal dominates
+    k, g = _grams(40, 2000, 2), _grams(40, 2000, 3)  # wide and few: the biased HSIC's diagonal dominates
     centre = np.eye(40) - 1 / 40
-    biased = np.sum(centre @ k @ centre * (centre @ l @ centre)) / np.sqrt(
-        np.sum((centre @ k @ centre) ** 2) * np.sum((centre @ l @ centre) ** 2))
-    assert biased > 0.5 and abs(linear_cka(k, l)) < 0.1, (biased, linear_cka(k, l))
+    biased = np.sum(centre @ k @ centre * (centre @ g @ centre)) / np.sqrt(
+        np.sum((centre @ k @ centre) ** 2) * np.sum((centre @ g @ centre) ** 2))
+    assert biased > 0.5 and abs(linear_cka(k, g)) < 0.1, (biased, linear_cka(k, g))
 
 
 def test_the_interval_holds_the_estimate_and_narrows_with_more_photos():
