@@ -11,7 +11,6 @@ import streamlit as st
 from PIL import Image
 
 from featviz_core.analysis.selfcheck import natural_photos
-
 from featviz_ui import models, similarity
 from tests.app_fixtures import FAST, cache_dir, open_app, texts  # noqa: F401
 
