@@ -34,7 +34,8 @@ def open_view(page: str, query: dict) -> dict:
     at.run()
     captions = [img.proto.imgs[0].caption for img in at.get("image") if img.proto.imgs[0].caption]
     charts = [json.loads(chart.proto.spec)["data"][0]["z"] for chart in at.get("plotly_chart")]
-    return {"captions": captions, "charts": charts, "errors": [str(e.value) for e in at.exception] + [str(e.value) for e in at.error],
+    errors = [str(e.value) for e in at.exception] + [str(e.value) for e in at.error]
+    return {"captions": captions, "charts": charts, "errors": errors,
             "imported": [name for name in HEAVY if name in sys.modules]}
 
 

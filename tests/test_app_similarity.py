@@ -61,8 +61,9 @@ def test_a_listed_photo_folder_is_offered_by_name_and_measured_on(cache_dir, tmp
     folder.mkdir(parents=True)
     for i, photo in enumerate(natural_photos()[:8]):
         Image.fromarray(photo).save(folder / f"{i}.jpg")
-    (tmp_path / "server" / "broken").mkdir()
-    monkeypatch.setattr(sys, "argv", ["app.py", "--photos", str(folder), "--photos", str(tmp_path / "server" / "broken")])
+    broken = tmp_path / "server" / "broken"
+    broken.mkdir()
+    monkeypatch.setattr(sys, "argv", ["app.py", "--photos", str(folder), "--photos", str(broken)])
     query = {**FAST, similarity.LAYERS_KEY: "blocks.1,blocks.5"}
     at = open_app({**query, similarity.PHOTOS_KEY: "holiday"}, page="similarity")
     (picker,) = [s for s in at.selectbox if s.label == "Photos"]
