@@ -118,7 +118,7 @@ def method_note(doc: dict) -> str:
 
 def compare_query(a: str, b: str) -> dict:
     """The link to Compare with layers a and b: this page's other parameters (model, settings) kept."""
-    keep = {k: st.query_params.get_all(k) for k in st.query_params if k not in (LAYERS_KEY, "layers")}
+    keep = {k: st.query_params.get_all(k) for k in st.query_params if k not in (LAYERS_KEY, PHOTOS_KEY, "layers")}
     return {**keep, "layers": sorted({a, b}, key=[a, b].index)}
 
 
