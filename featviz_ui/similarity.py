@@ -28,7 +28,9 @@ from .targets import stage_layers
 SIMILARITY_PX = 128
 NATURAL = "natural photos"  # the photo choice without a folder
 PHOTOS = PhotoSet(size=SIMILARITY_PX)  # 14 photos, each as its centred square and 6 crops: 98 images
-STABLE_PHOTOS = 12  # fewer photos than this: some interval of Lite0's stage matrix is wider than 0.2 (measured)
+# Fewer photos than this and the matrix moves when photos are added (Lite0's stage layers, 128 px: the first
+# 8 natural photos differ from all 14 by up to 0.14 in a cell, the first 10 by 0.10, the first 12 by 0.04).
+STABLE_PHOTOS = 12
 PHOTOS_KEY = "photos"  # the chosen photo folder, by name, in the URL
 LAYERS_KEY = "cka"  # the page's own layers, in the URL (one comma-separated value)
 CHART_KEY = "cka_map"
