@@ -35,12 +35,22 @@ def custom_models(argv: list[str] | None = None) -> list[str]:
     return [m for m in known.model if ":" in m]
 
 
-def exemplar_dirs(argv: list[str] | None = None) -> list[str]:
-    """`--exemplars DIR` flags after `streamlit run app.py --` (repeatable): folders of exemplar scans."""
+def _server_dirs(flag: str, argv: list[str] | None) -> list[str]:
+    """Repeatable `--FLAG DIR` after `streamlit run app.py --`: folders only the server's owner names."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--exemplars", action="append", default=[])
+    parser.add_argument(f"--{flag}", action="append", default=[])
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return known.exemplars
+    return getattr(known, flag)
+
+
+def exemplar_dirs(argv: list[str] | None = None) -> list[str]:
+    """`--exemplars DIR` flags: folders of exemplar scans."""
+    return _server_dirs("exemplars", argv)
+
+
+def photo_dirs(argv: list[str] | None = None) -> list[str]:
+    """`--photos DIR` flags: folders of photos the Layer similarity page may measure on."""
+    return _server_dirs("photos", argv)
 
 
 def model_choices() -> dict[str, str]:

@@ -171,7 +171,7 @@ def _server_settings() -> tuple[Caps, Store]:
         st.stop()
 
 
-OWN_SETTINGS = ("dream",)  # pages that draw their own settings: the sidebar shows only the model there
+OWN_SETTINGS = ("dream", "similarity")  # pages with their own settings (or none to render): only the model there
 
 
 def draw_sidebar(page: str | None = None) -> View:

@@ -10,8 +10,8 @@ def main() -> None:
     view = open_page("Layer similarity")
     if view is None:
         return
-    st.caption("How alike two layers' representations are over natural photos (linear CKA, 1 = the same up to "
-               "rotation and scale). Neighbouring stages are alike; the stem and the head are not.")
+    st.caption("How alike two layers' representations are over photos (linear CKA, 1 = the same up to rotation "
+               "and scale, 0 = unrelated). Neighbouring stages are alike; the stem and the head are not.")
     similarity.draw(view)
 
 

@@ -3,7 +3,7 @@ which of featviz's heavy machinery it imported. Run by tests/test_app_cold.py as
 
     python tests/cold_views.py CACHE_DIR      # prints one JSON line: {page: {...}, ...}
 
-Cached views must show their pictures without importing torch (nor loading a model); the same
+Cached views must show their pictures (or charts) without importing torch (nor loading a model); the same
 views on an empty cache render, and so import it."""
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ VIEWS = {  # page: its link's query (tiny pictures, as tests/app_fixtures.py's F
     "gallery": {**FAST, "layer": "blocks.1", "per": "16", "page": "2"},
     "evolution": {**FAST, "layer": "blocks.5", "channel": "3"},
     "dream": {"size": "64", "dsteps": "4", "octaves": "1"},
+    "similarity": {"cka": "blocks.1,blocks.5"},  # its heatmap in "charts"
 }
 HEAVY = ("torch", "timm", "torchvision", "featviz_core.models.loading", "featviz_core.serving.service")
 
@@ -32,7 +33,9 @@ def open_view(page: str, query: dict) -> dict:
         at.query_params[key] = value
     at.run()
     captions = [img.proto.imgs[0].caption for img in at.get("image") if img.proto.imgs[0].caption]
-    return {"captions": captions, "errors": [str(e.value) for e in at.exception] + [str(e.value) for e in at.error],
+    charts = [json.loads(chart.proto.spec)["data"][0]["z"] for chart in at.get("plotly_chart")]
+    errors = [str(e.value) for e in at.exception] + [str(e.value) for e in at.error]
+    return {"captions": captions, "charts": charts, "errors": errors,
             "imported": [name for name in HEAVY if name in sys.modules]}
 
 

@@ -47,7 +47,7 @@ def test_lite0_pictures_excite_their_channels_beyond_natural_photos(tmp_path):
     finally:
         store.close()
     natural = _natural_channel_means(model, LAYER, settings.size)
-    assert natural.shape == (len(selfcheck._PHOTOS) * 5, 80)
+    assert natural.shape == (len(selfcheck.NATURAL_PHOTOS) * 5, 80)
 
     report = [(s.channel, round(s.z, 1), s.rank, round(s.activation, 2), round(float(natural[:, s.channel].max()), 2))
               for s in scores]

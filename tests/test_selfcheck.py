@@ -33,7 +33,7 @@ def test_natural_stats_match_the_photos(tiny):
     """The median is the median of channel means over the photo crops (checked on a few channels)."""
     stats = selfcheck.natural_stats(tiny, "conv2", 32)
     crops = selfcheck._crops(32, 3)
-    assert crops.shape == (len(selfcheck._PHOTOS) * selfcheck.CROPS_PER_PHOTO, 3, 32, 32)
+    assert crops.shape == (len(selfcheck.NATURAL_PHOTOS) * selfcheck.CROPS_PER_PHOTO, 3, 32, 32)
     with torch.no_grad():
         x = tiny.normalize(crops)
         acts = tiny.module.conv2(tiny.module.relu1(tiny.module.conv1(x))).mean(dim=(-2, -1)).numpy()
@@ -42,7 +42,7 @@ def test_natural_stats_match_the_photos(tiny):
 
 def test_natural_photos_in_gray():
     photos = selfcheck.natural_photos(1)
-    assert len(photos) == len(selfcheck._PHOTOS)
+    assert len(photos) == len(selfcheck.NATURAL_PHOTOS)
     assert all(p.ndim == 3 and p.shape[-1] == 1 and p.dtype == np.uint8 for p in photos)
     assert all(p.std() > 5 for p in photos)  # real pictures, not blank
 

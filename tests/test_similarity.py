@@ -13,8 +13,9 @@ from PIL import Image
 
 from featviz_core import FeatvizError, load_model
 from featviz_core.analysis import similarity
+from featviz_core.analysis.cka import linear_cka
 from featviz_core.analysis.photoset import PhotoSet
-from featviz_core.analysis.similarity import GramWork, cka_matrix, gram, linear_cka, model_grams
+from featviz_core.analysis.similarity import GramWork, cka_matrix, gram, model_grams
 from featviz_core.backends import ModelSource, run_work
 from featviz_core.cli import main as cli_main  # the registered subcommands, as `featviz` runs them
 from featviz_core.cli import similarity as similarity_cli

@@ -14,5 +14,6 @@ __getattr__, __dir__, __all__ = lazy_names(__name__, {
     ".scan": "ScanProgress receptive_field scan_folder scan_key",
     ".selfcheck": "CheckScore LayerStats curve_z natural_stats neighbours picture_scores score_pictures "
                   "stored_scores",
-    ".similarity": "GramWork cka_matrix layer_grams linear_cka similarity_key",
+    ".cka": "cka_interval cka_matrix_of hsic_matrix linear_cka similarity_key",
+    ".similarity": "GramWork cka_doc cka_matrix layer_grams",
 })

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 
 from ..backends.work import Finished, ModelSource
 from ..errors import FeatvizError
-from ..inputs.imagefolder import FolderListing, Geometry, list_images
+from ..inputs.imagefolder import FolderListing, Geometry, listed_images
 from ..jobs.driver import drive_cached, keep
 from ..models.loading import LoadedModel
 from ..spec.settings import check_batch_size
@@ -114,14 +114,6 @@ def _entry(model: LoadedModel, rf: ReceptiveField, path: str, size: list[int], p
             "unit": [row, col], "size": size}
 
 
-def _listing(folder: str):
-    listing = list_images(folder)
-    if not listing.files:
-        found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
-        raise FeatvizError(f"Image folder {folder!r} holds no JPEG, PNG or WebP files ({found}).")
-    return listing
-
-
 def _shard_shape(model: LoadedModel, layers: Sequence[str]) -> tuple[dict, Callable[[dict], bool]]:
     """A stored shard's shape, and its check that every layer has a list per channel (else it runs again)."""
     shape = {"layers": {layer: [[list]] for layer in layers}, "width": {layer: int for layer in layers},
@@ -162,7 +154,7 @@ def scan_folder(model: LoadedModel, folder: str, layers: Sequence[str], k: int =
     event carries the result (the exemplars.json document). Finished shards are kept in `store`."""
     check_batch_size(batch)
     layers = check_request(model, layers, k)
-    listing = _listing(folder)
+    listing = listed_images(folder)
     key = scan_key(model, layers, k, listing, shard_size)
     final = store.get_json(f"exemplars:result:{key}") if store is not None else None
     total = len(listing.files)

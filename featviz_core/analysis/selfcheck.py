@@ -16,15 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..inputs.photos import skimage_photo
+from ..inputs.photos import NATURAL_PHOTOS, skimage_photo
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 from ..optvis import transforms
 from ..store.disk import ChannelResult, Store
 from ..store.lookup import cached_json, lookup_json, store_json
 
-_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "retina",
-           "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins", "moon")
 CROPS_PER_PHOTO = 6
 STATS_VERSION = 2  # 2: capped clamps (ReLU6) are read before the clamp
 
@@ -56,7 +54,7 @@ def neighbours(score: CheckScore, count: int = 6) -> list[int]:
 def natural_photos(channels: int = 3) -> list[np.ndarray]:
     """The photos bundled with scikit-image, as HxWxC uint8 with the model's channel count."""
     photos = []
-    for name in _PHOTOS:
+    for name in NATURAL_PHOTOS:
         img = skimage_photo(name)
         if channels == 1:
             img = np.round(img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]

@@ -9,48 +9,35 @@ is never held as a features-by-features matrix, and the activations kept at once
 read a slice of channels per sweep). Capped clamps (ReLU6) are read before the clamp, as everywhere.
 
     cka = cka_matrix(model, ["blocks.1", "blocks.4", "blocks.5"])  # [[1.0, 0.4, ...], ...]
+    doc = cka_doc(model, layers)  # {"cka", "cka_ci": [[[lo, hi], ...], ...], "n", "photos"}
 
-The Grams are a batch job: what the store lacks is one GramWork per model through the driver
-(jobs/driver.py), in this process (with progress) or on Ray (`ray=`), and kept per layer.
+The estimator (debiased HSIC) and its interval are in cka.py. The Grams are a batch job: one GramWork
+per layer through the driver's drive_cached (jobs/driver.py), in this process (with progress) or on Ray
+(`ray=`), each layer's Gram stored the moment it is done, so a killed run keeps every finished layer.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Generator, Sequence
+from typing import Callable, Generator, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from ..backends.work import Finished, ModelSource, Step
-from ..jobs.driver import drive, keep
+from ..jobs.driver import drive_cached, keep
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
 from ..store.disk import Store
 from ..store.lookup import json_key, lookup_json
+from .cka import CKA_VERSION, check_photos, cka_interval, cka_matrix_of, similarity_key
 from .photoset import PhotoSet
 
-CKA_VERSION = 1  # bump when the same request would give other Grams or other numbers
 MAX_FEATURE_BYTES = 256 * 2**20  # activations held at once while the Grams are summed
 COLUMN_CHUNK = 1 << 15  # features per chunk of a Gram's sum
 Progress = Callable[[int, int], None]  # (images just done, images added to the total)
-
-
-def centered(gram: np.ndarray) -> np.ndarray:
-    """H K H with H = I - 11^T / n: the Gram of the features minus their mean over the examples."""
-    k = np.asarray(gram, dtype=np.float64)
-    return k - k.mean(axis=0, keepdims=True) - k.mean(axis=1, keepdims=True) + k.mean()
-
-
-def linear_cka(gram_x: np.ndarray, gram_y: np.ndarray) -> float:
-    """Linear CKA from two Gram matrices over the same n examples: HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)),
-    with the biased HSIC <HKH, HLH>_F. 1 for the same features up to rotation and scale; 0 where
-    either is constant over the examples (it carries no information to share)."""
-    kx, ky = centered(gram_x), centered(gram_y)
-    if kx.shape != ky.shape or kx.shape[0] != kx.shape[1]:
-        raise ValueError(f"linear_cka needs two n x n Grams over the same examples, got {kx.shape} and {ky.shape}")
-    norm = math.sqrt(float((kx * kx).sum()) * float((ky * ky).sum()))
-    return float((kx * ky).sum()) / norm if norm > 0 else 0.0
+Batches = Callable[[], Iterable[torch.Tensor]]  # a fresh pass over the images, batch by batch
+GRAM_DOC = {"layers": [str], "n": int, "grams": [[[float]]]}
 
 
 def gram(features: torch.Tensor) -> np.ndarray:
@@ -86,30 +73,32 @@ Steps = Generator[tuple[int, int], None, dict]  # yields Progress's (done, added
 
 
 @torch.no_grad()
-def _sweep(model: LoadedModel, items: list[tuple[str, int, int]], images: torch.Tensor, batch: int) -> Steps:
+def _sweep(model: LoadedModel, items: list[tuple[str, int, int]], batches: Batches, n: int) -> Steps:
     kept: dict[tuple[str, int, int], torch.Tensor] = {}  # filled in place: no second copy to concatenate
+    start = 0
     with LayerTap(model.module, [item[0] for item in items]) as tap:
-        for start in range(0, len(images), batch):
-            part = images[start:start + batch]
+        for part in batches():
             outputs = tap.run(model.normalize(part.to(model.device)))
             for layer, lo, hi in items:
                 features = outputs[layer][:, lo:hi].float().reshape(len(part), -1)
                 if (layer, lo, hi) not in kept:
-                    kept[(layer, lo, hi)] = torch.empty(len(images), features.shape[1])
+                    kept[(layer, lo, hi)] = torch.empty(n, features.shape[1])
                 kept[(layer, lo, hi)][start:start + len(part)] = features.cpu()
+            start += len(part)
             yield len(part), 0
     return {item: gram(features) for item, features in kept.items()}
 
 
-def gram_steps(model: LoadedModel, layers: Sequence[str], images: torch.Tensor, batch: int = 16,
+def gram_steps(model: LoadedModel, layers: Sequence[str], batches: Batches, n: int, size: int,
                max_bytes: int = MAX_FEATURE_BYTES) -> Steps:
-    """model_grams as a generator of its progress: (0, total) first, then (images done, 0) per batch."""
+    """The Grams of `layers` over n images of `size` px (a pass of `batches` per sweep), as a generator
+    of its progress: (0, total) first, then (images done, 0) per batch; returns {layer: Gram}."""
     names = [model.resolve_layer(layer) for layer in layers]
-    sweeps = _sweeps(model, names, len(images), images.shape[-1], max_bytes)
-    yield 0, len(images) * len(sweeps)
-    grams = {name: np.zeros((len(images), len(images))) for name in names}
+    sweeps = _sweeps(model, names, n, size, max_bytes)
+    yield 0, n * len(sweeps)
+    grams = {name: np.zeros((n, n)) for name in names}
     for items in sweeps:
-        for (layer, _, _), part in (yield from _sweep(model, items, images, batch)).items():
+        for (layer, _, _), part in (yield from _sweep(model, items, batches, n)).items():
             grams[layer] += part
     return grams
 
@@ -117,7 +106,13 @@ def gram_steps(model: LoadedModel, layers: Sequence[str], images: torch.Tensor, 
 def model_grams(model: LoadedModel, layers: Sequence[str], images: torch.Tensor, batch: int = 16,
                 max_bytes: int = MAX_FEATURE_BYTES, done: Progress | None = None) -> dict[str, np.ndarray]:
     """{layer: n x n Gram of its flattened activations} over `images` ((n, C, H, W) in [0, 1])."""
-    steps = gram_steps(model, layers, images, batch, max_bytes)
+    def batches():
+        return (images[s:s + batch] for s in range(0, len(images), batch))
+
+    return _finish(gram_steps(model, layers, batches, len(images), images.shape[-1], max_bytes), done)
+
+
+def _finish(steps: Steps, done: Progress | None) -> dict[str, np.ndarray]:
     while True:
         try:
             n, more = next(steps)
@@ -141,19 +136,22 @@ class GramWork:
     def units(self) -> int:
         return self.photos.count()
 
+    def _steps(self, model: LoadedModel) -> Steps:
+        n = self.photos.count(model.in_channels)
+        return gram_steps(model, self.layers, lambda: self.photos.batches(model.in_channels, self.batch), n,
+                          self.photos.size, self.max_bytes)
+
     def run(self, model: LoadedModel, done: Progress | None = None) -> dict:
-        images = self.photos.images(model.in_channels)
-        return _doc(len(images), model_grams(model, self.layers, images, self.batch, self.max_bytes, done))
+        return _doc(self.photos.count(model.in_channels), _finish(self._steps(model), done))
 
     def stream(self, model: LoadedModel):
         """In this process: a Step per batch (`done`: images read, over every sweep), then Finished."""
-        images = self.photos.images(model.in_channels)
-        steps, done = gram_steps(model, self.layers, images, self.batch, self.max_bytes), 0
+        steps, done = self._steps(model), 0
         while True:
             try:
                 done += next(steps)[0]
             except StopIteration as stop:
-                yield Finished(_doc(len(images), stop.value))
+                yield Finished(_doc(self.photos.count(model.in_channels), stop.value))
                 return
             yield Step(done)
 
@@ -162,82 +160,70 @@ def _doc(n: int, grams: dict[str, np.ndarray]) -> dict:
     return {"layers": list(grams), "n": n, "grams": [g.tolist() for g in grams.values()]}
 
 
-def _gram_key(model: LoadedModel, layer: str, photos: PhotoSet) -> tuple:
-    return ("gram", CKA_VERSION, model.digest, layer, photos.identity(model.in_channels))
+def _gram_key(model: LoadedModel, layer: str, photos: PhotoSet) -> str:
+    return json_key(("gram", CKA_VERSION, model.digest, layer, photos.identity(model.in_channels)))
 
 
 def layer_grams(model: LoadedModel, layers: Sequence[str], photos: PhotoSet | None = None, store: Store | None = None,
                 batch: int = 16, max_bytes: int = MAX_FEATURE_BYTES, done: Progress | None = None,
                 ray: str | bool | None = None, model_source: ModelSource | None = None) -> dict[str, np.ndarray]:
-    """{layer: Gram} over `photos` (default: the natural photos at the model's size), each layer's
-    kept in the store (by weights digest, layer and photo set), so only missing layers are computed:
-    as one GramWork through the driver, in this process or on Ray actors loading `model_source`."""
+    """{layer: Gram} over `photos` (default: the natural photos at the model's size): one GramWork per
+    layer through drive_cached, so the store's layers are read back, the rest run in this process or on
+    Ray actors loading `model_source`, and each is stored as it finishes (a killed run keeps them)."""
     photos = photos or PhotoSet(size=model.input_size)
-    names = [model.resolve_layer(layer) for layer in layers]
+    names = list(dict.fromkeys(model.resolve_layer(layer) for layer in layers))
     n = photos.count(model.in_channels)
-    grams = {}
-    for name in dict.fromkeys(names):
-        doc = lookup_json(store, _gram_key(model, name, photos), [[float]], valid=lambda g: len(g) == n)
-        if doc is not None:
-            grams[name] = np.asarray(doc, dtype=np.float64)
-    missing = tuple(name for name in dict.fromkeys(names) if name not in grams)
-    if missing:
-        for name, g in _run_grams(model, GramWork(missing, photos, batch, max_bytes), store, done, ray,
-                                  model_source).items():
-            grams[name] = np.asarray(g, dtype=np.float64)
-    return {name: grams[name] for name in names}
-
-
-def _run_grams(model: LoadedModel, work: GramWork, store: Store | None, done: Progress | None,
-               ray: str | bool | None, model_source: ModelSource | None) -> dict[str, list]:
-    """The work item through the driver; each layer's Gram kept under its own key as it arrives."""
-    total = work.units * len(_sweeps(model, work.layers, work.units, work.photos.size, work.max_bytes))
-    seen, fresh = 0, None
+    keyed = [(_gram_key(model, name, photos), GramWork((name,), photos, batch, max_bytes)) for name in names]
+    grams, seen = {}, [0] * len(names)
+    total = sum(n * len(_sweeps(model, [name], n, photos.size, max_bytes)) for name in names)
     if done:
         done(0, total)
-    for _, event in drive([work], store, model_source or ModelSource(model.name), model=model, ray=ray):
-        if isinstance(event, Step) and done:
-            done(event.done - seen, 0)
-            seen = event.done
-        elif isinstance(event, Finished):
-            fresh = dict(zip(event.result["layers"], event.result["grams"]))
-    for name, g in fresh.items():
-        keep(store, g, json_key(_gram_key(model, name, work.photos)))
-    if done and seen < total:
-        done(total - seen, 0)  # a Ray worker reports once, when it is done
-    return fresh
+    for index, event in drive_cached(keyed, store, model_source or ModelSource(model.name), model=model, ray=ray,
+                                     shape=GRAM_DOC, valid=lambda d: d["n"] == n and len(d["grams"]) == 1):
+        full = n * len(_sweeps(model, [names[index]], n, photos.size, max_bytes))
+        step = event.done if isinstance(event, Step) else full  # a stored or Ray-run layer counts at once
+        if done and step > seen[index]:
+            done(step - seen[index], 0)
+        seen[index] = max(seen[index], step)
+        if isinstance(event, Finished):
+            grams[names[index]] = np.asarray(event.result["grams"][0], dtype=np.float64)
+    return {model.resolve_layer(layer): grams[model.resolve_layer(layer)] for layer in layers}
 
 
-def similarity_key(model: LoadedModel, layers: Sequence[str], model2: LoadedModel, layers2: Sequence[str],
-                   photos: PhotoSet) -> tuple:
-    """The store key of a CKA matrix: version, both models' weights digests and layers, the photos."""
-    return ("cka", CKA_VERSION, model.digest, ",".join(layers), model2.digest, ",".join(layers2),
-            photos.identity(model.in_channels), photos.identity(model2.in_channels))
-
-
-def cka_matrix(model: LoadedModel, layers: Sequence[str], photos: PhotoSet | None = None,
-               model2: LoadedModel | None = None, layers2: Sequence[str] | None = None, batch: int = 16,
-               store: Store | None = None, max_bytes: int = MAX_FEATURE_BYTES, done: Progress | None = None,
-               ray: str | bool | None = None, sources: Sequence[ModelSource] | None = None) -> list[list[float]]:
-    """cka[i][j] = linear CKA between `layers[i]` of `model` and `layers2[j]` of `model2` (default: the
-    same model and layers) over the same photos (default: the natural photos and their crops at the
-    first model's input size). A batch job through the driver (`ray`; `sources`: the models' recipes
-    for Ray workers), cached in the store, as are the Grams it is made of."""
+def cka_doc(model: LoadedModel, layers: Sequence[str], photos: PhotoSet | None = None,
+            model2: LoadedModel | None = None, layers2: Sequence[str] | None = None, batch: int = 16,
+            store: Store | None = None, max_bytes: int = MAX_FEATURE_BYTES, done: Progress | None = None,
+            ray: str | bool | None = None, sources: Sequence[ModelSource] | None = None) -> dict:
+    """{"cka": [[...]], "cka_ci": [[[lo, hi], ...], ...], "n": images, "photos": photos}: cka[i][j] is the
+    debiased linear CKA between `layers[i]` of `model` and `layers2[j]` of `model2` (default: the same
+    model and layers) over the same photos (default: the natural photos and their crops at the first
+    model's input size), with its 95% interval over half-samples of the photos (cka.cka_interval). A
+    batch job through the driver (`ray`; `sources`: the models' recipes for Ray workers), cached in the
+    store, as are the Grams it is made of."""
     model2 = model2 or model
     photos = photos or PhotoSet(size=model.input_size)
     names = [model.resolve_layer(layer) for layer in layers]
     names2 = [model2.resolve_layer(layer) for layer in (layers2 or layers)]
+    check_photos(photos.photos(), 1 + photos.crops)  # before any forward pass
     parts = similarity_key(model, names, model2, names2, photos)
-    doc = lookup_json(store, parts, {"cka": [[float]]},
+    doc = lookup_json(store, parts, {"cka": [[float]], "cka_ci": [[[float]]], "n": int, "photos": int},
                       valid=lambda d: len(d["cka"]) == len(names) and all(len(r) == len(names2) for r in d["cka"]))
     if doc is not None:
-        return doc["cka"]
+        return doc
     first, second = (list(sources) + [None, None])[:2] if sources else (None, None)
     if model2 is model:
         grams = grams2 = layer_grams(model, names + names2, photos, store, batch, max_bytes, done, ray, first)
     else:
         grams = layer_grams(model, names, photos, store, batch, max_bytes, done, ray, first)
         grams2 = layer_grams(model2, names2, photos, store, batch, max_bytes, done, ray, second)
-    cka = [[linear_cka(grams[a], grams2[b]) for b in names2] for a in names]
-    keep(store, {"cka": cka}, json_key(parts))
-    return cka
+    a, b = [grams[n] for n in names], [grams2[n] for n in names2]
+    doc = {"cka": cka_matrix_of(a, b).tolist(), "cka_ci": cka_interval(a, b, photos.groups()).tolist(),
+           "n": photos.count(model.in_channels), "photos": photos.photos()}
+    keep(store, doc, json_key(parts))
+    return doc
+
+
+def cka_matrix(model: LoadedModel, layers: Sequence[str], photos: PhotoSet | None = None,
+               model2: LoadedModel | None = None, layers2: Sequence[str] | None = None, **options) -> list[list[float]]:
+    """cka_doc's matrix alone: cka[i][j] between `layers[i]` and `layers2[j]` (options as cka_doc's)."""
+    return cka_doc(model, layers, photos, model2, layers2, **options)["cka"]

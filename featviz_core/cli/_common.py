@@ -49,6 +49,18 @@ def ray_arg(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"{what} on a Ray actor: alone, a local cluster; or an existing one (ray://head:10001, auto)")
 
 
+def images_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", metavar="DIR", help="measure on the photos of this folder (JPEG, PNG or WebP: the "
+                                                   "first 1000 by path, each once) instead of the natural photos")
+
+
+def photo_set(args: argparse.Namespace, size: int):
+    """The photos a measurement runs on: --images' folder (checked now), else the natural photos."""
+    from ..analysis.photoset import PhotoSet
+
+    return PhotoSet.of_folder(args.images, size=size) if args.images else PhotoSet(size=size)
+
+
 def cache_args(p: argparse.ArgumentParser, note: str = "") -> None:
     p.add_argument("--cache", help=f"cache folder (default: $FEATVIZ_CACHE, else ./cache{note})")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")

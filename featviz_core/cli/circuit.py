@@ -15,7 +15,9 @@ from ._common import (
     OutputWriter,
     batch_arg,
     cache_args,
+    images_arg,
     model_args,
+    photo_set,
     ray_arg,
     settings_args,
     settings_from,
@@ -38,6 +40,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--top", type=int, default=8, help="channels in each top list and on the sheet (default 8)")
     p.add_argument("--photo-size", type=int, help="pixels of the natural photos measured on (default: the "
                                                   "model's input size)")
+    images_arg(p)
     p.add_argument("--out", default="circuit", help="output folder (circuit.json, circuit_sheet.png)")
     p.add_argument("--no-sheet", action="store_true", help="write circuit.json only (render no pictures)")
     ray_arg(p, "measure")
@@ -50,10 +53,9 @@ def _measure(model, args, store) -> dict:
     from tqdm import tqdm
 
     from ..analysis.circuits import circuit, circuit_work
-    from ..analysis.photoset import PhotoSet
     from ..backends.work import ModelSource
 
-    photos = PhotoSet(size=args.photo_size or model.input_size)
+    photos = photo_set(args, args.photo_size or model.input_size)
     work = circuit_work(model, args.layer, args.channel, args.source, args.into, photos=photos)  # checks first
     with tqdm(total=work.units, unit="image", desc="circuit", file=sys.stderr, dynamic_ncols=True) as bar:
         doc = circuit(model, work.layer, work.channel, work.source, work.into, feeds=work.into is not None,

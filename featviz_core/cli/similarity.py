@@ -1,6 +1,7 @@
-"""`featviz similarity --model lite0 [--model2 resnet18] [--layers a,b,c] [--layers2 ...] --out s/`: linear
-CKA between layers over natural photos, as `s/similarity.json` ({"layers", "layers2", "cka"}) and a
-heatmap `s/similarity.png` (rows: --layers, columns: --layers2)."""
+"""`featviz similarity --model lite0 [--model2 resnet18] [--layers a,b,c] [--layers2 ...] [--images DIR] --out s/`:
+debiased linear CKA between layers over natural photos (or a folder's), as `s/similarity.json` ({"layers",
+"layers2", "cka", "cka_ci": 95% intervals, "n": images, "photos", "method"}) and a heatmap `s/similarity.png`
+(rows: --layers, columns: --layers2)."""
 from __future__ import annotations
 
 import io
@@ -13,11 +14,13 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import FeatvizError
 from ..spec import SIZE_RANGE, check_whole, stage_layers
 from ..store import Store
-from ._common import OutputWriter, batch_arg, cache_args, model_args, ray_arg, writable_folder
+from ._common import OutputWriter, batch_arg, cache_args, images_arg, model_args, photo_set, ray_arg, writable_folder
 
 # A perceptually ordered ramp (viridis' ends and middle): 0 dark blue, 1 yellow.
 RAMP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64)
 CELL = 34
+METHOD = ("debiased linear CKA (unbiased HSIC, Song et al. 2012); cka_ci: 95% interval over half-samples of "
+          "the photos without replacement")
 
 
 def add_parser(subparsers) -> None:
@@ -31,6 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--layers2", help="comma-separated layers of the second model (default: as --layers, or the "
                                      "second model's stage layers)")
     p.add_argument("--photo-size", type=int, help="pixels of the photos (default: the first model's input size)")
+    images_arg(p)
     p.add_argument("--out", default="similarity", help="output folder (similarity.json, similarity.png)")
     batch_arg(p, "photos", default=16)
     ray_arg(p, "read the photos")
@@ -77,14 +81,13 @@ def heatmap(cka: list[list[float]], rows: list[str], columns: list[str]) -> Imag
     return image
 
 
-def _compute(args, model, model2, layers, layers2, store) -> list[list[float]]:
+def _compute(args, model, model2, layers, layers2, store) -> dict:
     from tqdm import tqdm
 
-    from ..analysis.photoset import PhotoSet
-    from ..analysis.similarity import cka_matrix
+    from ..analysis.similarity import cka_doc
     from ..backends.work import ModelSource
 
-    photos = PhotoSet(size=args.photo_size or model.input_size)
+    photos = photo_set(args, args.photo_size or model.input_size)
     with tqdm(total=0, unit="image", desc="similarity", file=sys.stderr, dynamic_ncols=True) as bar:
         def done(n: int, more: int) -> None:
             bar.total += more
@@ -92,8 +95,8 @@ def _compute(args, model, model2, layers, layers2, store) -> list[list[float]]:
 
         sources = [ModelSource(args.model, args.weights, args.device),
                    ModelSource(args.model2 or args.model, args.weights2, args.device)]
-        return cka_matrix(model, layers, photos, model2, layers2, batch=args.batch_size, store=store, done=done,
-                          ray=args.ray, sources=sources)
+        return cka_doc(model, layers, photos, model2, layers2, batch=args.batch_size, store=store, done=done,
+                       ray=args.ray, sources=sources)
 
 
 def run(args) -> int:
@@ -114,11 +117,13 @@ def run(args) -> int:
               if args.model2 or args.weights2 else model)
     layers = _layers(model, args.layers)
     layers2 = _layers(model2, args.layers2, layers if model2 is model else None)
-    cka = _compute(args, model, model2, layers, layers2, store)
-    doc = {"model": model.name, "model2": model2.name, "layers": layers, "layers2": layers2, "cka": cka}
+    result = _compute(args, model, model2, layers, layers2, store)
+    doc = {"model": model.name, "model2": model2.name, "layers": layers, "layers2": layers2, **result,
+           "method": METHOD}
     writer = OutputWriter(args.out, store is not None)
-    print(f"wrote {writer.write('similarity.json', json.dumps(doc, indent=2))}: {len(layers)} x {len(layers2)} CKA")
+    print(f"wrote {writer.write('similarity.json', json.dumps(doc, indent=2))}: {len(layers)} x {len(layers2)} CKA "
+          f"over {doc['n']} images of {doc['photos']} photos")
     buf = io.BytesIO()
-    heatmap(cka, layers, layers2).save(buf, "PNG")
+    heatmap(doc["cka"], layers, layers2).save(buf, "PNG")
     print(f"wrote {writer.write('similarity.png', buf.getvalue())}")
     return 0

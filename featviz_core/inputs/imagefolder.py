@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps
 
+from .. import config
 from ..errors import FeatvizError
 from .photos import open_untrusted
 
@@ -127,3 +128,73 @@ def model_input(img: Image.Image, size: int) -> tuple[np.ndarray, Geometry]:
     crop = scaled.crop((geo.left, geo.top, geo.left + size, geo.top + size))
     arr = np.array(crop)  # writable: torch.from_numpy warns on read-only arrays
     return (arr[..., None] if arr.ndim == 2 else arr), geo
+
+
+def listed_images(folder: str, label: str | None = None) -> FolderListing:
+    """list_images, refusing a folder with no image in it; messages name the folder as `label`
+    (default: its path; the dashboard passes a name that does not show the server's paths)."""
+    label = folder if label is None else label
+    if not os.path.isdir(folder):
+        raise FeatvizError(f"Image folder {label!r} does not exist or is not a folder.")
+    listing = list_images(folder)
+    if not listing.files:
+        found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
+        raise FeatvizError(f"Image folder {label!r} holds no JPEG, PNG or WebP files ({found}).")
+    return listing
+
+
+@dataclass(frozen=True)
+class PhotoFolder:
+    """A folder's photos for measuring on (layer similarity, circuits): its first `limit` listed images
+    whose headers read as a JPEG, PNG or WebP within the pixel limit (the rest skipped and counted)."""
+
+    root: str
+    files: tuple[str, ...]
+    identity: str  # the kept files' names, sizes and modification times
+    name: str  # what messages and the dashboard call it
+    skipped: int = 0
+
+
+def _header_ok(path: str, max_pixels: int) -> bool:
+    try:
+        with open_untrusted(path, ("JPEG", "PNG", "WEBP"), max_pixels):
+            return True
+    except Exception:  # hostile: not an image, garbled header, over the pixel limit
+        return False
+
+
+def photo_folder(folder: str, limit: int, label: str | None = None) -> PhotoFolder:
+    """The first `limit` readable photos of `folder` (sorted by path). Raises FeatvizError for a folder
+    that is missing, empty, or holds no readable photo."""
+    listing = listed_images(folder, label)
+    name = folder if label is None else label
+    max_pixels = config.max_pixels()
+    kept, skipped = [], sum(listing.skipped.values())
+    for rel, size, mtime in listing.files:
+        if len(kept) == limit:
+            break
+        if _header_ok(os.path.join(listing.root, rel), max_pixels):
+            kept.append((rel, size, mtime))
+        else:
+            skipped += 1
+    if not kept:
+        raise FeatvizError(f"Image folder {name!r} holds no readable photo ({skipped} files are not JPEG, PNG or "
+                           f"WebP images within {max_pixels // 1_000_000} megapixels).")
+    identity = FolderListing(listing.root, tuple(kept)).identity()
+    return PhotoFolder(listing.root, tuple(rel for rel, _, _ in kept), identity, name, skipped)
+
+
+def folder_photo(folder: PhotoFolder, rel: str, channels: int, side: int) -> np.ndarray:
+    """One photo of `folder` as HxWxC uint8, its short side at most `side` (decoded once, then reduced).
+    Raises FeatvizError naming the file by its place in the folder, never the server's path."""
+    try:
+        img = open_image(os.path.join(folder.root, rel), channels)
+    except FeatvizError as exc:
+        raise FeatvizError(f"Photo {rel!r} in folder {folder.name!r} cannot be read ({exc}): remove it, or "
+                           "choose another folder.") from None
+    if min(img.size) > side:
+        scale = side / min(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.BILINEAR, reducing_gap=2.0)
+    arr = np.array(img)
+    return arr[..., None] if arr.ndim == 2 else arr

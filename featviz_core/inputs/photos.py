@@ -27,6 +27,9 @@ MAX_BYTES = 25 * 2**20  # an encoded photo larger than this is refused before de
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")  # decoders tried; nothing exotic
 # The scikit-image photos that ship with the package (no download), offered by name.
 SAMPLE_PHOTOS = ("chelsea", "astronaut", "coffee", "rocket", "camera", "retina")
+# The natural photos the self-check, circuits and layer similarity measure on (scikit-image's, no download).
+NATURAL_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "retina",
+                  "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins", "moon")
 WHITE = (255, 255, 255)
 
 
