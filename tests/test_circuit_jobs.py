@@ -87,7 +87,7 @@ def test_the_driver_runs_the_grams_with_progress_and_a_rerun_reads_the_store(tin
 
     monkeypatch.setattr(GramWork, "stream", stream)
     first = cka_matrix(tiny, layers, SMALL, store=store, done=done)
-    assert streamed == [(layer,) for layer in layers]  # a work item per layer, through the in-process stream
+    assert streamed == [tuple(layers)]  # one work item, keyed per layer, through the in-process stream
     assert seen["total"] >= 8 and seen["done"] == seen["total"]
     assert store.get_json(json_key(similarity_key(tiny, layers, tiny, layers, SMALL)))["cka"] == first
     _forbid_forward(monkeypatch, tiny)

@@ -15,7 +15,8 @@ from featviz_core import FeatvizError, load_model
 from featviz_core.analysis.cka import cka_interval, cka_matrix_of, hsic_matrix, linear_cka
 from featviz_core.analysis.photoset import PhotoSet
 from featviz_core.analysis.selfcheck import natural_photos
-from featviz_core.analysis.similarity import GramWork, cka_doc, layer_grams
+from featviz_core.analysis.similarity import GramWork, layer_grams
+from featviz_core.backends.work import Finished
 from featviz_core.cli import main as cli_main
 
 from .conftest import TINY, tiny  # noqa: F401 (fixture)
@@ -127,17 +128,20 @@ def test_a_folder_photoset_skips_garbage_caps_its_count_and_names_its_files_in_t
 @pytest.mark.usefixtures("single_thread")
 def test_a_killed_run_keeps_each_finished_layers_gram(tiny, store, monkeypatch):
     photos = PhotoSet(size=48, crops=1, limit=4)
+    layers, sweep_bytes = ["conv1", "relu2", "relu3"], 1  # a sweep per layer's channel slice
     real, ran = GramWork.stream, []
 
-    def dies_on_the_second(self, model):
+    def dies_after_the_first_layer(self, model):
         ran.append(self.layers)
-        if len(ran) == 2:
-            raise KeyboardInterrupt  # the run is killed while the second layer's Gram is summed
-        yield from real(self, model)
+        for event in real(self, model):
+            yield event
+            if isinstance(event, Finished):
+                raise KeyboardInterrupt  # the run is killed while the next layer's Gram is summed
 
-    monkeypatch.setattr(GramWork, "stream", dies_on_the_second)
+    monkeypatch.setattr(GramWork, "stream", dies_after_the_first_layer)
     with pytest.raises(KeyboardInterrupt):
-        cka_doc(tiny, ["conv1", "relu2", "relu3"], photos, store=store)
+        layer_grams(tiny, layers, photos, store=store, max_bytes=sweep_bytes)
+    assert ran == [tuple(layers)]  # one item: the layers share the forward sweeps
     ran.clear()
 
     def counted(self, model):
@@ -145,8 +149,10 @@ def test_a_killed_run_keeps_each_finished_layers_gram(tiny, store, monkeypatch):
         yield from real(self, model)
 
     monkeypatch.setattr(GramWork, "stream", counted)
-    layer_grams(tiny, ["conv1", "relu2", "relu3"], photos, store=store)
-    assert ran == [("relu2",), ("relu3",)]  # conv1's Gram came from the store
+    kept = layer_grams(tiny, layers, photos, store=store, max_bytes=sweep_bytes)
+    assert ran == [("relu2", "relu3")]  # conv1's Gram came from the store, the rest ran as one item
+    whole = layer_grams(tiny, layers, photos)  # no store: every layer in one item
+    assert all(np.allclose(kept[name], whole[name], rtol=1e-4, atol=1e-6) for name in layers)
 
 
 @pytest.mark.usefixtures("single_thread")

@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 
 from featviz_core import FeatvizError, load_model
-from featviz_core.analysis import similarity
+from featviz_core.analysis import grams
 from featviz_core.analysis.cka import linear_cka
+from featviz_core.analysis.grams import gram, model_grams
 from featviz_core.analysis.photoset import PhotoSet
-from featviz_core.analysis.similarity import GramWork, cka_matrix, gram, model_grams
+from featviz_core.analysis.similarity import GramWork, cka_matrix
 from featviz_core.backends import ModelSource, run_work
 from featviz_core.cli import main as cli_main  # the registered subcommands, as `featviz` runs them
 from featviz_core.cli import similarity as similarity_cli
@@ -58,7 +59,7 @@ def test_cka_of_independent_features_is_low():
 
 def test_gram_sums_column_chunks(monkeypatch):
     x = _features(7, 100, 5).float()
-    monkeypatch.setattr(similarity, "COLUMN_CHUNK", 16)
+    monkeypatch.setattr(grams, "COLUMN_CHUNK", 16)
     assert np.allclose(gram(x), (x.double() @ x.double().T).numpy())
 
 
@@ -69,7 +70,7 @@ def test_grams_read_in_small_sweeps_equal_one_sweep(tiny):
     sliced = model_grams(tiny, ["conv1", "relu2", "relu3"], images, batch=5, max_bytes=12 * 64 * 64 * 4)
     for layer in whole:
         assert np.allclose(whole[layer], sliced[layer], rtol=1e-6), layer
-    assert len(similarity._sweeps(tiny, ["conv1", "relu2"], 12, 64, 12 * 64 * 64 * 4)) > 2  # conv1 in slices
+    assert len(grams.sweeps(tiny, ["conv1", "relu2"], 12, 64, 12 * 64 * 64 * 4)) > 2  # conv1 in slices
 
 
 @pytest.mark.usefixtures("single_thread")
@@ -90,8 +91,9 @@ def test_cka_matrix_is_cached_and_the_work_item_runs_on_a_backend(tiny, store, m
     monkeypatch.undo()
     work = pickle.loads(pickle.dumps(GramWork(("relu1", "relu3"), SMALL)))
     [(index, doc)] = list(run_work(ModelSource(TINY, device="cpu"), [work], model=tiny))
-    assert index == 0 and doc["layers"] == ["relu1", "relu3"] and doc["n"] == 12
-    assert linear_cka(np.asarray(doc["grams"][0]), np.asarray(doc["grams"][1])) == pytest.approx(first[1][3])
+    assert index == 0 and list(doc) == ["relu1", "relu3"] and all(part["n"] == 12 for part in doc.values())
+    relu1, relu3 = (np.asarray(doc[name]["grams"][0]) for name in ("relu1", "relu3"))
+    assert linear_cka(relu1, relu3) == pytest.approx(first[1][3])
 
 
 @pytest.mark.usefixtures("single_thread")

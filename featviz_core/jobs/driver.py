@@ -51,7 +51,8 @@ def drive(items: Iterable[Work], store: Store | None, source: ModelSource | None
     """Run `items` (see backends.run_events) and keep every Finished result as it arrives; yields
     (index, event). A result that is a list of ChannelResults is stored picture by picture, and each
     key must be one of `expected` when given (a worker with another model makes other keys); any
-    other result is stored as JSON under `keys[index]`."""
+    other result is stored as JSON under `keys[index]`, or, where that is a {part: key} dict (an item
+    that finishes in parts), each {part: value} of the result under its part's key."""
     for index, event in run_events(source, items, ray, workers, model):
         if isinstance(event, Finished):
             if isinstance(event.result, list) and all(isinstance(r, ChannelResult) for r in event.result):
@@ -59,32 +60,59 @@ def drive(items: Iterable[Work], store: Store | None, source: ModelSource | None
                     raise FeatvizError(OTHER_MODEL)
                 for result in event.result:
                     keep(store, result)
+            elif keys is not None and isinstance(keys[index], dict):
+                for part, value in event.result.items():
+                    keep(store, value, keys[index][part])
             elif keys is not None:
                 keep(store, event.result, keys[index])
         yield index, event
 
 
-def drive_cached(keyed: Sequence[tuple[str, Work]], store: Store | None, source: ModelSource | None = None, *,
+Key = str | dict[str, str]  # a result's store key, or the keys of an item's parts ({part: key})
+
+
+def _stored(store: Store | None, key: Key, shape: Any, valid: Callable[[Any], bool] | None) -> Any:
+    """The stored value of `key` (of `shape`, `valid`), else None; for {part: key}, the {part: value}
+    of the parts the store holds."""
+    if isinstance(key, dict):
+        found = {part: _stored(store, k, shape, valid) for part, k in key.items()}
+        return {part: value for part, value in found.items() if value is not None}
+    value = store.get_json(key, shape) if store is not None else None
+    return value if value is not None and (valid is None or valid(value)) else None
+
+
+def drive_cached(keyed: Sequence[tuple[Key, Work]], store: Store | None, source: ModelSource | None = None, *,
                  model: LoadedModel | None = None, ray: str | bool | None = None, workers: int | None = None,
                  shape: Any = None,
                  valid: Callable[[Any], bool] | None = None) -> Iterator[tuple[int, Step | Finished]]:
     """Look up, else run, store each result as it arrives: the one path of every job whose results are
     JSON (circuits, Grams, scan shards, concepts). `keyed` pairs each work item with its store key; a
-    key the store holds (of `shape`, and `valid` when given) comes back first as (index, Finished(value, cached=True)),
-    the rest run through `drive`, each result kept under its key the moment it finishes, so a killed
-    job keeps every finished item. Yields (index into `keyed`, event)."""
-    todo = []
-    for index, (key, _) in enumerate(keyed):
-        value = store.get_json(key, shape) if store is not None else None
-        if value is not None and (valid is None or valid(value)):
+    key the store holds (of `shape`, and `valid` when given) comes back first as (index,
+    Finished(value, cached=True)), the rest run through `drive`, each result kept under its key the
+    moment it finishes, so a killed job keeps every finished item. An item that finishes in parts (one
+    forward pass that gives several layers' Grams) is keyed {part: key}: its stored parts come back
+    first as {part: value}, and the item runs for the missing parts alone (`work.only(parts)`), each
+    part stored as it finishes. Yields (index into `keyed`, event)."""
+    todo, items, keys = [], [], []
+    for index, (key, work) in enumerate(keyed):
+        value = _stored(store, key, shape, valid)
+        if isinstance(key, dict):
+            if value:
+                yield index, Finished(value, cached=True)
+            missing = {part: k for part, k in key.items() if part not in value}
+            if missing:
+                todo.append(index)
+                items.append(work.only(tuple(missing)) if len(missing) < len(key) else work)
+                keys.append(missing)
+        elif value is not None:
             yield index, Finished(value, cached=True)
         else:
             todo.append(index)
+            items.append(work)
+            keys.append(key)
     if not todo:
         return
-    runs = drive([keyed[i][1] for i in todo], store, source, model=model, ray=ray, workers=workers,
-                 keys=[keyed[i][0] for i in todo])
-    for index, event in runs:
+    for index, event in drive(items, store, source, model=model, ray=ray, workers=workers, keys=keys):
         yield todo[index], event
 
 
