@@ -12,8 +12,9 @@ Two methods, picked by the sign of what they factor:
   the alternatives cost more than they give: semi-NMF's multiplicative updates converge slowly and
   depend on their start, and the `overcomplete` package pulls opencv, matplotlib and timm. A TopK SAE
   is some 30 lines here: codes = TopK(ReLU(W_e (x - mean) + b)), x ~ mean + codes @ atoms, with unit
-  atoms, `topk` = max(1, k // 4) active concepts per position, atoms started from data samples and
-  dead ones restarted on the worst-reconstructed samples.
+  atoms, `topk` = max(1, k // 4) active concepts per position, atoms started from both ends of the
+  top principal axes (deterministic, as NMF's nndsvda start is) and dead ones restarted on the
+  worst-reconstructed samples.
 
 `auto` picks nmf for a clamp read before its clamp, or for a layer with under 1 % negative values,
 and sae otherwise. A fitted dictionary is a plain `codec` dict (JSON), so codes of any new
@@ -54,7 +55,7 @@ def fit_nmf(x: torch.Tensor, k: int, seed: int) -> dict:
     data = x.clamp(min=0).double().numpy()
     if not data.any():
         raise FeatvizError("The layer is never positive on these photos: NMF has nothing to factor; use --method sae.")
-    model = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=500, tol=1e-4)
+    model = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=300, tol=1e-4)
     model.fit(data)
     return {"kind": "nmf", "atoms": model.components_.tolist()}
 
@@ -69,6 +70,17 @@ def _restart_dead(atoms: torch.Tensor, enc: torch.Tensor, fired: torch.Tensor, x
         atoms.data[dead], enc.data[dead] = fresh, fresh
 
 
+def _svd_start(data: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """The atoms' start, NNDSVD's idea for signed data: the positive and the negative end of each of the
+    top principal axes (a code is >= 0, so each end is its own concept). Deterministic, so the seed only
+    orders the samples: learned again with another seed, a layer gives the same concepts (tested).
+    Past 2 x C atoms, random samples."""
+    axes = torch.linalg.eigh(data.T.double() @ data.double()).eigenvectors.flip(1).T.float()  # largest first
+    ends = torch.stack([axes, -axes], dim=1).reshape(-1, data.shape[1])[:k]
+    extra = data[torch.randperm(len(data), generator=gen)[:k - len(ends)]]
+    return torch.nn.functional.normalize(torch.cat([ends, extra]), dim=1)
+
+
 def fit_sae(x: torch.Tensor, k: int, seed: int) -> dict:
     """The codec of a TopK sparse autoencoder trained on x (N, C) with Adam."""
     gen = torch.Generator().manual_seed(seed)
@@ -76,9 +88,9 @@ def fit_sae(x: torch.Tensor, k: int, seed: int) -> dict:
     center = x.mean(0)
     scale = float((x - center).pow(2).sum(1).mean().sqrt()) or 1.0
     data = (x - center) / scale  # unit mean square norm: one learning rate for every layer
-    start = torch.nn.functional.normalize(data[torch.randperm(len(data), generator=gen)[:k]], dim=1)
-    if len(start) < k:
+    if len(data) < k:
         raise FeatvizError(f"{len(data)} positions are too few for {k} concepts: choose a smaller k.")
+    start = _svd_start(data, k, gen)
     atoms, enc = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
     bias = torch.nn.Parameter(torch.zeros(k))
     opt = torch.optim.Adam([atoms, enc, bias], lr=3e-3)
