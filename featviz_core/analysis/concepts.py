@@ -132,7 +132,7 @@ def check_request(model: LoadedModel, layer: str, k: int, method: str, seed: int
     check_whole("concept count k", k, K_RANGE)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise FeatvizError(f"Seed {seed!r} must be a whole number >= 0.")
-    concepts_learn.pick_method(method, torch.zeros(1, 1), False)  # the one check of the method's name
+    concepts_learn.check_method(method)
     return check_layer(model, layer)
 
 

@@ -37,10 +37,14 @@ SAE_BATCH = 1024
 NNLS_STEPS = 150  # multiplicative updates of a fixed-dictionary NMF code
 
 
-def pick_method(method: str, x: torch.Tensor, clamp: bool) -> str:
-    """The method `method` names for activations `x` (N, C); `clamp`: the layer is a capped clamp read before it."""
+def check_method(method: str) -> None:
     if method not in METHODS:
         raise unknown_choice("concept method", method, METHODS)
+
+
+def pick_method(method: str, x: torch.Tensor, clamp: bool) -> str:
+    """The method `method` names for activations `x` (N, C); `clamp`: the layer is a capped clamp read before it."""
+    check_method(method)
     if method != "auto":
         return method
     return "nmf" if clamp or float((x < 0).float().mean()) <= NEGATIVE_SHARE else "sae"

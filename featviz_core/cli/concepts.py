@@ -85,7 +85,10 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def _check(args) -> RenderSettings:
-    check_whole("concept count k", args.k, (1, 256))
+    """Everything but the layers (which need the model), before any model is loaded."""
+    from ..analysis.concepts import K_RANGE
+
+    check_whole("concept count k", args.k, K_RANGE)
     check_whole("crops per concept (--top)", args.top, (0, 100))
     if args.model2 and not args.layer2:
         raise FeatvizError("--model2 needs --layer2: name the layer of the second model to match concepts with.")
