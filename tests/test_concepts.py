@@ -265,3 +265,14 @@ def test_cli_end_to_end_on_a_folder(tiny, tmp_path, capsys, single_thread):  # n
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     code, err = _cli(["concepts", "--model", TINY, "--no-cache", "--out", str(tmp_path / "o"), *args], capsys)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_models_that_see_other_photos_are_not_matched(tiny, single_thread):  # noqa: F811
+    from featviz_core import load_model
+
+    gray = load_model("tests.tiny_model:make_gray", device="cpu")
+    doc, doc_gray = learn(tiny, "relu3", k=2), learn(gray, "relu3", k=2)
+    with pytest.raises(FeatvizError, match="3-channel photos and .* 1-channel ones"):
+        match_concepts(tiny, doc, gray, doc_gray, SMALL)
+    with pytest.raises(FeatvizError, match="learned on other weights"):
+        match_concepts(tiny, doc_gray, tiny, doc, SMALL)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import FeatvizError
 from ..models.loading import LoadedModel
 from .concepts import check_doc, code_maps
 from .concepts_photos import Photos, default_photos, photo_batches
@@ -61,6 +62,9 @@ def match_concepts(model: LoadedModel, doc: dict, model2: LoadedModel, doc2: dic
     on `photos` (default: the first model's built-in photo set) fed to both models."""
     check_doc(model, doc)
     check_doc(model2, doc2)
+    if model.in_channels != model2.in_channels:
+        raise FeatvizError(f"{model.name!r} reads {model.in_channels}-channel photos and {model2.name!r} "
+                           f"{model2.in_channels}-channel ones: match models that see the same photos.")
     photos = default_photos(model, photos)
     maps, maps2 = [], []
     for _, images in photo_batches(photos, model):
