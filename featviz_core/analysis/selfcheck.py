@@ -89,13 +89,22 @@ def _channel_means(model: LoadedModel, images: torch.Tensor, layer: str, chunk: 
 STATS_SHAPE = {"median": [float], "scale": [float]}  # one number per channel each
 
 
-def _measure_stats(model: LoadedModel, layer: str, size: int) -> dict:
-    acts = _channel_means(model, _crops(size, model.in_channels), layer).numpy().astype(np.float64)
+def natural_means(model: LoadedModel, layer: str, size: int) -> np.ndarray:
+    """(crops, channels) mean activations of `layer` on the natural photo crops at `size` px."""
+    return _channel_means(model, _crops(size, model.in_channels), layer).numpy().astype(np.float64)
+
+
+def robust_stats(acts: np.ndarray) -> dict:
+    """Per column: median and 1.4826 x MAD, floored."""
     median = np.median(acts, axis=0)
     mad = 1.4826 * np.median(np.abs(acts - median), axis=0)
     # A channel that barely varies on photos would give huge z for any change: floor its spread.
     scale = np.maximum(mad, np.maximum(0.05 * acts.std(axis=0), 1e-3))
     return {"median": median.tolist(), "scale": scale.tolist()}
+
+
+def _measure_stats(model: LoadedModel, layer: str, size: int) -> dict:
+    return robust_stats(natural_means(model, layer, size))
 
 
 def natural_stats(model: LoadedModel, layer: str, size: int, store: Store | None = None) -> LayerStats:
@@ -112,17 +121,23 @@ def curve_z(curve: Sequence[float], stats: LayerStats, channel: int) -> np.ndarr
     return (np.asarray(curve, dtype=np.float64) - stats.median[channel]) / stats.scale[channel]
 
 
-def score_pictures(model: LoadedModel, pictures: Sequence[np.ndarray], layer: str, channels: Sequence[int],
-                   store: Store | None = None, samples: int = 8, seed: int = 0) -> list[CheckScore]:
-    """Self-check several pictures of one layer (HxWxC uint8, all the same size)."""
+def view_means(model: LoadedModel, pictures: Sequence[np.ndarray], layer: str, samples: int = 8,
+               seed: int = 0) -> np.ndarray:
+    """(pictures, channels) mean activations of pictures (HxWxC uint8, all one size), each averaged over
+    `samples` random jitter / scale / rotation views (a picture that works only pixel-exactly scores low)."""
     batch = torch.stack([torch.from_numpy(np.array(p)).permute(2, 0, 1).float() / 255 for p in pictures])
-    size = batch.shape[-1]
-    stats = natural_stats(model, layer, size, store)
     gens = [torch.Generator().manual_seed(seed + i) for i in range(samples)]
     params = transforms.draw_params(transforms.LUCID, 1, gens)[0]  # (samples, 5)
     views = torch.cat([transforms.apply(batch, transforms.LUCID, params[i].expand(len(batch), 5))
                        for i in range(samples)])
-    acts = _channel_means(model, views, layer).view(samples, len(batch), -1).mean(dim=0).numpy()
+    return _channel_means(model, views, layer).view(samples, len(batch), -1).mean(dim=0).numpy()
+
+
+def score_pictures(model: LoadedModel, pictures: Sequence[np.ndarray], layer: str, channels: Sequence[int],
+                   store: Store | None = None, samples: int = 8, seed: int = 0) -> list[CheckScore]:
+    """Self-check several pictures of one layer (HxWxC uint8, all the same size)."""
+    stats = natural_stats(model, layer, np.asarray(pictures[0]).shape[1], store)
+    acts = view_means(model, pictures, layer, samples, seed)
     z = (acts - stats.median) / stats.scale
     scores = []
     for b, channel in enumerate(channels):

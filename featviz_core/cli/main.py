@@ -8,12 +8,13 @@ from typing import Sequence
 
 from ..errors import FeatvizError
 from ..spec import MAX_CHANNELS_PER_RUN, parse_channels  # noqa: F401 (the channel grammar, as the CLI reads it)
-from . import atlas, circuit, dashboard, dream, exemplars, listing, render, similarity
+from . import atlas, circuit, concepts, dashboard, dream, exemplars, listing, render, similarity
 from ._common import Parser, prog
 
 # Subcommands: each module has add_parser(subparsers) and run(args) -> exit code.
 SUBCOMMANDS = {"models": listing, "layers": listing, "render": render, "atlas": atlas, "dream": dream,
-               "exemplars": exemplars, "circuit": circuit, "similarity": similarity, "dashboard": dashboard}
+               "exemplars": exemplars, "circuit": circuit, "similarity": similarity, "concepts": concepts,
+               "dashboard": dashboard}
 
 
 def build_parser() -> Parser:

@@ -102,6 +102,29 @@ def layer_energy(targets: list[Target]) -> Objective:
     return _per_element(targets, lambda a, _: a.float().pow(2).flatten(1).mean(dim=1), "layer energy", whole_layer=True)
 
 
+def direction(targets: list[Target], directions, power: float = 0.0) -> Objective:
+    """Each element's direction in its layer's channel space (`directions[b]`, C floats): the mean over
+    positions of the activation's dot product with it (a concept of the layer, analysis/concepts.py).
+    With `power` > 0, Lucid's variant: the dot product times max(cosine, 0.1) ** power at each position,
+    which rewards pointing along the direction over merely growing large."""
+    table = torch.as_tensor(directions, dtype=torch.float32)
+    if table.dim() != 2 or len(table) != len(targets):
+        raise FeatvizError(f"The direction objective needs one direction per picture: {len(targets)} pictures, "
+                           f"directions of shape {tuple(table.shape)}.")
+    on_device: dict[torch.device, torch.Tensor] = {}
+
+    def score(a, idx):
+        d = on_device.setdefault(a.device, table.to(a.device))[idx]  # (n, C)
+        a = a.float() if a.dim() == 4 else a.float()[..., None, None]
+        dot = torch.einsum("nchw,nc->nhw", a, d)
+        if power:
+            cos = dot / (a.norm(dim=1) * d.norm(dim=1)[:, None, None]).clamp(min=1e-6)
+            dot = dot * cos.clamp(min=0.1) ** power
+        return dot.mean(dim=(-2, -1))
+    name = "direction" if not power else f"direction x cosine^{power:g}"
+    return _per_element(targets, score, name, whole_layer=True)
+
+
 def diversity(layer: str, weight: float = 1.0) -> Objective:
     """Lucid's diversity term: penalize the cosine similarity of Gram matrices across the batch.
     Couples the batch, so use it for several variants of one channel, not for cached renders."""
