@@ -186,9 +186,10 @@ def code_maps(model: LoadedModel, doc: dict, images: torch.Tensor, batch: int = 
 
 def r2_curve(model: LoadedModel, layer: str, ks=(1, 2, 4, 8, 16, 32), method: str = "auto", seed: int = 0,
              photos: Photos | None = None, store: Store | None = None,
-             done: Progress | None = None) -> dict[int, float]:
+             done: Progress | None = None, max_positions: int = MAX_POSITIONS) -> dict[int, float]:
     """{k: R^2} of the layer's concepts at each k (each learning cached as learn_concepts caches it)."""
-    return {int(k): learn_concepts(model, layer, int(k), method, seed, photos, store, done=done)["r2"] for k in ks}
+    return {int(k): learn_concepts(model, layer, int(k), method, seed, photos, store, done=done,
+                                   max_positions=max_positions)["r2"] for k in ks}
 
 
 def concept_heatmap(model: LoadedModel, doc: dict, concept: int, photo: np.ndarray) -> np.ndarray:

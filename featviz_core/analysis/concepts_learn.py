@@ -22,6 +22,8 @@ activations (`encode`) come from the concepts document alone.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -51,12 +53,15 @@ def topk_size(k: int) -> int:
 def fit_nmf(x: torch.Tensor, k: int, seed: int) -> dict:
     """The codec of scikit-learn's NMF of max(x, 0)."""
     from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
 
     data = x.clamp(min=0).double().numpy()
     if not data.any():
         raise FeatvizError("The layer is never positive on these photos: NMF has nothing to factor; use --method sae.")
     model = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=300, tol=1e-4)
-    model.fit(data)
+    with warnings.catch_warnings():  # stopping at max_iter is a budget, not a failure: the R^2 says how good
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(data)
     return {"kind": "nmf", "atoms": model.components_.tolist()}
 
 
