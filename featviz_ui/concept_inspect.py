@@ -4,22 +4,30 @@ match in each other column (the core's one-to-one matching of two layers' concep
 none there, with the concepts each other column leaves unmatched."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import streamlit as st
 
 from featviz_core import FeatvizError
 
 from . import concept_data, urlstate
-from .rendering import tile_caption
-
-if TYPE_CHECKING:
-    from .concepts import Column
-    from .sidebar import View
+from .rendering import Lane, tile_caption
+from .sidebar import View
 
 CONCEPT_KEY = "concept"  # the inspected concept ("layer:index", of the sidebar's model), in the URL
 COMPARE = "pages/compare.py"
 PAGE_KEYS = ("layers", "layers2", "model2", "k", CONCEPT_KEY)  # this page's own, not handed to Compare
+
+
+@dataclass
+class Column:
+    """One layer's concepts: its model's view, the model's name in a view of two (else ""), what was learned."""
+
+    view: View
+    layer: str
+    name: str
+    doc: dict | None = None
+    lane: Lane | None = None
 
 
 def channel_query(layer: str, channel: int) -> dict:

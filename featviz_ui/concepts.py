@@ -10,7 +10,6 @@ opened again is drawn without the model.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import streamlit as st
@@ -21,7 +20,7 @@ from featviz_core.spec.direction import direction_key
 
 from . import concept_data, rendering, urlstate
 from .charts import layer_colours
-from .concept_inspect import CONCEPT_KEY, ConceptInspect
+from .concept_inspect import CONCEPT_KEY, Column, ConceptInspect
 from .models import ModelRef
 from .picker import layer_label, pick_layers
 from .rendering import Lane, tile_caption
@@ -37,17 +36,6 @@ K_KEY = "k"
 K_CHOICES = (4, 6, 8, 12, 16, 24, 32)
 DEFAULT_K = 8
 MAX_COLUMNS = 4
-
-
-@dataclass
-class Column:
-    """One layer's concepts: its model's view, the model's name in a view of two (else ""), what was learned."""
-
-    view: View
-    layer: str
-    name: str
-    doc: dict | None = None
-    lane: Lane | None = None
 
 
 def pick_k() -> int:

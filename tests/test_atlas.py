@@ -180,3 +180,14 @@ def test_a_batch_out_of_gpu_memory_is_halved_with_the_same_pictures(tiny, caplog
     whole = {r.label: r for r in batch.run(tiny)}  # the same weights under another name (other keys)
     assert sorted(r.label for r in split) == sorted(whole)
     assert all(r.png == whole[r.label].png and r.curve == whole[r.label].curve for r in split)
+
+
+def test_cli_concepts_count_is_checked_before_any_work(tmp_path, capsys):
+    from featviz_core.cli.main import main
+
+    for bad in ("-3", "257"):
+        assert main(["atlas", "--model", TINY, "--concepts", bad, "--out", str(tmp_path / "atlas"),
+                     "--cache", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err
+        assert f"Concepts per layer (--concepts) {bad} is out of range: choose a whole number from 1 to 256" in err
+        assert "Traceback" not in err and not (tmp_path / "c").exists()  # refused before any work
