@@ -27,6 +27,7 @@ from .rendering import Lane, tile_caption
 from .second_model import model_names, pick_second_layers, pick_second_model
 from .sidebar import View
 from .svg_chart import curves_svg
+from .waiting import progress_bar
 
 if TYPE_CHECKING:
     from featviz_core import LoadedModel
@@ -42,18 +43,6 @@ def pick_k() -> int:
     urlstate.check_choice(K_KEY, K_CHOICES, "concept count", DEFAULT_K)
     return st.selectbox("Concepts per layer (k)", K_CHOICES, index=K_CHOICES.index(DEFAULT_K), key=K_KEY,
                         bind="query-params", help="How many concepts to learn in each layer.")
-
-
-def progress_bar(status, unit: str) -> Callable[[int, int], None]:
-    """A `done(n, more)` callback (the core's progress) that moves a bar in `status`."""
-    bar, seen = status.progress(0.0), {"done": 0, "total": 0}
-
-    def done(n: int, more: int) -> None:
-        seen["done"] += n
-        seen["total"] += more
-        bar.progress(min(1.0, seen["done"] / max(1, seen["total"])), text=f"{seen['done']} of {seen['total']} {unit}")
-
-    return done
 
 
 def learned(ref: ModelRef, layer: str, k: int, seed: int, store) -> dict:

@@ -20,6 +20,7 @@ from .models import ModelRef
 from .picker import resolve_linked
 from .sidebar import View
 from .targets import stage_layers
+from .waiting import progress_bar
 
 SIMILARITY_PX = 128
 PHOTOS = PhotoSet(size=SIMILARITY_PX, crops=1)  # 14 photos and a crop of each
@@ -45,15 +46,7 @@ def matrix(ref: ModelRef, layers: list[str], store: Store) -> list[list[float]]:
     if cached is not None:
         return cached
     with st.status(f"Measuring CKA between {len(layers)} layers on natural photos ({SIMILARITY_PX} px)…") as status:
-        bar, seen = status.progress(0.0), {"done": 0, "total": 0}
-
-        def done(n: int, more: int) -> None:
-            seen["done"] += n
-            seen["total"] += more
-            bar.progress(min(1.0, seen["done"] / max(1, seen["total"])),
-                         text=f"{seen['done']} of {seen['total']} images read")
-
-        cka = cka_matrix(ref.load(), layers, PHOTOS, store=store, done=done)
+        cka = cka_matrix(ref.load(), layers, PHOTOS, store=store, done=progress_bar(status, "images read"))
         status.update(label=f"Measured CKA between {len(layers)} layers", state="complete")
     return cka
 
