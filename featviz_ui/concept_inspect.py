@@ -75,8 +75,8 @@ def draw_match(column: Column, concept: int, other: Column, view: View) -> None:
 
 def draw_concept(column: Column, concept: int, columns: list[Column], view: View) -> None:
     entry = column.doc["concepts"][concept]
-    st.markdown(f"**{column.layer} · concept {concept}**: {entry['importance']:.0%} of what the layer's concepts "
-                f"reconstruct, over {column.doc['photos']} photos")
+    st.markdown(f"**{tile_caption(column.name, column.layer)} · concept {concept}**: {entry['importance']:.0%} of what "
+                f"the layer's concepts reconstruct, over {column.doc['photos']} photos")
     left, right = st.columns([3, 2])
     with left:
         draw_where(column, concept, view)

@@ -80,7 +80,7 @@ def concept_key(card, doc: dict, settings: RenderSettings) -> Callable[[Target],
 
 
 def concept_label(doc: dict, c: int) -> str:
-    return f"concept {c} · {doc['concepts'][c]['importance']:.0%} · n = {doc['photos']} photos"
+    return f"concept {c} · {doc['concepts'][c]['importance']:.0%} of the layer · n = {doc['photos']} photos"
 
 
 def draw_tiles(column: Column, settings: RenderSettings, store, budget: int, inspect: bool) -> int:
@@ -88,11 +88,11 @@ def draw_tiles(column: Column, settings: RenderSettings, store, budget: int, ins
     pictures; returns the budget left."""
     doc, slots = column.doc, {}
     for c in range(min(len(doc["concepts"]), budget)):
+        st.caption(concept_label(doc, c))
         picture, *crops = st.columns(1 + concept_data.EXEMPLARS, gap="small")
         slots[f"{doc['layer']}:{c}"] = picture.empty()
         for cell, entry in zip(crops, doc["exemplars"][c]):
             cell.image(concept_data.data_url(entry["jpeg"]), width="stretch")
-        st.caption(concept_label(doc, c))
     targets = [Target(doc["layer"], c) for c in range(len(slots))]
     column.lane = Lane(column.view.ref, targets, slots, name=column.name,
                        inspect_key=CONCEPT_KEY if inspect else None, key=concept_key(column.view.ref, doc, settings),

@@ -54,7 +54,7 @@ def test_two_layers_of_concept_tiles_and_their_r2_then_from_the_store(learned, m
     assert _jpegs_without_caption(at) == len(LABELS) * concept_data.EXEMPLARS  # its photo crops
     for layer in ("blocks.1", "blocks.5"):
         doc = _core_doc(directory, layer)
-        shown = [f"concept {c} · {e['importance']:.0%} · n = {doc['photos']['count']} photos"
+        shown = [f"concept {c} · {e['importance']:.0%} of the layer · n = {doc['photos']['count']} photos"
                  for c, e in enumerate(doc["concepts"])]
         assert all(line in texts(at.caption) for line in shown), (layer, shown)
         assert f"R² {doc['r2']:.2f} over {doc['positions']:,} positions" in texts(at.caption)
