@@ -2,7 +2,8 @@
 own (concept_data.POSITIONS, KS) so a view learns in seconds: two layers' concept tiles (picture, photo
 crops, importance) and their R² against k, agreeing with the core's documents; the same view from the
 store without the model; an inspected concept's heatmaps, channels (links to Compare's Inspect) and its
-match in the other column, agreeing with the core's matching; and a hostile link repaired out loud."""
+match in the other column, agreeing with the core's matching; a second model's layer beside the first;
+and a hostile link repaired out loud."""
 from __future__ import annotations
 
 import re
@@ -109,3 +110,15 @@ def test_a_hostile_link_is_repaired_out_loud(learned):
             assert not MARKDOWN.search(text), f"markdown from the link in {where}: {text!r}"
         assert str(directory) not in text, f"a server path in {where}: {text!r}"
     assert not re.search(r"Traceback|File \"", said)
+
+
+def test_a_second_model_stands_beside_the_first_and_its_concepts_are_matched(learned):
+    at = open_app({**QUERY, "layers": ["blocks.1"], "model2": "lite1", "layers2": ["blocks.1"],
+                   "concept": "blocks.1:0"}, page="concepts")
+    tiles = [c for c in captions(at) if not c.startswith("photo ")]
+    assert tiles == [f"{m} · blocks.1:{c}" for m in ("lite0", "lite1") for c in range(4)]
+    assert [t["name"] for t in charts(at)[0]["traces"]] == ["lite0 · blocks.1", "lite1 · blocks.1"]
+    assert [b.label for b in at.button if b.label == "Inspect"] == ["Inspect"] * 4  # under the first model's only
+    said = texts(at.markdown) + texts(at.warning)
+    assert "lite0 · blocks.1 · concept 0" in said
+    assert re.search(r"lite1 · blocks\.1: concept \d \(r = 0\.\d\d\)", said) or "Unmatched in lite1 · blocks.1" in said
