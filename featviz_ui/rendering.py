@@ -64,12 +64,12 @@ def limit(targets: list[Target], cap: int) -> list[Target]:
     return targets[:cap]
 
 
-def draw_cached(lane: Lane, settings: RenderSettings, store: Store, key: Callable[[Target], str] | None = None) -> None:
+def draw_cached(lane: Lane, settings: RenderSettings, store: Store) -> None:
     """What the store has of the lane's targets into its results, each drawn as soon as it is read
     (so the browser decodes the first pictures while the server reads the rest). Without the lane's
     `snapshots`, each result's final picture stands for its evolution frames (tiles.GRID_RESULTS)."""
     for target in lane.targets:
-        name = key(target) if key else lane.ref.key(target, settings)
+        name = lane.key(target) if lane.key else lane.ref.key(target, settings)
         hit = store.get(name) if lane.snapshots else GRID_RESULTS.get(store, name)
         if hit is not None:
             lane.results[str(target)] = hit
@@ -119,6 +119,8 @@ class Lane:
     inspect_key: str | None = None
     results: dict[str, ChannelResult] = field(default_factory=dict)  # by label, filled by `render`
     snapshots: bool = False  # whether cached results bring their evolution frames (the pages that show them)
+    key: Callable[[Target], str] | None = None  # with `kind`: another kind of picture than channel renders
+    kind: Callable[[LoadedModel], PictureKind] | None = None  # (see `render`), such as a layer's concepts
 
 
 def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, store: Store,
@@ -134,29 +136,27 @@ def render(ref: ModelRef, targets: Sequence[Target], settings: RenderSettings, s
     `before_waiting` is called once with the results at hand (all of them when nothing is missing)
     before the wait for the rest: what it draws below the grid, such as the inspected tile's details,
     is there while the other pictures render."""
-    lane = Lane(ref, targets, slots or {}, inspect_key=inspect_key, snapshots=snapshots)
-    render_lanes([lane], settings, store, status_area, before_waiting, key, kind)
+    lane = Lane(ref, targets, slots or {}, inspect_key=inspect_key, snapshots=snapshots, key=key, kind=kind)
+    render_lanes([lane], settings, store, status_area, before_waiting)
     return lane.results
 
 
 def render_lanes(lanes: Sequence[Lane], settings: RenderSettings, store: Store, status_area=None,
-                 before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None,
-                 key: Callable[[Target], str] | None = None, kind: Callable[[LoadedModel], PictureKind] | None = None,
-                 ) -> None:
-    """`render` for the lanes of several models (a view of two models) in one wait, with the same settings;
-    each lane's results fill its `results`. `before_waiting` gets the first lane's, `key` is its alone."""
+                 before_waiting: Callable[[dict[str, ChannelResult]], None] | None = None) -> None:
+    """`render` for several lanes (a view of two models, or of each layer's concepts) in one wait, with the
+    same settings; each lane's results fill its `results`. `before_waiting` gets the first lane's."""
     for lane in lanes:
-        draw_cached(lane, settings, store, key if lane is lanes[0] else None)
+        draw_cached(lane, settings, store)
     if before_waiting is not None:
         before_waiting(dict(lanes[0].results))
     area = status_area if status_area is not None else st.empty()
     try:
-        _render_missing(list(lanes), settings, store, kind, area)
+        _render_missing(list(lanes), settings, store, area)
     except FeatvizError as exc:
         area.error(urlstate.plain(str(exc)))
 
 
-def _render_missing(lanes: list[Lane], settings: RenderSettings, store: Store, kind, area) -> None:
+def _render_missing(lanes: list[Lane], settings: RenderSettings, store: Store, area) -> None:
     """Queue what the cache lacks with the render service and draw it as it comes (into each lane's results)."""
     wanted = [(lane, [t for t in lane.targets if str(t) not in lane.results]) for lane in lanes]
     wanted = [(lane, missing) for lane, missing in wanted if missing]
@@ -175,7 +175,7 @@ def _render_missing(lanes: list[Lane], settings: RenderSettings, store: Store, k
     items, where = [], {}  # where: item key -> the (lane, label) it is drawn as (one model may be in two lanes)
     for lane, missing in wanted:
         model = lane.ref.load()
-        pictures = kind(model) if kind else channel_kind(model, settings, store)
+        pictures = lane.kind(model) if lane.kind else channel_kind(model, settings, store)
         for item in channel_items(model, missing, pictures):
             items.append(item)
             where.setdefault(item.key, []).append((lane, item.label))

@@ -23,6 +23,7 @@ from .config import photo_dirs
 from .models import ModelRef
 from .picker import resolve_linked
 from .sidebar import View
+from .waiting import progress_bar
 
 SIMILARITY_PX = 128
 NATURAL = "natural photos"  # the photo choice without a folder
@@ -82,15 +83,7 @@ def matrix(ref: ModelRef, layers: list[str], photos: PhotoSet, store: Store) -> 
     from featviz_core.analysis import cka_doc  # the measuring machinery (torch): only when nothing is stored
 
     with st.status(f"Measuring CKA between {len(layers)} layers on {photos.count()} images…") as status:
-        bar, seen = status.progress(0.0), {"done": 0, "total": 0}
-
-        def done(n: int, more: int) -> None:
-            seen["done"] += n
-            seen["total"] += more
-            bar.progress(min(1.0, seen["done"] / max(1, seen["total"])),
-                         text=f"{seen['done']} of {seen['total']} images read")
-
-        doc = cka_doc(ref.load(), layers, photos, store=store, done=done)
+        doc = cka_doc(ref.load(), layers, photos, store=store, done=progress_bar(status, "images read"))
         status.update(label=f"Measured CKA between {len(layers)} layers", state="complete")
     return doc
 

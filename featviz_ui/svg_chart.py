@@ -44,19 +44,20 @@ class Frame:
         return self.y0 - (value - self.low) / (self.high - self.low) * (self.y0 - self.y1)
 
 
-def _axes(frame: Frame, y_title: str) -> list[str]:
+def _axes(frame: Frame, y_title: str, x_title: str = "iteration", x_labels: Sequence[str] | None = None) -> list[str]:
     parts = [f'<rect x="{frame.x0}" y="{frame.y1}" width="{frame.x1 - frame.x0}" height="{frame.y0 - frame.y1}" '
              'fill="#f8f9fb" stroke="#d0d3da"/>']
     for value in nice_ticks(frame.low, frame.high):
         y = frame.y(value)
         parts.append(f'<line x1="{frame.x0}" x2="{frame.x1}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e6eb"/>'
                      f'<text x="{frame.x0 - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{value:g}</text>')
-    for step in nice_ticks(1, frame.steps):
-        if step >= 1:
-            x = frame.x(step)
-            parts.append(f'<text x="{x:.1f}" y="{frame.y0 + 19}" text-anchor="middle" {FONT}>{step:g}</text>')
+    ticks = [(s, f"{s:g}") for s in nice_ticks(1, frame.steps) if s >= 1] if x_labels is None \
+        else list(enumerate(x_labels, 1))
+    for step, text in ticks:
+        parts.append(f'<text x="{frame.x(step):.1f}" y="{frame.y0 + 19}" text-anchor="middle" {FONT}>'
+                     f'{escape(text)}</text>')
     parts.append(f'<text x="{(frame.x0 + frame.x1) / 2:.0f}" y="{frame.y0 + 42}" text-anchor="middle" {FONT}>'
-                 'iteration</text>')
+                 f'{escape(x_title)}</text>')
     parts.append(f'<text transform="translate(14 {(frame.y0 + frame.y1) / 2:.0f}) rotate(-90)" text-anchor="middle" '
                  f'{FONT}>{escape(y_title)}</text>')
     return parts
@@ -75,12 +76,14 @@ def _legend(traces: Sequence[tuple[str, str, Sequence[float]]], frame: Frame) ->
 
 
 def curves_svg(traces: Sequence[tuple[str, str, Sequence[float]]], y_title: str = "activation",
-               marker_step: int | None = None, height: int = 420) -> str:
+               marker_step: int | None = None, height: int = 420, x_title: str = "iteration",
+               x_labels: Sequence[str] | None = None) -> str:
     """An SVG line chart of `traces` ((name, colour, value per iteration), iteration 1 first), with a
-    dotted line and a dot on each curve at `marker_step`."""
+    dotted line and a dot on each curve at `marker_step`. `x_labels`: the points' names along the x
+    axis, one per value, evenly spaced (the k of an R² curve), instead of iteration numbers."""
     values = [float(v) for _, _, ys in traces for v in ys if math.isfinite(float(v))] or [0.0]
     frame = Frame(max((len(ys) for _, _, ys in traces), default=2), min(values), max(values), height)
-    parts = _axes(frame, y_title)
+    parts = _axes(frame, y_title, x_title, x_labels)
     for name, colour, ys in traces:
         points = " ".join(f"{frame.x(i):.1f},{frame.y(float(v)):.1f}" for i, v in enumerate(ys, 1))
         parts.append(f'<polyline data-name="{escape(name)}" data-y="{",".join(f"{float(v):.6g}" for v in ys)}" '

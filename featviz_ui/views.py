@@ -26,6 +26,7 @@ VIEWS = {  # url_path: (file, title, icon); the file is named as its url_path (s
     "evolution": ("pages/evolution.py", "Evolution", ":material/animation:"),
     "dream": ("pages/dream.py", "Dream", ":material/bedtime:"),
     "similarity": ("pages/similarity.py", "Layer similarity", ":material/grid_on:"),
+    "concepts": ("pages/concepts.py", "Concepts", ":material/category:"),
 }
 LANDING = "compare"  # where the root goes without ?view=
 VIEW_PARAM = "view"  # which page a link to the root opens

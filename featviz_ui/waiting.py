@@ -1,8 +1,9 @@
-"""The status area of a view waiting for its pictures: its place in the render queue, then a progress bar."""
+"""The status area of a view waiting for its pictures: its place in the render queue, then a progress bar;
+and the progress bar of a measurement (CKA, concepts) in a Streamlit status."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from featviz_core.serving import Snapshot
@@ -47,3 +48,15 @@ class WaitDisplay:
             self.status = self.area.status(f"Rendering {self.count}…", expanded=False)
             self.bar = self.status.progress(0.0)
         self.bar.progress(min(1.0, state.done_steps / max(1, state.total_steps)), text=text)
+
+
+def progress_bar(status, unit: str) -> Callable[[int, int], None]:
+    """A `done(n, more)` callback (the core's progress) that moves a bar in `status`."""
+    bar, seen = status.progress(0.0), {"done": 0, "total": 0}
+
+    def done(n: int, more: int) -> None:
+        seen["done"] += n
+        seen["total"] += more
+        bar.progress(min(1.0, seen["done"] / max(1, seen["total"])), text=f"{seen['done']} of {seen['total']} {unit}")
+
+    return done

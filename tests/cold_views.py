@@ -21,6 +21,7 @@ VIEWS = {  # page: its link's query (tiny pictures, as tests/app_fixtures.py's F
     "evolution": {**FAST, "layer": "blocks.5", "channel": "3"},
     "dream": {"size": "64", "dsteps": "4", "octaves": "1"},
     "similarity": {"cka": "blocks.1,blocks.5"},  # its heatmap in "charts"
+    "concepts": {**FAST, "layers": ["blocks.1", "blocks.5"], "k": "4"},
 }
 HEAVY = ("torch", "timm", "torchvision", "featviz_core.models.loading", "featviz_core.serving.service")
 
@@ -39,11 +40,19 @@ def open_view(page: str, query: dict) -> dict:
             "imported": [name for name in HEAVY if name in sys.modules]}
 
 
+def fewer_concepts() -> None:
+    """The Concepts page learns on fewer positions and draws a shorter R² curve: seconds per layer."""
+    from featviz_ui import concept_data
+
+    concept_data.POSITIONS, concept_data.KS = 1500, (1, 2, 4)
+
+
 def main() -> None:
     os.environ["FEATVIZ_CACHE"] = sys.argv[1]
     os.environ.pop("FEATVIZ_HOSTED", None)
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
+    fewer_concepts()
     print(json.dumps({page: open_view(page, query) for page, query in VIEWS.items()}))
 
 

@@ -193,3 +193,14 @@ def test_out_of_memory_lowers_the_cap_of_the_atlas_batches_that_follow(store, ca
     assert run_atlas(SOURCE, oom, plan, store, progress=False) == 32 == len(store)
     assert ran.count(8) == 1 and ran.count(4) == 1 and ran.count(2) == 16 * SETTINGS.steps
     assert set(ran) == {8, 4, 2}
+
+
+def test_cli_concepts_count_is_checked_before_any_work(tmp_path, capsys):
+    from featviz_core.cli.main import main
+
+    for bad in ("-3", "257"):
+        assert main(["atlas", "--model", TINY, "--concepts", bad, "--out", str(tmp_path / "atlas"),
+                     "--cache", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err
+        assert f"Concepts per layer (--concepts) {bad} is out of range: choose a whole number from 1 to 256" in err
+        assert "Traceback" not in err and not (tmp_path / "c").exists()  # refused before any work

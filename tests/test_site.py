@@ -1,6 +1,7 @@
 """Static atlas (featviz_core/export/site.py): a site built from tiny-model renders, opened from file:// in
 headless Chromium (images load, links resolve, curves draw); names escaped; the dashboard link in
-the share-link format; neighbours from the self-check; cached checks make a re-export free."""
+the share-link format; neighbours from the self-check; cached checks make a re-export free; each layer's
+concepts page, linked from its channel pages, with real pictures."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from featviz_core import FeatvizError, RenderSettings
 from featviz_core.analysis import selfcheck
@@ -131,3 +133,31 @@ def test_reexport_reuses_the_cached_self_check_and_skips_what_is_missing(tiny, r
 def _png() -> bytes:
     from featviz_core.store.disk import png_bytes
     return png_bytes(np.full((8, 8, 3), 128, dtype=np.uint8))
+
+
+def test_each_layer_has_a_concepts_page_linked_from_its_channels_with_real_pictures(tiny, rendered, browser, tmp_path,
+                                                                                    monkeypatch):
+    from featviz_core.analysis.photoset import PhotoSet
+    from featviz_core.export import site_concepts
+
+    monkeypatch.setattr(site_concepts, "ATLAS_PHOTOS", PhotoSet(size=64, crops=1, limit=6))  # 12 photos: seconds
+    monkeypatch.setattr(site_concepts, "POSITIONS", 1500)
+    out = tmp_path / "atlas"
+    site.export_from_store(str(out), tiny, SETTINGS, LAYERS, rendered, check=False, circuits=False, concepts=3)
+    tab = browser.new_page()
+    for layer, channels in LAYERS.items():
+        page = out / "layers" / layer / "concepts.html"
+        assert page.is_file(), layer
+        for c in channels:
+            assert 'href="concepts.html"' in (out / "layers" / layer / f"channel-{c}.html").read_text()
+        tab.goto(page.as_uri())
+        tab.evaluate(LOAD_ALL)
+        facts = tab.evaluate(PAGE_FACTS)
+        assert len(facts["images"]) == 3 * (1 + site_concepts.EXEMPLARS), (layer, facts["images"])
+        assert all(ok for _, ok in facts["images"]), facts["images"]  # each decoded by the browser
+        for src, _ in facts["images"]:
+            pixels = np.asarray(Image.open(out / "layers" / layer / unquote(src))).astype(float)
+            assert pixels.std() > 1, (layer, src)  # a picture or a photo, not a blank square
+        channel_links = [u for u in facts["links"] if "/channel-" in u]
+        assert channel_links and all(os.path.isfile(unquote(urlsplit(u).path)) for u in channel_links)
+    tab.close()

@@ -31,3 +31,16 @@ def test_values_that_are_not_finite_do_not_break_the_scale():
     svg = ElementTree.fromstring(curves_svg([("a", "#000", [0.0, math.nan, 1.0]), ("b", "#111", [math.inf, 2.0])]))
     ticks = [float(e.text) for e in svg.iter(f"{SVG}text") if e.text and e.text.replace(".", "").isdigit()]
     assert ticks and max(ticks) <= 3
+
+
+def test_named_points_label_the_x_axis_evenly():
+    """An R² curve over k = 1, 2, 4, 8, 16: one tick per point, named by its k, evenly spaced."""
+    svg = ElementTree.fromstring(curves_svg([("blocks.3", "#000", [0.1, 0.2, 0.3, 0.5, 0.7])], "R²",
+                                            x_title="concepts learned (k)", x_labels=["1", "2", "4", "8", "16"]))
+    ticks = [e for e in svg.iter(f"{SVG}text") if e.get("text-anchor") == "middle" and e.get("transform") is None]
+    names = [e.text for e in ticks]
+    assert names == ["1", "2", "4", "8", "16", "concepts learned (k)"]
+    xs = [float(e.get("x")) for e in ticks[:5]]
+    assert max(abs((b - a) - (xs[1] - xs[0])) for a, b in zip(xs, xs[1:])) < 0.2
+    points = [float(p.split(",")[0]) for p in next(svg.iter(f"{SVG}polyline")).get("points").split()]
+    assert max(abs(p - x) for p, x in zip(points, xs)) < 0.2  # each value sits over its name

@@ -57,7 +57,7 @@ Progress = Callable[[int, int], None]  # (photos just done, photos added to the 
 def check_layer(model: LoadedModel, layer: str) -> str:
     """The canonical layer name; FeatvizError for a layer without positions (the logits)."""
     name = model.resolve_layer(layer)
-    if model.layers[name].height <= 1 and model.layers[name].width <= 1:
+    if model.info(name).height <= 1 and model.info(name).width <= 1:
         spatial = [n for n, info in model.layers.items() if info.height > 1][:8]
         raise FeatvizError(f"Layer {name!r} has one position per photo, too few to learn concepts from: choose a "
                            f"layer with a spatial map, e.g. {', '.join(spatial)}.")

@@ -4,6 +4,7 @@ process or on Ray workers), then written out as a static site (featviz_core/site
     python -m featviz_core atlas --model lite0 --out atlas/                               # every listed layer
     python -m featviz_core atlas --model lite0 --layers blocks.1,blocks.5 --ray --out atlas/    # a local Ray cluster
     python -m featviz_core atlas --model vgg16 --weights vgg16.pth --ray ray://head:10001 --out atlas/
+    python -m featviz_core atlas --model lite0 --layers blocks.3,blocks.5 --concepts 8 --out atlas/
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 
 from .. import config
 from ..serving.queueing import usable_cores
+from ..spec import check_whole
 from ._common import (  # noqa: F401
     MAX_WORKERS,
     batch_arg,
@@ -42,10 +44,17 @@ def add_parser(subparsers) -> None:
                    help="skip the self-check (z-score, rank, neighbours per picture)")
     p.add_argument("--no-circuits", action="store_true",
                    help="skip each channel's Built from / Feeds into lists (one circuit per channel, 96 px photos)")
+    p.add_argument("--concepts", type=int, default=0, metavar="K",
+                   help="also learn K concepts per layer (dictionary learning on natural photos) and write a "
+                        "concepts page per layer, linked from its channel pages (default: none)")
 
 
 def _check(args: argparse.Namespace) -> None:
     check_workers(args.workers, args.ray)
+    if args.concepts:
+        from ..analysis.concepts import K_RANGE
+
+        check_whole("concepts per layer (--concepts)", args.concepts, K_RANGE)  # before the renders, not after
     if args.ray:
         from ..backends.ray_actors import import_ray
 
@@ -99,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         run_atlas(source, model, plan, store, args.ray, args.workers)
         with writing_into(args.out):
             index = export_from_store(args.out, model, settings, layers, store, args.dashboard_url,
-                                      check=not args.no_check, circuits=not args.no_circuits)
+                                      check=not args.no_check, circuits=not args.no_circuits,
+                                      concepts=args.concepts)
     finally:
         store.close()
     print(f"wrote the atlas of {plan.total} pictures to {index}")

@@ -5,6 +5,8 @@
     out/layers/<layer>/channel-<c>.html     one channel: the picture large, its activation curve (inline
                                             SVG), self-check z and rank, neighbours, prev/next, and a link
                                             that opens it in the dashboard when a base URL is given
+    out/layers/<layer>/concepts.html        with `concepts`: the layer's concepts, linked from its channels
+                                            (site_concepts.py)
     out/layers/<layer>/<c>.png, out/assets/ the pictures; one stylesheet, one small script
 Links are relative and name files, nothing is fetched from elsewhere, and every name is escaped.
 
@@ -17,15 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..analysis import selfcheck
-from ..errors import FeatvizError
 from ..jobs.pictures import spec_for
 from ..models.loading import LoadedModel
 from ..spec.settings import RenderSettings
@@ -33,13 +32,22 @@ from ..spec.targets import Target
 from ..store.disk import ChannelResult, Store
 from . import site_html as h
 from .site_circuits import add_circuits
+from .site_concepts import add_concepts
+from .site_paths import (  # noqa: F401 (DASHBOARD_VIEW: a name of this module's too)
+    DASHBOARD_VIEW,
+    channel_page,
+    check_dashboard_url,
+    dashboard_link,
+    layer_page,
+    layer_slug,
+    picture_file,
+)
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 256  # channels on a layer page (Lite0's widest listed layer has 1280)
 PREVIEW = 8  # channels per layer on the index
 NEIGHBOURS = 6
-DASHBOARD_VIEW = "evolution"  # the dashboard's one-channel page (featviz_ui/views.py)
 ASSETS = os.path.join(os.path.dirname(__file__), "site_assets")
 
 
@@ -50,46 +58,7 @@ class SiteChannel:
     rank: int | None = None
     neighbours: list[int] = field(default_factory=list)
     circuit_html: str = ""  # Built from / Feeds into (site_circuits.py)
-
-
-def layer_slug(name: str) -> str:
-    """A file-safe folder name for a layer: the name itself when it is safe, else a cleaned name plus a
-    digest of the real one (so two layers never share a folder)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".")[:80]
-    if safe == name:
-        return safe
-    return f"{safe or 'layer'}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
-
-
-def layer_page(slug: str, page: int) -> str:
-    return f"layers/{slug}/page-{page}.html"
-
-
-def channel_page(slug: str, channel: int) -> str:
-    return f"layers/{slug}/channel-{channel}.html"
-
-
-def picture_file(slug: str, channel: int) -> str:
-    return f"layers/{slug}/{channel}.png"
-
-
-def check_dashboard_url(url: str | None) -> str | None:
-    """Only an http(s) address may become a link on every page (a javascript: one would run script)."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise FeatvizError(f"Dashboard URL {url!r} must be an http:// or https:// address, e.g. http://host:8501/.")
-    return url
-
-
-def dashboard_link(base: str, model_name: str, settings: RenderSettings, layer: str, channel: int) -> str:
-    """The dashboard's share link for one channel on its Evolution page (the format of featviz_ui/share.py:
-    <base>/<view>?<bound widget keys>), with the settings that differ from the defaults."""
-    params = [("model", model_name), ("layer", layer), ("channel", str(channel)), *settings.to_query().items()]
-    parts = urlsplit(base)
-    path = parts.path.rstrip("/") + "/" + DASHBOARD_VIEW
-    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(params), ""))
+    concepts_html: str = ""  # the link to its layer's concepts page (site_concepts.py)
 
 
 def _settings_text(settings: RenderSettings) -> str:
@@ -123,7 +92,7 @@ def _channel_body(model: dict, settings: RenderSettings, layer: str, slug: str, 
             f'<img class="picture" src="{h.href(str(r.channel) + ".png")}" alt="{h.esc(r.label)}">'
             f"<div>{h.facts(rows)}{dead}<h2>Activation while rendering</h2>{h.curve_svg(r.curve, r.label)}"
             f"<h2>Neighbours</h2><p class=\"meta\">The channels this picture excites most after its own.</p>"
-            f"{near_html or no_near}{item.circuit_html}{open_link}</div></div>")
+            f"{near_html or no_near}{item.circuit_html}{item.concepts_html}{open_link}</div></div>")
 
 
 def _write(out: str, rel: str, text: str) -> None:
@@ -219,10 +188,12 @@ def _without_frames(result: ChannelResult | None) -> ChannelResult | None:
 
 def export_from_store(out: str, model: LoadedModel, settings: RenderSettings,
                       layers: Mapping[str, Sequence[int]] | Sequence[str], store: Store,
-                      dashboard_url: str | None = None, check: bool = True, circuits: bool = True) -> str:
+                      dashboard_url: str | None = None, check: bool = True, circuits: bool = True,
+                      concepts: int = 0) -> str:
     """The atlas of what `store` holds for these layers (names or aliases -> channels; a bare list of
     layers means every channel), rendered with `settings`; each picture self-checked (cached in the
-    store) with its circuit (site_circuits.py). Channels not in the store are left out. Returns index.html."""
+    store) with its circuit (site_circuits.py); with `concepts`, a page of that many concepts per layer
+    (site_concepts.py). Channels not in the store are left out. Returns index.html."""
     from tqdm import tqdm
 
     wanted = layers if isinstance(layers, Mapping) else {name: None for name in layers}
@@ -246,4 +217,6 @@ def export_from_store(out: str, model: LoadedModel, settings: RenderSettings,
         log.warning("%d requested channels are not rendered yet (not in the cache): the atlas leaves them out", missing)
     if circuits:
         add_circuits(model, site, _unique_slugs(list(site)), store)
+    if concepts:
+        add_concepts(out, model, settings, site, _unique_slugs(list(site)), store, concepts)
     return write_site(out, describe(model), settings, site, dashboard_url)
