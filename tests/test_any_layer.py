@@ -134,3 +134,17 @@ def test_a_vits_inner_token_module_is_a_grid_layer_and_its_attention_maps_are_no
     assert torch.equal(grid, seen["tokens"][:, 1:].reshape(2, 4, 4, 192).permute(0, 3, 1, 2))
     (result,) = collect(render_channels(vit, [("blocks.1.attn", 3)], RenderSettings(size=32, steps=12)))
     assert result.curve[-1] > result.curve[0]
+
+
+def test_an_inner_module_has_concepts_pictured_like_a_listed_layer(block, single_thread):
+    from featviz_core.analysis.concepts import learn_concepts
+    from featviz_core.analysis.concepts_render import render_concepts
+    from featviz_core.analysis.photoset import PhotoSet
+    from featviz_core.jobs.runner import collect
+    from featviz_core.spec import RenderSettings
+
+    doc = learn_concepts(block, "conv2.0", k=3, photos=PhotoSet(size=32, crops=1, limit=4))
+    assert doc["layer"] == "conv2.0" and len(doc["concepts"]) == 3
+    assert all(len(c["direction"]) == block.info("conv2.0").channels for c in doc["concepts"])
+    results = collect(render_concepts(block, doc, RenderSettings(size=32, steps=8)))
+    assert sorted(r.channel for r in results) == [0, 1, 2] and all(r.curve[-1] > r.curve[0] for r in results)

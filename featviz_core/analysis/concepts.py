@@ -161,7 +161,7 @@ def learn_concepts(model: LoadedModel, layer: str, k: int = 12, method: str = "a
 
 def check_doc(model: LoadedModel, doc: dict) -> None:
     """The concepts must be the model's own: directions of other weights mean nothing here."""
-    if doc.get("digest") != model.digest or doc.get("layer") not in model.layers:
+    if doc.get("digest") != model.digest or doc.get("layer") not in model.choices():
         raise FeatvizError(f"These concepts were learned on other weights or another layer than {model.name!r}'s "
                            f"{doc.get('layer')!r}: learn them again with this model.")
 
