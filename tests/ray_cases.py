@@ -153,3 +153,28 @@ def test_a_worker_error_is_the_message_not_a_remote_traceback(cluster):
     with pytest.raises(FeatvizError) as raised:
         list(run_work(SOURCE, [Refused()], ray="auto", workers=1))
     assert str(raised.value) == f"nothing to do on {TINY}"
+
+
+def test_concepts_and_layer_grams_learned_on_the_cluster_match_this_process(cluster, model, tmp_path):
+    """Jobs through drive_cached on Ray: a layer's concepts (one item) and the Grams of two layers (one item
+    that finishes in parts, each layer's Gram stored under its own key) equal the in-process ones."""
+    import numpy as np
+
+    from featviz_core.analysis.concepts import learn_concepts
+    from featviz_core.analysis.photoset import PhotoSet
+    from featviz_core.analysis.similarity import cka_doc, layer_grams
+
+    photos = PhotoSet(size=32, crops=1, limit=4)
+    here = learn_concepts(model, "relu3", 3, photos=photos, max_positions=2000)
+    store = Store(str(tmp_path / "cache"))
+    there = learn_concepts(model, "relu3", 3, photos=photos, max_positions=2000, store=store, ray="auto",
+                           source=SOURCE)
+    cosines = np.abs(np.asarray([c["direction"] for c in here["concepts"]])
+                     @ np.asarray([c["direction"] for c in there["concepts"]]).T)
+    assert np.all(cosines.max(axis=1) > 0.99), cosines  # single-threaded workers: the same concepts
+    local = cka_doc(model, ["conv1", "relu3"], photos)
+    remote = cka_doc(model, ["conv1", "relu3"], photos, store=store, ray="auto", sources=[SOURCE])
+    assert np.allclose(local["cka"], remote["cka"], atol=1e-6)
+    kept = layer_grams(model, ["relu3", "conv1"], photos, store=store)  # both from the store: no forward pass
+    assert set(kept) == {"relu3", "conv1"} and len(store) >= 3
+    store.close()

@@ -183,7 +183,8 @@ def test_a_copied_page_address_opens_that_page_on_a_fresh_server(server, browser
     assert page.get_by_label("Image size").input_value() == "64"
     assert page.get_by_label("Steps").input_value() == "8"
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
-    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution", "Dream", "Layer similarity"]
+    titles = ["Compare layers", "Activation curves", "Layer gallery", "Evolution", "Dream", "Layer similarity",
+              "Concepts"]
     assert all(t in nav for t in titles) and "app" not in nav.split(), nav  # app.py's pages, not pages/
     assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(titles)
     if path == "curves":  # the chart comes once every picture is done: a static one, or plotly's when asked for

@@ -33,7 +33,7 @@ def test_two_node_cluster_in_a_network_namespace():
         shutil.rmtree(temp, ignore_errors=True)
     report = done.stdout[-4000:] + done.stderr[-2000:]
     assert done.returncode == 0, report
-    assert "3 passed" in done.stdout, report  # every case ran: none skipped
+    assert "4 passed" in done.stdout, report  # every case ran: none skipped
 
 
 def test_actor_plan():

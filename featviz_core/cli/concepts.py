@@ -18,7 +18,7 @@ from PIL import Image
 from ..errors import FeatvizError
 from ..spec import RenderSettings, check_whole
 from ..store import Store
-from ._common import OutputWriter, batch_arg, cache_args, model_args, writable_folder
+from ._common import OutputWriter, batch_arg, cache_args, model_args, ray_arg, writable_folder
 
 DEFAULT_SIZE, DEFAULT_STEPS = 128, 64  # a sheet of concepts in a few minutes on a CPU
 
@@ -46,6 +46,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="concepts", help="output folder")
     batch_arg(p)
     cache_args(p)
+    ray_arg(p, "learn the concepts")
 
 
 def _bar(desc: str, unit: str):
@@ -54,15 +55,18 @@ def _bar(desc: str, unit: str):
     return tqdm(total=0, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True)
 
 
-def _learn(model, layer: str, args, photos, store, desc: str) -> dict:
+def _learn(model, layer: str, args, photos, store, desc: str, source=None) -> dict:
     from ..analysis.concepts import learn_concepts
+    from ..backends.work import ModelSource
 
     with _bar(desc, "photo") as bar:
         def done(n: int, more: int) -> None:
             bar.total += more
             bar.update(n)
 
-        return learn_concepts(model, layer, args.k, args.method, args.seed, photos, store, done=done)
+        source = source or ModelSource(args.model, args.weights, args.device)  # what a Ray worker loads
+        return learn_concepts(model, layer, args.k, args.method, args.seed, photos, store, ray=args.ray, done=done,
+                              source=source)
 
 
 def _render(model, doc: dict, settings: RenderSettings, store, batch_size) -> dict[int, np.ndarray]:
@@ -120,6 +124,10 @@ def run(args) -> int:
     from ..models import load_model
 
     settings = _check(args)
+    if args.ray:
+        from ..backends.ray_actors import import_ray
+
+        import_ray()  # before loading the model: say how to install Ray at once
     photos = folder_photos(args.images) if args.images is not None else None
     store = None if args.no_cache else Store(args.cache)
     model = load_model(args.model, device=args.device, weights=args.weights)
@@ -148,7 +156,11 @@ def _match(args, model, doc: dict, photos, store, writer: OutputWriter) -> None:
 
     model2 = (load_model(args.model2 or args.model, device=args.device, weights=args.weights2)
               if args.model2 or args.weights2 else model)
-    doc2 = _learn(model2, args.layer2, args, photos, store, "learning (2)")
+    from ..backends.work import ModelSource
+
+    source2 = ModelSource(args.model2 or args.model, args.weights2 if args.model2 or args.weights2 else args.weights,
+                          args.device)
+    doc2 = _learn(model2, args.layer2, args, photos, store, "learning (2)", source2)
     match = match_concepts(model, doc, model2, doc2, photos)
     match.update({"model2": model2.name, "layer2": doc2["layer"], "method2": doc2["method"], "r2_2": doc2["r2"]})
     writer.write("matches.json", json.dumps(match, indent=1))
