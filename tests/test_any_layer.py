@@ -148,3 +148,22 @@ def test_an_inner_module_has_concepts_pictured_like_a_listed_layer(block, single
     assert all(len(c["direction"]) == block.info("conv2.0").channels for c in doc["concepts"])
     results = collect(render_concepts(block, doc, RenderSettings(size=32, steps=8)))
     assert sorted(r.channel for r in results) == [0, 1, 2] and all(r.curve[-1] > r.curve[0] for r in results)
+
+
+def test_stored_circuits_and_scan_shards_of_inner_modules_are_served_back(block, tmp_path, single_thread):
+    """The checks of a stored circuit and a stored scan shard read an inner module's channels as a listed
+    layer's: a rerun is served from the store (a circuit from an inner module, a resumed scan of one)."""
+    from featviz_core import Store
+
+    store = Store(str(tmp_path / "cache"))
+    try:
+        photos = PhotoSet(size=64, crops=1, limit=6)
+        first = circuit(block, "relu2", 3, source="conv2.0", photos=photos, store=store)
+        assert circuit(block, "relu2", 3, source="conv2.0", photos=photos, store=store) == first
+        folder = str(build_folder(tmp_path / "photos"))
+        *_, done = scan_folder(block, folder, ["conv2.0"], 3, store, shard_size=8, batch=4)
+        store._cache.delete(f"json:exemplars:result:{done.result['scan_key']}")  # killed before the merge was kept
+        *_, again = scan_folder(block, folder, ["conv2.0"], 3, store, shard_size=8, batch=4)
+        assert again.resumed == again.total and again.result["layers"] == done.result["layers"]
+    finally:
+        store.close()

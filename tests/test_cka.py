@@ -208,3 +208,16 @@ def test_lite0_cka_from_the_built_in_photos_and_a_600_crop_folder_agree(tmp_path
     biased = [_biased(g["blocks.1"], g["blocks.5"]) for g in (built_in, folder)]
     assert abs(debiased[0] - debiased[1]) < 0.05, (debiased, biased)
     assert abs(biased[0] - biased[1]) > max(0.05, 2 * abs(debiased[0] - debiased[1])), (debiased, biased)
+
+
+def test_a_folder_of_too_many_images_is_named_by_its_label_not_its_path(tmp_path, monkeypatch):
+    from featviz_core.inputs import imagefolder
+
+    folder = tmp_path / "owner_photos"
+    folder.mkdir()
+    for i, photo in enumerate(natural_photos()[:4]):
+        Image.fromarray(photo).save(folder / f"{i}.png")
+    monkeypatch.setattr(imagefolder, "MAX_FILES", 2)
+    with pytest.raises(FeatvizError, match="'photos 1' holds more than 2 images") as many:
+        imagefolder.listed_images(str(folder), "photos 1")
+    assert str(tmp_path) not in str(many.value)

@@ -261,6 +261,7 @@ def test_cli_end_to_end_on_a_folder(tiny, tmp_path, capsys, single_thread):  # n
     (["--layer", "relu3", "--k", "0"], "from 1 to 256"),
     (["--layer", "relu3", "--images", "/no/such/folder"], "does not exist or is not a folder"),
     (["--layer", "relu3", "--model2", TINY], "--model2 needs --layer2"),
+    (["--layer", "relu1", "--method", "nmf", "--k", "40", "--no-cache"], "NMF finds at most 8 concepts"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     code, err = _cli(["concepts", "--model", TINY, "--no-cache", "--out", str(tmp_path / "o"), *args], capsys)

@@ -122,3 +122,18 @@ def test_cudnn_benchmark_is_on_while_a_cuda_render_runs_and_back_when_it_is_clos
     during = torch.backends.cudnn.benchmark
     steps.close()
     assert during is True and torch.backends.cudnn.benchmark is False
+
+
+def test_renders_on_two_threads_leaving_out_of_order_give_cudnn_benchmark_back():
+    """A render on another thread starts inside this one and ends after it: the process's setting is back
+    once the last of them ends, not left on by the first one's restore."""
+    from featviz_core.optvis import render as render_module
+
+    first, second = render_module.cudnn_benchmark(torch.device("cuda")), render_module.cudnn_benchmark(
+        torch.device("cuda"))
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert torch.backends.cudnn.benchmark is True  # the second render still runs
+    second.__exit__(None, None, None)
+    assert torch.backends.cudnn.benchmark is False

@@ -157,8 +157,8 @@ def measured(model: LoadedModel, work: CircuitWork, store: Store | None = None, 
 
 def _measures(model: LoadedModel, work: CircuitWork, doc: dict) -> bool:
     """A stored circuit of this request: an entry for every channel of the layers it was measured between."""
-    feeds = model.layers[work.into].channels if work.into else 0
-    return len(doc["inputs"]) == model.layers[work.source].channels and len(doc["feeds_into"]) == feeds
+    feeds = model.info(work.into).channels if work.into else 0
+    return len(doc["inputs"]) == model.info(work.source).channels and len(doc["feeds_into"]) == feeds
 
 
 def circuit(model: LoadedModel, layer: str, channel: int, source: str | None = None, into: str | None = None,

@@ -62,6 +62,9 @@ def fit_nmf(x: torch.Tensor, k: int, seed: int) -> dict:
     data = x.clamp(min=0).double().numpy()
     if not data.any():
         raise FeatvizError("The layer is never positive on these photos: NMF has nothing to factor; use --method sae.")
+    if k > min(data.shape):  # nndsvda starts from an SVD: at most as many parts as channels (and positions)
+        raise FeatvizError(f"NMF finds at most {min(data.shape)} concepts in this layer ({data.shape[1]} channels, "
+                           f"{data.shape[0]} positions); choose k from 1 to {min(data.shape)}, or --method sae.")
     model = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=300, tol=1e-4)
     with warnings.catch_warnings():  # stopping at max_iter is a budget, not a failure: the R^2 says how good
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -53,11 +53,11 @@ def sweeps(model: LoadedModel, layers: Sequence[str], n: int, size: int,
     return packed + [current] if current else packed
 
 
-Steps = Generator[tuple[int, int], None, dict]  # yields Progress's (done, added); returns the Grams
+SweepSteps = Generator[tuple[int, int], None, dict]  # yields (images read, 0) per batch; returns the Grams
 
 
 @torch.no_grad()
-def _sweep(model: LoadedModel, items: list[tuple[str, int, int]], batches: Batches, n: int) -> Steps:
+def _sweep(model: LoadedModel, items: list[tuple[str, int, int]], batches: Batches, n: int) -> SweepSteps:
     kept: dict[tuple[str, int, int], torch.Tensor] = {}  # filled in place: no second copy to concatenate
     start = 0
     with LayerTap(model.module, [item[0] for item in items]) as tap:
@@ -95,34 +95,13 @@ def layer_parts(model: LoadedModel, layers: Sequence[str], batches: Batches, n: 
         yield 0, {layer: grams.pop(layer) for layer in [name for name in grams if last[name] == i]}
 
 
-def gram_steps(model: LoadedModel, layers: Sequence[str], batches: Batches, n: int, size: int,
-               max_bytes: int = MAX_FEATURE_BYTES) -> Steps:
-    """layer_parts as a generator of its progress: (0, total) first, then (images done, 0) per batch;
-    returns {layer: Gram}."""
-    names = [model.resolve_layer(layer) for layer in layers]
-    yield 0, n * len(sweeps(model, names, n, size, max_bytes))
-    grams = {}
-    for read, complete in layer_parts(model, names, batches, n, size, max_bytes):
-        grams.update(complete)
-        if read:
-            yield read, 0
-    return {name: grams[name] for name in names}
-
-
 def model_grams(model: LoadedModel, layers: Sequence[str], images: torch.Tensor, batch: int = 16,
-                max_bytes: int = MAX_FEATURE_BYTES, done: Progress | None = None) -> dict[str, np.ndarray]:
-    """{layer: n x n Gram of its flattened activations} over `images` ((n, C, H, W) in [0, 1])."""
+                max_bytes: int = MAX_FEATURE_BYTES) -> dict[str, np.ndarray]:
+    """{layer: n x n Gram of its flattened activations} over `images` ((n, C, H, W) in [0, 1]) in memory."""
     def batches():
         return (images[s:s + batch] for s in range(0, len(images), batch))
 
-    return _finish(gram_steps(model, layers, batches, len(images), images.shape[-1], max_bytes), done)
-
-
-def _finish(steps: Steps, done: Progress | None) -> dict[str, np.ndarray]:
-    while True:
-        try:
-            n, more = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if done:
-            done(n, more)
+    grams = {}
+    for _, complete in layer_parts(model, layers, batches, len(images), images.shape[-1], max_bytes):
+        grams.update(complete)
+    return {name: grams[name] for name in (model.resolve_layer(layer) for layer in layers)}

@@ -118,7 +118,7 @@ def _shard_shape(model: LoadedModel, layers: Sequence[str]) -> tuple[dict, Calla
     """A stored shard's shape, and its check that every layer has a list per channel (else it runs again)."""
     shape = {"layers": {layer: [[list]] for layer in layers}, "width": {layer: int for layer in layers},
              "sizes": list, "skipped": {}, "forwards": int}
-    return shape, lambda result: all(len(result["layers"][n]) == model.layers[n].channels for n in layers)
+    return shape, lambda result: all(len(result["layers"][n]) == model.info(n).channels for n in layers)
 
 
 def _run_shards(model: LoadedModel, shards: list[ScanShard], key: str, merge: Merge, store: Store | None,

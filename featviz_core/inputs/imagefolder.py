@@ -45,11 +45,13 @@ def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
 
 
-def list_images(folder: str) -> FolderListing:
+def list_images(folder: str, label: str | None = None) -> FolderListing:
     """Every JPEG/PNG/WebP under `folder` (by extension), sorted by relative path. Raises FeatvizError
-    for a folder that does not exist or is not a folder."""
+    for a folder that does not exist or is not a folder, or holds too many images; messages name the
+    folder as `label` (default: its path)."""
+    label = folder if label is None else label
     if not os.path.isdir(folder):
-        raise FeatvizError(f"Image folder {folder!r} does not exist or is not a folder.")
+        raise FeatvizError(f"Image folder {label!r} does not exist or is not a folder.")
     root = os.path.realpath(folder)
     files, skipped = [], Counter()
     # followlinks=False: a linked folder is never entered (it could lead anywhere, or loop).
@@ -73,7 +75,7 @@ def list_images(folder: str) -> FolderListing:
                 continue
             files.append((os.path.relpath(path, root).replace(os.sep, "/"), info.st_size, info.st_mtime_ns))
             if len(files) > MAX_FILES:
-                raise FeatvizError(f"Image folder {folder!r} holds more than {MAX_FILES:,} images: "
+                raise FeatvizError(f"Image folder {label!r} holds more than {MAX_FILES:,} images: "
                                    "scan a smaller folder.")
     files.sort()
     return FolderListing(root, tuple(files), dict(skipped))
@@ -134,9 +136,7 @@ def listed_images(folder: str, label: str | None = None) -> FolderListing:
     """list_images, refusing a folder with no image in it; messages name the folder as `label`
     (default: its path; the dashboard passes a name that does not show the server's paths)."""
     label = folder if label is None else label
-    if not os.path.isdir(folder):
-        raise FeatvizError(f"Image folder {label!r} does not exist or is not a folder.")
-    listing = list_images(folder)
+    listing = list_images(folder, label)
     if not listing.files:
         found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
         raise FeatvizError(f"Image folder {label!r} holds no JPEG, PNG or WebP files ({found}).")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -166,16 +167,30 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
                 image = image_fn().detach()
 
 
+_cudnn_lock = threading.Lock()
+_cudnn = {"renders": 0, "before": False}  # CUDA renders running, and the process's setting before the first
+
+
 @contextlib.contextmanager
 def cudnn_benchmark(device: torch.device):
     """On CUDA, cuDNN times its kernels once and keeps the fastest (a render's shapes are the same every
-    step); the process's own setting is back when the render ends, is closed or fails."""
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = before or device.type == "cuda"
+    step); the process's own setting is back when the last render ends, is closed or fails. Renders on
+    several threads share one switch (a save and restore per render, left out of order, would leave it on)."""
+    if device.type != "cuda":
+        yield
+        return
+    with _cudnn_lock:
+        if _cudnn["renders"] == 0:
+            _cudnn["before"] = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True
+        _cudnn["renders"] += 1
     try:
         yield
     finally:
-        torch.backends.cudnn.benchmark = before
+        with _cudnn_lock:
+            _cudnn["renders"] -= 1
+            if _cudnn["renders"] == 0:
+                torch.backends.cudnn.benchmark = _cudnn["before"]
 
 
 def _autocast(settings: RenderSettings, device: torch.device):
