@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import FeatvizError
-from ..inputs.imagefolder import list_images, model_input, open_image
+from ..inputs.imagefolder import model_input, open_image, photo_folder
 from ..models.loading import LoadedModel
 from .photoset import PhotoSet
 
@@ -42,14 +42,12 @@ class FolderPhotos:
 Photos = Union[PhotoSet, FolderPhotos]
 
 
-def folder_photos(folder: str) -> FolderPhotos:
-    """A folder's photos; FeatvizError for a missing folder or one without a single image file."""
-    listing = list_images(folder)
-    if not listing.files:
-        found = ", ".join(f"{n} {reason}" for reason, n in listing.skipped.items()) or "it is empty"
-        raise FeatvizError(f"Image folder {folder!r} holds no JPEG, PNG or WebP files ({found}).")
-    paths = tuple(listing.paths[:MAX_FOLDER_IMAGES])
-    return FolderPhotos(listing.root, paths, listing.identity())
+def folder_photos(folder: str, label: str | None = None) -> FolderPhotos:
+    """A folder's first MAX_FOLDER_IMAGES readable photos, by the one rule for a folder of photos to
+    measure on (inputs.imagefolder.photo_folder: listed, header-checked, pixel-capped); FeatvizError for
+    a missing folder or one without a readable photo, naming it as `label` (default: its path)."""
+    found = photo_folder(folder, MAX_FOLDER_IMAGES, label)
+    return FolderPhotos(found.root, found.files, found.identity)
 
 
 def default_photos(model: LoadedModel, photos: Photos | None) -> Photos:

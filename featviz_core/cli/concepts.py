@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 
 import numpy as np
@@ -96,8 +95,6 @@ def _check(args) -> RenderSettings:
     check_whole("crops per concept (--top)", args.top, (0, 100))
     if args.model2 and not args.layer2:
         raise FeatvizError("--model2 needs --layer2: name the layer of the second model to match concepts with.")
-    if args.images is not None and not os.path.isdir(args.images):
-        raise FeatvizError(f"Image folder {args.images!r} does not exist or is not a folder.")
     settings = RenderSettings(size=args.size, steps=args.steps, seed=args.seed)
     writable_folder(args.out, "--out")
     return settings
