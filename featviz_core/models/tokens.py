@@ -9,10 +9,7 @@ pickles (a Ray actor's copy too)."""
 from __future__ import annotations
 
 import math
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -20,6 +17,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..errors import FeatvizError
 from .hooks import ADAPTER, LOGITS
+from .switches import SharedSwitch
 
 
 @dataclass(frozen=True)
@@ -84,26 +82,18 @@ def adapt_tokens(module: nn.Module, names: list[str] | None) -> list[str] | None
     return names
 
 
-_math_lock = threading.Lock()
-_math = {"users": 0, "context": None}  # how many are inside math_attention, and the sdpa_kernel they share
+def _math_kernel_on():
+    context = sdpa_kernel([SDPBackend.MATH])
+    context.__enter__()
+    return lambda: context.__exit__(None, None, None)
 
 
-@contextmanager
-def math_attention() -> Iterator[None]:
+_MATH = SharedSwitch(_math_kernel_on)
+
+
+def math_attention():
     """Scaled dot-product attention through its plain math kernel while inside: the fused kernels (flash
     attention, on CPU too) have no forward-mode derivative and no double backward, which Jacobian-vector
     products through attention need. The kernel choice is process-wide, so users on several threads
-    share one switch: the first in turns the fused kernels off, the last out turns them back on
-    (sdpa_kernel contexts left out of order would leave them off for good)."""
-    with _math_lock:
-        if _math["users"] == 0:
-            _math["context"] = sdpa_kernel([SDPBackend.MATH])
-            _math["context"].__enter__()
-        _math["users"] += 1
-    try:
-        yield
-    finally:
-        with _math_lock:
-            _math["users"] -= 1
-            if _math["users"] == 0:
-                _math["context"].__exit__(None, None, None)
+    share one switch (models/switches.py)."""
+    return _MATH.held()

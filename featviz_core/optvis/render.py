@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -18,6 +17,7 @@ from ..errors import FeatvizError
 from ..inputs.photos import check_digest
 from ..models.hooks import LayerTap
 from ..models.loading import LoadedModel
+from ..models.switches import SharedSwitch
 from ..spec.settings import RenderSettings
 from . import objectives, param, transforms
 from .objectives import Target
@@ -167,30 +167,25 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
                 image = image_fn().detach()
 
 
-_cudnn_lock = threading.Lock()
-_cudnn = {"renders": 0, "before": False}  # CUDA renders running, and the process's setting before the first
+def _cudnn_benchmark_on():
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    return lambda: setattr(torch.backends.cudnn, "benchmark", before)
+
+
+_CUDNN_BENCHMARK = SharedSwitch(_cudnn_benchmark_on)
 
 
 @contextlib.contextmanager
 def cudnn_benchmark(device: torch.device):
     """On CUDA, cuDNN times its kernels once and keeps the fastest (a render's shapes are the same every
     step); the process's own setting is back when the last render ends, is closed or fails. Renders on
-    several threads share one switch (a save and restore per render, left out of order, would leave it on)."""
+    several threads share one switch (models/switches.py)."""
     if device.type != "cuda":
         yield
         return
-    with _cudnn_lock:
-        if _cudnn["renders"] == 0:
-            _cudnn["before"] = torch.backends.cudnn.benchmark
-            torch.backends.cudnn.benchmark = True
-        _cudnn["renders"] += 1
-    try:
+    with _CUDNN_BENCHMARK.held():
         yield
-    finally:
-        with _cudnn_lock:
-            _cudnn["renders"] -= 1
-            if _cudnn["renders"] == 0:
-                torch.backends.cudnn.benchmark = _cudnn["before"]
 
 
 def _autocast(settings: RenderSettings, device: torch.device):
