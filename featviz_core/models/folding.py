@@ -11,6 +11,8 @@ import copy
 import torch
 from torch import nn
 
+from .fast_convs import use_fast_convs
+
 # Non-persistent buffers of a folded conv (not in its state dict, so not in the weights digest; they
 # follow the module to its device): conv = (folded - shift) / scale, per output channel.
 FOLD_SCALE, FOLD_SHIFT = "featviz_fold_scale", "featviz_fold_shift"
@@ -74,7 +76,7 @@ def speed_up(module: nn.Module, in_channels: int, size: int, device: torch.devic
     """Fold batch norms and use channels_last, keeping the result only if it computes the same
     function (a model whose children are registered out of forward order would not)."""
     fast = copy.deepcopy(module)
-    if not fold_batchnorm(fast, keep):
+    if not fold_batchnorm(fast, keep) + use_fast_convs(fast):
         return module.to(memory_format=torch.channels_last)
     fast = fast.to(memory_format=torch.channels_last)
     probe = torch.rand(2, in_channels, size, size, generator=torch.Generator().manual_seed(0)).to(device)
