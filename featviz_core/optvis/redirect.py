@@ -6,7 +6,8 @@ as Lite0's `bn2` have many). While `redirected_relu()` is active, every ReLU-lik
 model keeps its forward value, but for a picture whose gradient through that clamp would be zero
 everywhere, the gradient is passed through anyway, except where it would push a unit that is
 already off further off. Pictures that get a normal gradient are untouched, and the decision is
-per picture, so batch-mates never influence each other.
+per picture, so batch-mates never influence each other. A render redirects only while it has to: the
+block may name which pictures are still waking, and reports which of them a clamp blocked (`Wake`).
 """
 from __future__ import annotations
 
@@ -18,11 +19,36 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 
+class Wake:
+    """The pictures a redirect may act on (`waking`, a (B,) bool tensor; None: all), and those it acted
+    on in the backward passes of its block (`blocked`; None where unknown: on a GPU, asking would wait
+    for the device)."""
+
+    def __init__(self, waking: torch.Tensor | None) -> None:
+        self.waking = waking
+        self.blocked: torch.Tensor | None = None
+        self.known = True
+
+    def saw(self, blocked: torch.Tensor) -> torch.Tensor:
+        """Pictures blocked at one clamp, of those still waking; remembered for the block's report. A clamp
+        whose first dimension is not the pictures' (a model that folds heads into the batch) acts on all
+        its rows, and leaves what was redirected unknown."""
+        if self.waking is None or blocked.shape != self.waking.shape:
+            self.known = self.known and self.waking is None
+        else:
+            blocked = blocked & self.waking.to(blocked.device)
+        if blocked.device.type != "cpu":
+            self.known = False
+        if self.known:
+            self.blocked = blocked if self.blocked is None else self.blocked | blocked
+        return blocked
+
+
 class _RedirectedClamp(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, lo: float, hi: float | None) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, lo: float, hi: float | None, wake: Wake) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.lo, ctx.hi = lo, hi
+        ctx.lo, ctx.hi, ctx.wake = lo, hi, wake
         return x.clamp(lo, hi)
 
     @staticmethod
@@ -33,17 +59,18 @@ class _RedirectedClamp(torch.autograd.Function):
             passed = torch.ops.aten.threshold_backward(grad, x, ctx.lo)
         else:
             passed = torch.ops.aten.hardtanh_backward(grad, x, ctx.lo, ctx.hi)
-        blocked = passed.abs().amax(dim=tuple(range(1, x.dim()))) == 0  # per picture: nothing got through
+        # Per picture (of those still waking): nothing got through.
+        blocked = ctx.wake.saw(passed.abs().amax(dim=tuple(range(1, x.dim()))) == 0)
         # The usual case is a plain ReLU gradient. Asking costs a CPU nothing, but on a GPU it would
         # wait for the device in every clamp's backward, so there the masked form always runs.
         if x.device.type == "cpu" and not bool(blocked.any()):
-            return passed, None, None
+            return passed, None, None, None
         # The loss is minimized: a positive gradient lowers a unit, a negative one raises it.
         pushing_out = (x < ctx.lo) & (grad > 0)
         if ctx.hi is not None:
             pushing_out |= (x > ctx.hi) & (grad < 0)
         redirected = grad.masked_fill(pushing_out, 0)
-        return torch.where(blocked.view(-1, *[1] * (x.dim() - 1)), redirected, passed), None, None
+        return torch.where(blocked.view(-1, *[1] * (x.dim() - 1)), redirected, passed), None, None, None
 
 
 def _clamp_bounds(func, args, kwargs) -> tuple[float, float | None] | None:
@@ -60,20 +87,27 @@ def _clamp_bounds(func, args, kwargs) -> tuple[float, float | None] | None:
 
 
 class _Redirect(TorchFunctionMode):
+    def __init__(self, wake: Wake) -> None:
+        super().__init__()
+        self.wake = wake
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         bounds = _clamp_bounds(func, args, kwargs)
         x = args[0] if args else None
         if bounds is None or not isinstance(x, torch.Tensor) or x.dim() < 2 or not torch.is_grad_enabled():
             return func(*args, **kwargs)
-        return _RedirectedClamp.apply(x, *bounds)  # out of place even for inplace=True: callers use the result
+        return _RedirectedClamp.apply(x, *bounds, self.wake)  # out of place even for inplace=True: callers use the result
 
 
 @contextlib.contextmanager
-def redirected_relu(active: bool = True) -> Iterator[None]:
-    """Within the block, ReLU / ReLU6 pass a redirected gradient to pictures they would block."""
-    if not active:
-        yield
+def redirected_relu(active: bool | torch.Tensor = True) -> Iterator[Wake]:
+    """Within the block, ReLU / ReLU6 pass a redirected gradient to pictures they would block: every
+    picture (True), none (False), or those `active` marks ((B,) bool tensor). The `Wake` it gives
+    tells, after the backward pass, which pictures were redirected."""
+    wake = Wake(active if isinstance(active, torch.Tensor) else None)
+    if active is False:
+        yield wake
         return
-    with _Redirect():
-        yield
+    with _Redirect(wake):
+        yield wake
