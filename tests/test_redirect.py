@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,8 @@ from torch import nn
 from featviz_core import RenderSettings, collect, load_model, render_channels
 from featviz_core.models.hooks import LayerTap
 from featviz_core.optvis.redirect import redirected_relu
+
+redirect_module = importlib.import_module("featviz_core.optvis.redirect")
 
 render_module = importlib.import_module("featviz_core.optvis.render")  # the module: the package exports `render`
 
@@ -64,3 +67,26 @@ def test_capped_clamp_layer_is_read_and_ascended_before_its_cap():
     assert torch.equal(out["relu3"], out["conv3"]) and out["relu3"].max() > 6  # the value going into the clamp
     result = collect(render_channels(model, [("relu3", 0)], RenderSettings(size=32, steps=16)))[0]
     assert result.curve[0] > 6 and result.curve[-1] > result.curve[0] + 0.5  # starts at the cap and climbs on
+
+
+def test_only_pictures_a_clamp_blocks_are_redirected_and_the_redirect_stops_when_none_is(monkeypatch):
+    """A switched-off channel batched with a live one: the redirect acts on the switched-off picture
+    alone, for as many steps as it stays blocked, and stops once nothing is blocked; the live picture is
+    the one it is alone."""
+    model = load_model("tests.tiny_model:make_switched_off", device="cpu")
+    settings = RenderSettings(size=32, steps=16)
+    entered = []
+    real_init = redirect_module._Redirect.__init__
+
+    def counting_init(self, wake):
+        entered.append(None if wake.waking is None else wake.waking.tolist())
+        real_init(self, wake)
+
+    monkeypatch.setattr(redirect_module._Redirect, "__init__", counting_init)
+    live = collect(render_channels(model, [("relu3", 1)], settings))[0]
+    assert entered == [[True]]  # the first step only: nothing was blocked in it
+    entered.clear()
+    both = {r.channel: r for r in collect(render_channels(model, [("relu3", 0), ("relu3", 1)], settings))}
+    assert entered[0] == [True, True] and all(w == [True, False] for w in entered[1:]) and 1 < len(entered) < 16
+    assert not both[0].dead and both[0].curve[-1] > 10 * abs(both[0].curve[0])
+    assert np.array_equal(both[1].image, live.image) and np.allclose(both[1].curve, live.curve, rtol=1e-6)

@@ -3,6 +3,8 @@ change pictures, dead and NaN channels are reported, objectives compose, setting
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from featviz_core.jobs.batching import snapshot_steps
 from featviz_core.models.hooks import LOGITS, LayerTap
 from featviz_core.optvis import objectives
 from featviz_core.optvis.render import render
-from featviz_core.spec.settings import METHODS
+from featviz_core.spec.settings import ALGORITHM_VERSION, METHODS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -265,10 +267,18 @@ def test_spec_key_stable_and_changes_with_every_field():
 
 
 def test_keys_of_settings_without_a_photo_are_unchanged():
-    """Adding the photo start must not orphan anyone's cache: these keys were computed before it existed."""
-    assert RenderSpec("lite0", "abc", "blocks.3", 5, RenderSettings()).key() == "d531a43885798e607bf88dcaf6d08f89"
-    gray = RenderSettings(method="maco", init="gray")
-    assert RenderSpec("lite0", "abc", "blocks.3", 5, gray).key() == "696c4faef746e89b82c1b49d2afa2689"
+    """Adding the photo start must not orphan anyone's cache: a key without a photo is the digest of the
+    payload as it was before photos existed (no "photo" field, no fp32 "precision"). Version 4's keys,
+    computed then, pin the formula."""
+    def before_photos(settings: RenderSettings, version: int) -> str:
+        payload = {"v": version, "model": "lite0", "weights": "abc", "layer": "blocks.3", "channel": 5,
+                   **{k: v for k, v in dataclasses.asdict(settings).items() if k not in ("photo", "precision")}}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+    assert before_photos(RenderSettings(steps=96), 4) == "d531a43885798e607bf88dcaf6d08f89"
+    assert before_photos(RenderSettings(method="maco", init="gray", steps=96), 4) == "696c4faef746e89b82c1b49d2afa2689"
+    for settings in (RenderSettings(), RenderSettings(method="maco", init="gray")):
+        assert RenderSpec("lite0", "abc", "blocks.3", 5, settings).key() == before_photos(settings, ALGORITHM_VERSION)
 
 
 def test_spec_key_is_the_same_in_another_process():

@@ -35,6 +35,7 @@ class Recipe:
     octaves: int = 1  # >1: start small and upscale by 1.2 per octave (classic)
     noise: float = 0.04  # amplitude of the "noise" start, in [0, 1] units
     wake_steps: int = 16  # first steps with lucid's redirected ReLU gradient (wakes channels that start off)
+    eps: float = 1e-8  # the optimizer's epsilon
 
 
 RECIPES = {
@@ -44,7 +45,9 @@ RECIPES = {
     # -3.5 %, 6 channels each), 64 steps pass it. Adam at a larger step (0.08-0.15) or with less momentum
     # gains less, and early-layer pictures then excite their neighbours more than themselves; learning-rate
     # decays (cosine, linear) lose z.
-    "fourier": Recipe("fourier", "nadam", 0.1, transforms.LUCID, noise=0.04),
+    # An epsilon of 1e-7 (torch's 1e-8 sits at the size of a weak channel's smallest gradients, where
+    # NAdam turned the rounding of a batch's convolutions into a different picture: batched != alone).
+    "fourier": Recipe("fourier", "nadam", 0.1, transforms.LUCID, noise=0.04, eps=1e-7),
     "maco": Recipe("maco", "adam", 0.15, transforms.LUCID, noise=0.04),
     # Keras conv_filter_visualization: noise of +-10 gray levels around 128, step of 1 gray level with
     # RMS-normalized gradients, 9 octaves growing by 1.2, no transforms.
@@ -163,7 +166,7 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
             if image.shape[-1] != size:
                 image = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False)
             params, image_fn = _make_param(recipe, image, gens)
-            optimizer = OPTIMIZERS[recipe.optimizer](params, lr=recipe.lr) if recipe.optimizer in OPTIMIZERS else None
+            optimizer = OPTIMIZERS[recipe.optimizer](params, lr=recipe.lr, eps=recipe.eps) if recipe.optimizer in OPTIMIZERS else None
             for _ in range(n_steps):
                 wake = step < recipe.wake_steps and (device.type != "cpu" or bool(waking.any()))
                 scores, blocked = _climb(tap, image_fn, recipe, rob_params[step], normalize, autocast, objective,
