@@ -65,8 +65,8 @@ def scores(model, pictures: dict) -> dict:
 
 def row(name: str, seconds: float, scored: dict, before: dict | None) -> dict:
     zs = np.array([z for z, _ in scored.values()])
-    doc = {"row": name, "seconds_per_channel": round(seconds, 3), "n": len(zs), "median_z": round(float(np.median(zs)), 2),
-           "ranked_first": round(float(np.mean([rank == 1 for _, rank in scored.values()])), 3), "layers": {}}
+    doc = {"row": name, "seconds_per_channel": round(seconds, 3), "n": len(zs),
+           "median_z": round(float(np.median(zs)), 2), "ranked_first": round(float(np.mean([rank == 1 for _, rank in scored.values()])), 3), "layers": {}}
     for layer in dict.fromkeys(k[0] for k in scored):
         doc["layers"][layer] = round(float(np.median([scored[k][0] for k in scored if k[0] == layer])), 2)
     if before is not None:
@@ -78,7 +78,8 @@ def row(name: str, seconds: float, scored: dict, before: dict | None) -> dict:
 
 def table(rows: list[dict]) -> str:
     layers = list(rows[0]["layers"])
-    lines = ["| recipe | s per channel | median z (n) | " + " | ".join(layers) + " | paired change in z | ranked first |",
+    head = "| recipe | s per channel | median z (n) | " + " | ".join(layers)
+    lines = [head + " | paired change in z | ranked first |",
              "|---|---:|---:|" + "---:|" * len(layers) + "---:|---:|"]
     for r in rows:
         change = (f"{100 * r['paired_change']:+.1f} % ± {100 * r['paired_se']:.1f}" if "paired_change" in r else "—")

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from featviz_core.jobs import channels
-from featviz_ui import models
+from featviz_ui import models, rendering
 from featviz_ui.views import LANDING, VIEW_PARAM
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -25,7 +25,11 @@ TWO_BY_TWO_LABELS = ["blocks.1:0", "blocks.1:1", "blocks.5:3", "blocks.5:5"]
 def cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FEATVIZ_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("FEATVIZ_HOSTED", raising=False)
-    return tmp_path / "cache"
+    yield tmp_path / "cache"
+    # Each test's app is a new server: the process-wide render service (its queue, and the share of a turn
+    # each visitor has used: AppTest's sessions are named alike) must not carry over into the next test.
+    rendering.render_service().close()
+    rendering.render_service.clear()
 
 
 class RenderCounter:

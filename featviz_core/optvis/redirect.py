@@ -97,7 +97,8 @@ class _Redirect(TorchFunctionMode):
         x = args[0] if args else None
         if bounds is None or not isinstance(x, torch.Tensor) or x.dim() < 2 or not torch.is_grad_enabled():
             return func(*args, **kwargs)
-        return _RedirectedClamp.apply(x, *bounds, self.wake)  # out of place even for inplace=True: callers use the result
+        # Out of place even for inplace=True: callers use the result.
+        return _RedirectedClamp.apply(x, *bounds, self.wake)
 
 
 @contextlib.contextmanager

@@ -121,6 +121,21 @@ def _octave_plan(recipe: Recipe, settings: RenderSettings) -> list[tuple[int, in
     return list(zip(sizes[len(sizes) - len(per_octave):], per_octave))
 
 
+def _optimizer(recipe: Recipe, params: list[torch.Tensor]):
+    """The recipe's optimizer over `params`; None for the classic RMS step (_ascend)."""
+    if recipe.optimizer not in OPTIMIZERS:
+        return None
+    return OPTIMIZERS[recipe.optimizer](params, lr=recipe.lr, eps=recipe.eps)
+
+
+def _redirected(recipe: Recipe, step: int, waking: torch.Tensor) -> torch.Tensor | None:
+    """The pictures the redirected ReLU acts on at `step` (None: none). All at first; on a CPU, from the
+    second step only those a clamp blocked in the step before (a GPU keeps all rather than wait for it)."""
+    if step >= recipe.wake_steps or (waking.device.type == "cpu" and not bool(waking.any())):
+        return None
+    return waking
+
+
 def _climb(tap: LayerTap, image_fn, recipe: Recipe, rob_params: torch.Tensor, normalize, autocast,
            objective: objectives.Objective, waking: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One forward and backward pass of the transformed pictures; returns the scores, and which pictures
@@ -158,19 +173,16 @@ def render(model: LoadedModel, targets: Sequence[Target], settings: RenderSettin
     rob_params = transforms.draw_params(recipe.robustness, settings.steps, gens).to(device)
     image = param.start_images(settings.init, gens, model.in_channels, plan[0][0], recipe.noise, photo).to(device)
     wanted = set(snapshot_steps) | {settings.steps}
-    # Which pictures the redirect still acts on: all at first; on a CPU, from the second step only
-    # those a clamp blocked in the step before (a GPU keeps all, rather than wait for the device).
-    step, waking = 0, torch.ones(len(targets), dtype=torch.bool, device=device)
+    step, waking = 0, torch.ones(len(targets), dtype=torch.bool, device=device)  # all wake at first
     with LayerTap(model.module, objective.layers) as tap, cudnn_benchmark(device):
         for size, n_steps in plan:
             if image.shape[-1] != size:
                 image = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=False)
             params, image_fn = _make_param(recipe, image, gens)
-            optimizer = OPTIMIZERS[recipe.optimizer](params, lr=recipe.lr, eps=recipe.eps) if recipe.optimizer in OPTIMIZERS else None
+            optimizer = _optimizer(recipe, params)
             for _ in range(n_steps):
-                wake = step < recipe.wake_steps and (device.type != "cpu" or bool(waking.any()))
                 scores, blocked = _climb(tap, image_fn, recipe, rob_params[step], normalize, autocast, objective,
-                                         waking if wake else None)
+                                         _redirected(recipe, step, waking))
                 waking = waking if blocked is None else blocked
                 _ascend(recipe, params, optimizer)
                 step += 1
