@@ -66,7 +66,8 @@ def scores(model, pictures: dict) -> dict:
 def row(name: str, seconds: float, scored: dict, before: dict | None) -> dict:
     zs = np.array([z for z, _ in scored.values()])
     doc = {"row": name, "seconds_per_channel": round(seconds, 3), "n": len(zs),
-           "median_z": round(float(np.median(zs)), 2), "ranked_first": round(float(np.mean([rank == 1 for _, rank in scored.values()])), 3), "layers": {}}
+           "median_z": round(float(np.median(zs)), 2),
+           "ranked_first": round(float(np.mean([rank == 1 for _, rank in scored.values()])), 3), "layers": {}}
     for layer in dict.fromkeys(k[0] for k in scored):
         doc["layers"][layer] = round(float(np.median([scored[k][0] for k in scored if k[0] == layer])), 2)
     if before is not None:
