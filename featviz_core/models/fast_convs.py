@@ -1,7 +1,6 @@
 """Convolutions computed a faster way on a CPU, with the same result (models/folding.speed_up swaps them in).
 
-Measured on Lite0, one torch thread, 4 pictures at 224 px (bench/README figures come from
-bench/benchmark.py):
+Measured on Lite0, one torch thread, 4 pictures at 224 px (README, Render speed):
 - A 1x1 convolution is a matrix product over the pixels. Single-threaded, torch sends 1x1
   convolutions of fewer than 16 pictures to its im2col path, which also copies channels-last
   activations to NCHW and back; as one matrix product over the channels-last pixels (a view, no copy)

@@ -73,8 +73,9 @@ def fold_batchnorm(module: nn.Module, keep: set[str]) -> int:
 
 
 def speed_up(module: nn.Module, in_channels: int, size: int, device: torch.device, keep: set[str]) -> nn.Module:
-    """Fold batch norms and use channels_last, keeping the result only if it computes the same
-    function (a model whose children are registered out of forward order would not)."""
+    """Fold batch norms, swap in the faster forms of some convolutions (fast_convs.py) and use
+    channels_last, keeping the result only if it computes the same function (a model whose children
+    are registered out of forward order would not)."""
     fast = copy.deepcopy(module)
     if not fold_batchnorm(fast, keep) + use_fast_convs(fast):
         return module.to(memory_format=torch.channels_last)
