@@ -38,15 +38,16 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int,
 
 
 class SameDepthwiseConv2d(nn.Conv2d):
-    """A depthwise convolution with TensorFlow's SAME padding (timm's Conv2dSame), padded inside the
-    convolution: where SAME pads more after than before, the kernel grows by zero rows and columns in
+    """A depthwise convolution with TensorFlow's SAME padding (timm's Conv2dSame), on a CPU padded inside
+    the convolution: where SAME pads more after than before, the kernel grows by zero rows and columns in
     front instead, and both sides pad equally."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (kh, kw), (dh, dw) = self.weight.shape[-2:], self.dilation
         top, bottom = _same_pads(x.shape[-2], kh, self.stride[0], dh)
         left, right = _same_pads(x.shape[-1], kw, self.stride[1], dw)
-        if dh != 1 or dw != 1:  # a grown kernel would need dilated zeros: pad the activation instead
+        # Off a CPU (not measured there) and with dilation (a grown kernel would need dilated zeros): timm's way.
+        if x.device.type != "cpu" or dh != 1 or dw != 1:
             return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride, 0, self.dilation,
                             self.groups)
         weight = F.pad(self.weight, (right - left, 0, bottom - top, 0))
