@@ -40,11 +40,10 @@ class Recipe:
 
 RECIPES = {
     # Fourier + decorrelated colour + robustness, with NAdam's step of 0.1 (README, Render speed). Its
-    # Nesterov momentum (about 0.45 in a short run) climbs faster than lucid's Adam at 0.05: on held-out
-    # Lite0 channels 56 steps reach the z of 96 Adam steps (blocks.1 +0.6 %, blocks.3 -1.4 %, blocks.5
-    # -3.5 %, 6 channels each), 64 steps pass it. Adam at a larger step (0.08-0.15) or with less momentum
-    # gains less, and early-layer pictures then excite their neighbours more than themselves; learning-rate
-    # decays (cosine, linear) lose z.
+    # Nesterov momentum (about 0.45 in a short run) climbs faster than lucid's Adam at 0.05: on 24 held-out
+    # Lite0 channels 64 steps pass the z of 96 Adam steps (+2.9 % +- 0.9) and 56 about match it (-0.7 %
+    # +- 1.0; bench/render_speed.py). Adam with less momentum gains less; learning-rate decays (cosine,
+    # linear) lose z.
     # An epsilon of 1e-7 (torch's 1e-8 sits at the size of a weak channel's smallest gradients, where
     # NAdam turned the rounding of a batch's convolutions into a different picture: batched != alone).
     "fourier": Recipe("fourier", "nadam", 0.1, transforms.LUCID, noise=0.04, eps=1e-7),

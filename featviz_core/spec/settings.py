@@ -48,7 +48,7 @@ class RenderSettings:
 
     method: str = DEFAULT_METHOD
     size: int = 224  # the benchmark's winner: Lite0's own input size (see README, Benchmark)
-    steps: int = 56
+    steps: int = 64
     seed: int = 0
     init: str = "noise"
     objective: str = "channel"
