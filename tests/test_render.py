@@ -74,8 +74,8 @@ def test_same_seed_same_bytes_other_seed_other_picture(tiny):
 def test_batched_pictures_equal_one_by_one(tiny, method):
     """Each picture draws its randomness from its own generator and gets its own objective term, so
     a batch must give the pictures rendering alone gives. oneDNN picks convolution kernels by batch
-    size (float rounding differs by ~1e-7, which ReLU kinks and Adam's gradient normalization
-    amplify over steps), so compare with the native convolution, which is per-sample. ATen's baseline
+    size (float rounding differs by ~1e-7, which ReLU kinks and the optimizer's gradient
+    normalization amplify over steps), so compare with the native convolution, which is per-sample. ATen's baseline
     kernels (ATEN_CPU_CAPABILITY=default, a CPU without AVX2) still round by batch size: measured over
     these 15 pictures, one MaCo picture (relu3:1) drifts from step 4 on, to a mean difference of 3.1
     grey levels (max 18) and 0.7% of its curve's scale; with AVX2 and AVX-512 kernels every picture is
