@@ -67,11 +67,10 @@ SHOWN = """() => ({
   rendering: [...document.querySelectorAll('[data-testid="stImageCaption"]')]
     .some(e => /waiting|forming/.test(e.textContent)),
 })"""
+# wanted.finished: also no picture still a preview (a caption saying it is waiting or forming).
 DONE = """wanted => { const s = (%s)();
-  return s.title && s.pictures >= wanted.pictures && s.charts >= wanted.charts; }""" % SHOWN
-# The same, and no picture still a preview (a caption saying it is waiting or forming): all finished.
-FINISHED = """wanted => { const s = (%s)();
-  return s.title && s.pictures >= wanted.pictures && s.charts >= wanted.charts && !s.rendering; }""" % SHOWN
+  return s.title && s.pictures >= wanted.pictures && s.charts >= wanted.charts
+    && !(wanted.finished && s.rendering); }""" % SHOWN
 
 
 def settled(page, timeout: float, quiet_s: float = 3.0) -> dict:
@@ -196,7 +195,8 @@ def fresh_render(browser, app_dir: Path, work: Path, repeat: int, timeout: float
             page = context.pages[0]
             page.wait_for_function(DONE, arg={"pictures": 16, "charts": 0}, polling=250, timeout=timeout * 1000)
             shown = time.perf_counter() - start
-            page.wait_for_function(FINISHED, arg={"pictures": 16, "charts": 0}, polling=250, timeout=timeout * 1000)
+            page.wait_for_function(DONE, arg={"pictures": 16, "charts": 0, "finished": True}, polling=250,
+                                   timeout=timeout * 1000)
             seconds.append((round(shown, 2), round(time.perf_counter() - start, 2)))
             context.close()
         finally:

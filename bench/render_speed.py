@@ -27,8 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from featviz_core import RenderSettings, collect, load_model, render_channels  # noqa: E402
-from featviz_core.analysis.selfcheck import score_pictures  # noqa: E402
 from featviz_core.optvis import render as render_module  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import Picture, score, spread_channels  # noqa: E402
 
 BEFORE = dataclasses.replace(render_module.RECIPES["fourier"], optimizer="adam", lr=0.05, eps=1e-8)
 BEFORE_STEPS = 96
@@ -37,7 +39,7 @@ LAYERS = ("blocks.1", "blocks.3", "blocks.5")
 
 def held_out(count: int, wanted: int, skip: int = 8) -> list[int]:
     """`wanted` channels spread over skip..count-1 (the default view shows channels 0 to skip-1)."""
-    return sorted({skip + int(round(i * (count - 1 - skip) / max(wanted - 1, 1))) for i in range(wanted)})
+    return [skip + c for c in spread_channels(count - skip, wanted)]
 
 
 def rendered(model, channels, recipe, steps: int) -> tuple[dict, float]:
@@ -54,13 +56,9 @@ def rendered(model, channels, recipe, steps: int) -> tuple[dict, float]:
 
 
 def scores(model, pictures: dict) -> dict:
-    """{(layer, channel): (z, rank)} from the self-check, layer by layer."""
-    out = {}
-    for layer in dict.fromkeys(layer for layer, _ in pictures):
-        keys = [k for k in pictures if k[0] == layer]
-        for key, check in zip(keys, score_pictures(model, [pictures[k] for k in keys], layer, [k[1] for k in keys])):
-            out[key] = (check.z, check.rank)
-    return out
+    """{(layer, channel): (z, rank)} from the benchmark's self-check scoring."""
+    scored = score(model, [Picture(layer, channel, image) for (layer, channel), image in pictures.items()], None)
+    return {(p.layer, p.channel): (p.z, p.rank) for p in scored}
 
 
 def row(name: str, seconds: float, scored: dict, before: dict | None) -> dict:
